@@ -1,0 +1,198 @@
+//! The fault vocabulary as data: [`Fault`] and the time-ordered [`FaultSchedule`].
+//!
+//! Faults name nodes by their unique name, so a schedule can be stored in a bundle, shrunk, and
+//! promoted to a real deployment where node ids mean nothing.
+
+use crate::link::LinkConfig;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// One thing that can go wrong (or be put right) in a world.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Split the nodes into groups that cannot talk to each other, both directions. Nodes named
+    /// in no group form one more group together. Replaces any active cuts.
+    Partition {
+        /// The groups, by node name.
+        groups: Vec<Vec<String>>,
+    },
+    /// Cut one direction only: messages from `from` to `to` are dropped; the reverse flows.
+    CutOneWay {
+        /// Sender side.
+        from: String,
+        /// Receiver side.
+        to: String,
+    },
+    /// Remove every partition and cut.
+    Heal,
+    /// Set the link model for messages from `from` to `to` (`None` = every node on that side).
+    SetLink {
+        /// Sender (`None`: any).
+        from: Option<String>,
+        /// Receiver (`None`: any).
+        to: Option<String>,
+        /// The new model.
+        link: LinkConfig,
+    },
+    /// Forget every per-link override: all links use the world's default model again.
+    ResetLinks,
+    /// Kill a node: its tasks stop, volatile state and unsynced writes are lost, messages in
+    /// flight to it are dropped.
+    Crash {
+        /// Node name.
+        node: String,
+    },
+    /// Start a node's program again with only its durable state (crashing it first if running).
+    Restart {
+        /// Node name.
+        node: String,
+    },
+    /// Stop running a node's tasks; its timers fire late and messages wait for it.
+    Pause {
+        /// Node name.
+        node: String,
+    },
+    /// Let a paused node run again.
+    Resume {
+        /// Node name.
+        node: String,
+    },
+    /// Set a node's clock offset and drift (both relative to true simulated time).
+    ClockSkew {
+        /// Node name.
+        node: String,
+        /// Offset of the node's wall clock, in milliseconds (may be negative).
+        offset_ms: i64,
+        /// Drift rate in parts per million (may be negative): +1000 runs 0.1% fast.
+        drift_ppm: i64,
+    },
+}
+
+impl Fault {
+    /// Names of the nodes this fault refers to, in order of appearance.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self {
+            Fault::Partition { groups } => groups.iter().flatten().map(String::as_str).collect(),
+            Fault::CutOneWay { from, to } => vec![from, to],
+            Fault::SetLink { from, to, .. } => from.iter().chain(to.iter()).map(String::as_str).collect(),
+            Fault::Crash { node }
+            | Fault::Restart { node }
+            | Fault::Pause { node }
+            | Fault::Resume { node }
+            | Fault::ClockSkew { node, .. } => vec![node],
+            Fault::Heal | Fault::ResetLinks => vec![],
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Partition { groups } => {
+                let gs: Vec<String> = groups.iter().map(|g| format!("{{{}}}", g.join(","))).collect();
+                write!(f, "partition {}", gs.join(" | "))
+            }
+            Fault::CutOneWay { from, to } => write!(f, "cut {from} -> {to}"),
+            Fault::Heal => write!(f, "heal"),
+            Fault::SetLink { from, to, link } => write!(
+                f,
+                "link {} -> {}: latency {:?}..{:?} loss {} dup {} reorder {}",
+                from.as_deref().unwrap_or("*"),
+                to.as_deref().unwrap_or("*"),
+                link.latency.bounds().0,
+                link.latency.bounds().1,
+                link.loss,
+                link.duplicate,
+                link.reorder
+            ),
+            Fault::ResetLinks => write!(f, "reset links"),
+            Fault::Crash { node } => write!(f, "crash {node}"),
+            Fault::Restart { node } => write!(f, "restart {node}"),
+            Fault::Pause { node } => write!(f, "pause {node}"),
+            Fault::Resume { node } => write!(f, "resume {node}"),
+            Fault::ClockSkew { node, offset_ms, drift_ppm } => {
+                write!(f, "skew {node} offset {offset_ms}ms drift {drift_ppm}ppm")
+            }
+        }
+    }
+}
+
+/// A fault due at a simulated time since the start of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledFault {
+    /// When, since the start of the run.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// What.
+    pub fault: Fault,
+}
+
+/// An ordered list of faults. Entries with equal times keep their insertion order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultSchedule {
+    /// The entries, sorted by `at` (stable).
+    pub entries: Vec<ScheduledFault>,
+}
+
+impl FaultSchedule {
+    /// An empty schedule.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a fault at `at`, keeping the schedule sorted (stable for equal times).
+    pub fn at(mut self, at: Duration, fault: Fault) -> Self {
+        self.push(at, fault);
+        self
+    }
+
+    /// Adds a fault at `at`, keeping the schedule sorted (stable for equal times).
+    pub fn push(&mut self, at: Duration, fault: Fault) {
+        let idx = self.entries.partition_point(|e| e.at <= at);
+        self.entries.insert(idx, ScheduledFault { at, fault });
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Time of the last entry (zero when empty).
+    pub fn end(&self) -> Duration {
+        self.entries.last().map_or(Duration::ZERO, |e| e.at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_is_sorted_and_stable() {
+        let s = FaultSchedule::new()
+            .at(Duration::from_secs(5), Fault::Heal)
+            .at(Duration::from_secs(1), Fault::Crash { node: "a".into() })
+            .at(Duration::from_secs(5), Fault::Restart { node: "a".into() });
+        let kinds: Vec<String> = s.entries.iter().map(|e| e.fault.to_string()).collect();
+        assert_eq!(kinds, ["crash a", "heal", "restart a"]);
+        assert_eq!(s.end(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn schedule_round_trips_through_json() {
+        let s = FaultSchedule::new()
+            .at(Duration::from_millis(1500), Fault::Partition { groups: vec![vec!["a".into()], vec!["b".into(), "c".into()]] })
+            .at(Duration::from_secs(3), Fault::ClockSkew { node: "b".into(), offset_ms: -1000, drift_ppm: 200 });
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""at":"1s 500ms""#), "{json}");
+        let back: FaultSchedule = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+    }
+}
