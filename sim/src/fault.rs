@@ -87,6 +87,31 @@ impl Fault {
     }
 }
 
+impl Fault {
+    /// Checks what can be checked without a world: partition groups are disjoint and non-empty,
+    /// link parameters are in range. Node names are checked against a world by the world.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Fault::Partition { groups } => {
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, g) in groups.iter().enumerate() {
+                    if g.is_empty() {
+                        return Err(format!("partition: group {i} is empty"));
+                    }
+                    for n in g {
+                        if !seen.insert(n.as_str()) {
+                            return Err(format!("partition: node {n:?} is in more than one group"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Fault::SetLink { link, .. } => link.validate("link").map_err(|e| e.join("; ")),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -183,6 +208,13 @@ mod tests {
         let kinds: Vec<String> = s.entries.iter().map(|e| e.fault.to_string()).collect();
         assert_eq!(kinds, ["crash a", "heal", "restart a"]);
         assert_eq!(s.end(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn overlapping_partition_groups_are_rejected() {
+        let f = Fault::Partition { groups: vec![vec!["b".into()], vec!["b".into(), "c".into()]] };
+        assert_eq!(f.validate().unwrap_err(), "partition: node \"b\" is in more than one group");
+        assert!(Fault::Partition { groups: vec![vec![]] }.validate().is_err());
     }
 
     #[test]

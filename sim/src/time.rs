@@ -12,3 +12,10 @@ pub use madsim::task::spawn;
 /// Spawns a task on the current node (simulated) or the tokio runtime (real).
 #[cfg(not(madsim))]
 pub use tokio::task::spawn;
+
+/// True simulated time since the world started, for tests, observers and the supervisor.
+/// Node logic should read its own [`Clock`](crate::Clock), which carries its skew.
+#[cfg(madsim)]
+pub fn elapsed() -> std::time::Duration {
+    madsim::time::TimeHandle::current().elapsed()
+}

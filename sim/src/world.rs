@@ -379,11 +379,12 @@ where
             sim.add_node_inner(def.spec.clone(), def.program.clone());
         }
         madsim::task::spawn_local(network_driver());
-        let output = supervisor(sim).await;
-        let state = uninstall().expect("world installed for the whole run");
-        (output, state)
+        supervisor(sim).await
     });
-    let (output, state) = result;
+    // Uninstall only after block_on: tasks made ready in the supervisor's last step still run
+    // (deterministically) before block_on returns, and they may touch the world.
+    let output = result;
+    let state = uninstall().expect("world installed for the whole run");
     state.trace.check_limit().map_err(|source| RunError::TraceLimit { seeds: cfg.seeds, source })?;
     let sim_elapsed = Duration::from_nanos(state.now_nanos());
     let nodes = state
@@ -406,7 +407,14 @@ async fn network_driver() {
             let now = w.now_nanos();
             w.deliver_due(now).map(|t| w.start + Duration::from_nanos(t))
         });
-        NetWait { sleep: next.map(|at| Box::pin(madsim::time::sleep_until(at))) }.await;
+        let sleep = next.map(|at| {
+            // madsim's sleep_until rounds deadlines closer than 1 ms up to 1 ms (tokio's
+            // behaviour); deliveries must happen at their exact time, and `reset` does not clamp.
+            let mut sleep = Box::pin(madsim::time::sleep_until(at));
+            sleep.as_mut().reset(at);
+            sleep
+        });
+        NetWait { sleep }.await;
     }
 }
 
@@ -552,6 +560,7 @@ impl Sim {
                 .flat_map(|(i, e)| e.fault.nodes().into_iter().map(move |n| (i, n)))
                 .filter(|(_, n)| w.resolve(n).is_none())
                 .map(|(i, n)| format!("schedule[{i}]: {}", w.unknown_node(n)))
+                .chain(schedule.entries.iter().enumerate().filter_map(|(i, e)| e.fault.validate().err().map(|m| format!("schedule[{i}]: {m}"))))
                 .collect()
         });
         if problems.is_empty() {
@@ -577,6 +586,7 @@ impl Sim {
 
     /// Applies one fault now. Unknown nodes are an error naming the node and the known ones.
     pub fn apply(&self, fault: &Fault) -> Result<(), RunError> {
+        fault.validate().map_err(RunError::Invalid)?;
         let lifecycle = match fault {
             Fault::Crash { node } | Fault::Restart { node } | Fault::Pause { node } | Fault::Resume { node } => {
                 Some(with_world(|w| w.resolve(node).ok_or_else(|| RunError::Invalid(w.unknown_node(node))))?)
