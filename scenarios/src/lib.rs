@@ -1,1 +1,10 @@
-//! placeholder
+//! # gauntlet-scenarios
+//!
+//! Reference systems under test and the scenarios that exercise them. Each system's node code
+//! is ordinary async Rust on [`gauntlet_sim::NodeContext`], so the same source runs under
+//! simulation and as a real binary.
+//!
+//! * [`gossip`]: gossip-max, the demo system — nodes spread the largest value they have seen,
+//!   persist it, and must agree once the network heals.
+
+pub mod gossip;

@@ -379,14 +379,14 @@ where
             sim.add_node_inner(def.spec.clone(), def.program.clone());
         }
         madsim::task::spawn_local(network_driver());
-        supervisor(sim).await
+        let output = supervisor(sim).await;
+        (output, madsim::time::TimeHandle::current().elapsed())
     });
     // Uninstall only after block_on: tasks made ready in the supervisor's last step still run
     // (deterministically) before block_on returns, and they may touch the world.
-    let output = result;
+    let (output, sim_elapsed) = result;
     let state = uninstall().expect("world installed for the whole run");
     state.trace.check_limit().map_err(|source| RunError::TraceLimit { seeds: cfg.seeds, source })?;
-    let sim_elapsed = Duration::from_nanos(state.now_nanos());
     let nodes = state
         .nodes
         .iter()

@@ -1,1 +1,33 @@
-fn main() {}
+//! `gauntlet`: the command-line tool.
+//!
+//! ```text
+//! gauntlet demo [--seed N] [--json]   run the demo scenario under simulation
+//! ```
+//! Seeds: `--seed` or `SIM_SEED` (decimal or 0x hex); otherwise one is drawn and printed first.
+//! Exit codes: 0 pass, 1 the run failed its expectation, 2 usage or input error, 3 the run
+//! itself broke (a panic, a trace limit, nondeterminism).
+#![allow(clippy::disallowed_methods, reason = "the CLI measures wall time around simulated runs")]
+
+#[cfg(madsim)]
+mod demo;
+
+/// Exit code: every expectation held.
+pub const EXIT_PASS: i32 = 0;
+/// Exit code: an expectation failed.
+pub const EXIT_FAIL: i32 = 1;
+/// Exit code: bad usage or bad input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: the run could not complete (panic, limit, nondeterminism).
+pub const EXIT_CRASH: i32 = 3;
+
+#[cfg(madsim)]
+fn main() {
+    gauntlet_sim::log::init();
+    std::process::exit(demo::main());
+}
+
+#[cfg(not(madsim))]
+fn main() {
+    eprintln!("gauntlet: this is the real build of the CLI; build it normally (`cargo build -p gauntlet-cli`), which simulates");
+    std::process::exit(EXIT_USAGE);
+}

@@ -1,0 +1,96 @@
+//! Gossip-max: the demo system.
+//!
+//! Every node keeps the largest value it has seen, persisted (with fsync) in the file `value`.
+//! Each round (`round`, default 50 ms) it sends its value to `fanout` random peers; until the
+//! `bump_until` deadline of its own monotonic clock, every `bump_every` it also raises the value
+//! to one more than the largest it knows. Once bumping stops and the network heals, every live
+//! node must converge to the same value: the demo's expectation.
+
+use gauntlet_sim::{NodeContext, NodeId};
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Tuning of a gossip-max node.
+#[derive(Debug, Clone, Copy)]
+pub struct GossipConfig {
+    /// Time between gossip rounds. Default 50 ms.
+    pub round: Duration,
+    /// Peers contacted per round. Default 2.
+    pub fanout: usize,
+    /// Time between local bumps. Default 500 ms.
+    pub bump_every: Duration,
+    /// Bumping stops once the node's monotonic clock passes this. Default 10 s.
+    pub bump_until: Duration,
+}
+
+impl Default for GossipConfig {
+    fn default() -> Self {
+        GossipConfig {
+            round: Duration::from_millis(50),
+            fanout: 2,
+            bump_every: Duration::from_millis(500),
+            bump_until: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where nodes publish their current value for observers (a stand-in for a status endpoint).
+pub type Board = Arc<Mutex<BTreeMap<String, u64>>>;
+
+fn decode(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// The node program. `board` receives the node's value after every change.
+pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
+    let disk = ctx.disk();
+    let mut value = disk.read("value").ok().and_then(|b| decode(&b)).unwrap_or(0);
+    let publish = |v: u64| {
+        board.lock().expect("board lock").insert(ctx.name().to_owned(), v);
+    };
+    publish(value);
+    let transport = ctx.transport();
+    let mut rng = ctx.rng();
+    let me = ctx.id();
+    let peers: Vec<NodeId> = ctx.members().into_iter().map(|(id, _)| id).filter(|&id| id != me).collect();
+    let clock = ctx.clock();
+    let mut next_bump = clock.monotonic() + cfg.bump_every;
+    let mut next_round = clock.monotonic();
+    loop {
+        let now = clock.monotonic();
+        let mut changed = false;
+        if now >= next_bump && now < cfg.bump_until {
+            value += 1 + rng.random_range(0..3);
+            next_bump = now + cfg.bump_every;
+            changed = true;
+        }
+        if now >= next_round {
+            for &p in peers.choose_multiple(&mut rng, cfg.fanout) {
+                transport.send(p, value.to_le_bytes().to_vec());
+            }
+            next_round = now + cfg.round;
+        }
+        // Wait for a message or the next round, whichever comes first.
+        let wait = next_round.saturating_sub(clock.monotonic()).max(Duration::from_millis(1));
+        if let Ok(msg) = gauntlet_sim::time::timeout(wait, transport.recv()).await {
+            if let Some(v) = decode(&msg.body) {
+                if v > value {
+                    value = v;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            if disk.write("value", 0, &value.to_le_bytes()).is_ok() {
+                let _ = disk.sync("value").await;
+            }
+            publish(value);
+        }
+    }
+}
+
+#[cfg(madsim)]
+pub mod demo;
