@@ -28,7 +28,8 @@ pub fn gauntlet(seed: u64, sim_time: Duration, keep_events: bool) -> ExchangeSta
     use gauntlet_sim::{Latency, LinkConfig, NodeId, NodeSpec, World};
     let sent = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
-    let link = LinkConfig::default().latency(Latency::uniform(Duration::from_millis(1), Duration::from_millis(10))).loss(LOSS);
+    let link =
+        LinkConfig::default().latency(Latency::uniform(Duration::from_millis(1), Duration::from_millis(10))).loss(LOSS);
     let mut b = World::builder().seed(seed).default_link(link).keep_events(keep_events);
     for i in 0..NODES {
         let (sent, received) = (sent.clone(), received.clone());
@@ -38,7 +39,7 @@ pub fn gauntlet(seed: u64, sim_time: Duration, keep_events: bool) -> ExchangeSta
                 let t = ctx.transport();
                 let tx = t.clone();
                 gauntlet_sim::time::spawn(async move {
-                    let mut next = gauntlet_sim::time::Instant::now();
+                    let mut next = gauntlet_sim::time::now();
                     loop {
                         for p in (0..NODES).filter(|&p| p != i) {
                             tx.send(NodeId(p), &b"8 bytes!"[..]);
@@ -55,8 +56,16 @@ pub fn gauntlet(seed: u64, sim_time: Duration, keep_events: bool) -> ExchangeSta
             }
         });
     }
-    let report = b.build().expect("valid world").run(move |sim| async move { sim.sleep(sim_time).await }).expect("run completes");
-    ExchangeStats { sent: sent.load(Ordering::Relaxed), received: received.load(Ordering::Relaxed), events: report.trace.len() }
+    let report = b
+        .build()
+        .expect("valid world")
+        .run(move |sim| async move { sim.sleep(sim_time).await })
+        .expect("run completes");
+    ExchangeStats {
+        sent: sent.load(Ordering::Relaxed),
+        received: received.load(Ordering::Relaxed),
+        events: report.trace.len(),
+    }
 }
 
 /// The same exchange written directly on madsim's runtime and `net::Endpoint`.
@@ -89,7 +98,7 @@ pub fn raw_madsim(seed: u64, sim_time: Duration) -> ExchangeStats {
                                 madsim::task::spawn(async move {
                                     // madsim's send_to takes a little simulated time itself, so
                                     // rounds are paced by absolute deadlines in both versions.
-                                    let mut next = madsim::time::Instant::now();
+                                    let mut next = gauntlet_sim::time::now();
                                     loop {
                                         for p in (0..NODES).filter(|&p| p != i) {
                                             let _ = tx.send_to(addr(p), 0, b"8 bytes!").await;

@@ -171,7 +171,15 @@ mod imp {
 
     impl NodeContext {
         /// Assembles a context; `members` lists every node including this one.
-        pub fn new(id: NodeId, spec: NodeSpec, members: Vec<(NodeId, NodeSpec)>, transport: Transport, disk: Disk, clock: Clock, seed: u64) -> Self {
+        pub fn new(
+            id: NodeId,
+            spec: NodeSpec,
+            members: Vec<(NodeId, NodeSpec)>,
+            transport: Transport,
+            disk: Disk,
+            clock: Clock,
+            seed: u64,
+        ) -> Self {
             NodeContext { id, spec, members, transport, disk, clock, seed }
         }
 
@@ -205,7 +213,12 @@ mod imp {
         }
         /// A random stream seeded from the configured seed and the node's name.
         pub fn rng(&self) -> ChaCha8Rng {
-            ChaCha8Rng::seed_from_u64(crate::seed::derive_seed(self.seed, crate::seed::Purpose::Program, &self.spec.name, 0))
+            ChaCha8Rng::seed_from_u64(crate::seed::derive_seed(
+                self.seed,
+                crate::seed::Purpose::Program,
+                &self.spec.name,
+                0,
+            ))
         }
         /// Every node of the deployment, in id order.
         pub fn members(&self) -> Vec<(NodeId, NodeSpec)> {

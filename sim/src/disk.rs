@@ -8,8 +8,6 @@
 //!
 //! In a real build the same API is backed by files in a data directory and `fsync`.
 
-use std::collections::BTreeMap;
-
 /// Errors a program can observe from its disk.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
@@ -38,6 +36,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), DiskError> {
 }
 
 /// One simulated file: what survives a crash and what the program currently sees.
+#[cfg(any(madsim, test))]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FileModel {
     durable: Vec<u8>,
@@ -48,6 +47,7 @@ pub(crate) struct FileModel {
     resized: bool,
 }
 
+#[cfg(any(madsim, test))]
 impl FileModel {
     pub(crate) fn write(&mut self, offset: u64, data: &[u8]) {
         let end = offset as usize + data.len();
@@ -112,9 +112,10 @@ impl FileModel {
 }
 
 /// All files of one node. Ordered, so iteration is deterministic.
+#[cfg(madsim)]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DiskModel {
-    pub(crate) files: BTreeMap<String, FileModel>,
+    pub(crate) files: std::collections::BTreeMap<String, FileModel>,
 }
 
 #[cfg(madsim)]
@@ -158,10 +159,8 @@ mod handle {
 
         /// The file's current contents as this node sees them (including unsynced writes).
         pub fn read(&self, file: &str) -> Result<Vec<u8>, DiskError> {
-            with_world(|w| {
-                w.node(self.node).disk.files.get(file).map(|f| f.contents().to_vec())
-            })
-            .ok_or_else(|| DiskError::NotFound(file.to_owned()))
+            with_world(|w| w.node(self.node).disk.files.get(file).map(|f| f.contents().to_vec()))
+                .ok_or_else(|| DiskError::NotFound(file.to_owned()))
         }
 
         /// True if the file exists.
@@ -207,7 +206,13 @@ mod handle {
 
         fn file(&self, name: &str) -> Result<std::fs::File, DiskError> {
             check_name(name)?;
-            std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(self.dir.join(name)).map_err(io(name))
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(self.dir.join(name))
+                .map_err(io(name))
         }
 
         /// Writes `data` at `offset`, creating the file if needed.

@@ -220,7 +220,10 @@ mod tests {
     #[test]
     fn schedule_round_trips_through_json() {
         let s = FaultSchedule::new()
-            .at(Duration::from_millis(1500), Fault::Partition { groups: vec![vec!["a".into()], vec!["b".into(), "c".into()]] })
+            .at(
+                Duration::from_millis(1500),
+                Fault::Partition { groups: vec![vec!["a".into()], vec!["b".into(), "c".into()]] },
+            )
             .at(Duration::from_secs(3), Fault::ClockSkew { node: "b".into(), offset_ms: -1000, drift_ppm: 200 });
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.contains(r#""at":"1s 500ms""#), "{json}");

@@ -71,11 +71,15 @@ pub use trace::{EventKind, Trace, TraceEvent};
 #[cfg(madsim)]
 pub use world::{RunError, RunReport, Sim, World, WorldBuilder};
 
+/// The user's guide (`docs/GUIDE.md`), compiled so its examples are tested.
+#[cfg(all(doctest, madsim))]
+#[doc = include_str!("../../docs/GUIDE.md")]
+pub struct GuideDoctests;
+
 /// Panics unless this is a real (non-simulation) build. Real node binaries call it first thing
 /// in `main`, so a simulation-built binary can never be started as a real node by mistake.
 pub fn assert_real_build() {
-    assert!(
-        !cfg!(madsim),
-        "this binary was built for simulation (--cfg madsim); build real nodes with `cargo real-build`"
-    );
+    if cfg!(madsim) {
+        panic!("this binary was built for simulation (--cfg madsim); build real nodes with `cargo real-build`");
+    }
 }

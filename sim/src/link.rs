@@ -211,7 +211,9 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let bad = LinkConfig::default().loss(1.5).latency(Latency::uniform(Duration::from_millis(9), Duration::from_millis(2)));
+        let bad = LinkConfig::default()
+            .loss(1.5)
+            .latency(Latency::uniform(Duration::from_millis(9), Duration::from_millis(2)));
         let errs = bad.validate("net.link").unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].starts_with("net.link.latency: min 9ms > max 2ms"), "{errs:?}");

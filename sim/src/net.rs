@@ -86,13 +86,20 @@ mod imp {
             .await;
             match d.frame {
                 Frame::OneWay(body) => Message { from: d.from, reply_to: None, body },
-                Frame::Request { id, body } => Message { from: d.from, reply_to: Some(ReplyTo { to: d.from, id }), body },
+                Frame::Request { id, body } => {
+                    Message { from: d.from, reply_to: Some(ReplyTo { to: d.from, id }), body }
+                }
                 Frame::Response { .. } => unreachable!("responses are routed to their requests"),
             }
         }
 
         /// Sends a request and waits at most `timeout` for its response.
-        pub async fn request(&self, to: NodeId, body: impl Into<Bytes>, timeout: Duration) -> Result<Bytes, RequestError> {
+        pub async fn request(
+            &self,
+            to: NodeId,
+            body: impl Into<Bytes>,
+            timeout: Duration,
+        ) -> Result<Bytes, RequestError> {
             let body = body.into();
             let rx = with_world(|w| {
                 if to.0 as usize >= w.nodes.len() {

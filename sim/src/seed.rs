@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn bad_seed_names_variable_and_value() {
         let err = parse_seed("SIM_SEED", "abc").unwrap_err();
-        assert_eq!(err.to_string(), "SIM_SEED=\"abc\" is not a seed: expected a decimal u64 (e.g. 42) or 0x-prefixed hex (e.g. 0x2a)");
+        assert_eq!(
+            err.to_string(),
+            "SIM_SEED=\"abc\" is not a seed: expected a decimal u64 (e.g. 42) or 0x-prefixed hex (e.g. 0x2a)"
+        );
         assert!(parse_seed("CHAOS_SEED", "-1").unwrap_err().to_string().starts_with("CHAOS_SEED=\"-1\""));
         assert!(parse_seed("SIM_SEED", "0xzz").is_err());
     }

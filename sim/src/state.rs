@@ -151,7 +151,7 @@ impl WorldState {
             chaos_rng: stream(seeds.chaos, Purpose::Chaos, "", 0),
             supervisor_rng: stream(seeds.sim, Purpose::Buggify, "supervisor", 0),
             buggify_sites: BTreeMap::new(),
-            start: madsim::time::Instant::now(),
+            start: crate::time::now(),
         }
     }
 

@@ -61,6 +61,12 @@ impl Transport {
     /// Must be called inside a tokio runtime.
     pub async fn bind(id: NodeId, listen: SocketAddr, peers: BTreeMap<NodeId, SocketAddr>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
+        Ok(Self::with_listener(id, listener, peers))
+    }
+
+    /// Serves on an already bound listener. Binding every node's listener to port 0 first and
+    /// then building the peer map from their real addresses assigns ports without races.
+    pub fn with_listener(id: NodeId, listener: TcpListener, peers: BTreeMap<NodeId, SocketAddr>) -> Self {
         let (tx, rx) = mpsc::channel(INBOX_QUEUE);
         let inner = Arc::new(Inner {
             id,
@@ -78,7 +84,7 @@ impl Transport {
                 tokio::spawn(read_loop(stream, tx.clone(), Arc::downgrade(&inner)));
             }
         });
-        Ok(Transport { inner })
+        Transport { inner }
     }
 
     /// This node's id.

@@ -356,7 +356,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn run_on_this_thread<F, Fut, T>(cfg: &WorldConfig, supervisor: Arc<F>, force_keep: bool) -> Result<RunReport<T>, RunError>
+fn run_on_this_thread<F, Fut, T>(
+    cfg: &WorldConfig,
+    supervisor: Arc<F>,
+    force_keep: bool,
+) -> Result<RunReport<T>, RunError>
 where
     F: Fn(Sim) -> Fut,
     Fut: Future<Output = T>,
@@ -560,7 +564,13 @@ impl Sim {
                 .flat_map(|(i, e)| e.fault.nodes().into_iter().map(move |n| (i, n)))
                 .filter(|(_, n)| w.resolve(n).is_none())
                 .map(|(i, n)| format!("schedule[{i}]: {}", w.unknown_node(n)))
-                .chain(schedule.entries.iter().enumerate().filter_map(|(i, e)| e.fault.validate().err().map(|m| format!("schedule[{i}]: {m}"))))
+                .chain(
+                    schedule
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, e)| e.fault.validate().err().map(|m| format!("schedule[{i}]: {m}"))),
+                )
                 .collect()
         });
         if problems.is_empty() {

@@ -58,7 +58,8 @@ mod real {
         let data = required(&args, "--data")?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async move {
-            let transport = Transport::bind(id, listen, peers).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let transport =
+                Transport::bind(id, listen, peers).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let disk = Disk::open(data).map_err(|e| e.to_string())?;
             let spec = NodeSpec::new(format!("g{}", id.0)).role("gossip").addr(listen);
             let ctx = NodeContext::new(id, spec, members, transport, disk, Clock::new(skew, drift), seed);

@@ -61,7 +61,14 @@ pub fn schedule(rng: &mut impl Rng) -> FaultSchedule {
     let restart_at = crash_at + Duration::from_millis(rng.random_range(200..2000));
     let skewed = NODES[rng.random_range(0..NODES.len())].to_string();
     FaultSchedule::new()
-        .at(Duration::from_millis(500), Fault::ClockSkew { node: skewed, offset_ms: rng.random_range(-1000..1000), drift_ppm: rng.random_range(-500..500) })
+        .at(
+            Duration::from_millis(500),
+            Fault::ClockSkew {
+                node: skewed,
+                offset_ms: rng.random_range(-1000..1000),
+                drift_ppm: rng.random_range(-500..500),
+            },
+        )
         .at(part_at, Fault::Partition { groups: vec![minority.to_vec(), majority.to_vec()] })
         .at(heal_at, Fault::Heal)
         .at(crash_at, Fault::Crash { node: victim.clone() })

@@ -29,7 +29,11 @@ pub type BoxProgram = Box<dyn Fn(NodeContext) -> Pin<Box<dyn Future<Output = ()>
 
 /// A program that sends an increasing `seq` to every other node every `period` (to `only`, if
 /// given) and logs every receipt.
-pub fn pinger(period: Duration, only: Option<NodeId>, receipts: Log<Receipt>) -> impl Fn(NodeContext) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync + 'static {
+pub fn pinger(
+    period: Duration,
+    only: Option<NodeId>,
+    receipts: Log<Receipt>,
+) -> impl Fn(NodeContext) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync + 'static {
     move |ctx: NodeContext| {
         let receipts = receipts.clone();
         Box::pin(async move {

@@ -1,5 +1,7 @@
 //! Same seed, same run: trace hashes over many seeds, and the determinism checker itself.
 
+#![cfg(madsim)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -33,8 +35,8 @@ async fn chaos(sim: gauntlet_sim::Sim) {
 fn the_same_seed_gives_the_same_trace_hash_over_100_seeds() {
     let mut hashes = std::collections::BTreeSet::new();
     for seed in 0..100 {
-        let first = busy_world(seed).run(|sim| chaos(sim)).unwrap();
-        let second = busy_world(seed).run(|sim| chaos(sim)).unwrap();
+        let first = busy_world(seed).run(chaos).unwrap();
+        let second = busy_world(seed).run(chaos).unwrap();
         assert_eq!(first.trace_hash(), second.trace_hash(), "seed {seed} diverged");
         assert_eq!(first.trace.len(), second.trace.len());
         assert!(first.trace.len() > 300, "the run did something: {} events", first.trace.len());
@@ -52,7 +54,7 @@ fn the_builtin_check_passes_a_deterministic_run() {
         .node(NodeSpec::new("b"), pinger(ms(10), None, log()))
         .build()
         .unwrap();
-    let report = world.run(|sim| chaos_free(sim)).unwrap();
+    let report = world.run(chaos_free).unwrap();
     assert!(report.trace.len() > 100);
 }
 
@@ -74,7 +76,7 @@ fn the_check_reports_the_first_divergent_event_of_a_leaky_run() {
         })
         .build()
         .unwrap();
-    let err = world.run(|sim| chaos_free(sim)).unwrap_err();
+    let err = world.run(chaos_free).unwrap_err();
     let RunError::Nondeterministic { divergence, .. } = &err else { panic!("expected nondeterminism, got {err}") };
     assert_eq!(divergence.index, 1, "event 0 is the node start, event 1 the annotation");
     let text = err.to_string();

@@ -1,5 +1,7 @@
 //! Each fault kind, observed from inside the nodes it hits.
 
+#![cfg(madsim)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -32,7 +34,15 @@ fn partition_drops_messages_across_the_cut_and_heal_restores_them() {
     let schedule = FaultSchedule::new()
         .at(secs(1), Fault::Partition { groups: vec![vec!["a".into()], vec!["b".into(), "c".into()]] })
         .at(secs(2), Fault::Heal);
-    world.run(move |sim| { let s = schedule.clone(); async move { sim.spawn_schedule(s).unwrap(); sim.sleep(secs(3)).await } }).unwrap();
+    world
+        .run(move |sim| {
+            let s = schedule.clone();
+            async move {
+                sim.spawn_schedule(s).unwrap();
+                sim.sleep(secs(3)).await
+            }
+        })
+        .unwrap();
     // Before and after: ~100 pings a second each way. During: none across the cut, but b<->c flows.
     assert!(receipts_between(&log, A, B, ms(0), secs(1)) >= 95);
     assert_eq!(receipts_between(&log, A, B, ms(1000), ms(2000)), 0);
@@ -161,7 +171,14 @@ fn messages_in_flight_to_a_crashed_node_are_dropped_even_if_it_restarts_first() 
         .unwrap();
     let got: Vec<u64> = log.lock().unwrap().iter().filter(|r| r.to == B).map(|r| r.seq).collect();
     assert_eq!(got, vec![1], "seq 0 was in flight to the old incarnation");
-    let drops = report.trace.events().iter().filter(|e| matches!(e.kind, gauntlet_sim::EventKind::Drop { reason: gauntlet_sim::trace::DropReason::NodeDown, .. })).count();
+    let drops = report
+        .trace
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(e.kind, gauntlet_sim::EventKind::Drop { reason: gauntlet_sim::trace::DropReason::NodeDown, .. })
+        })
+        .count();
     assert_eq!(drops, 1);
 }
 
@@ -316,7 +333,11 @@ fn reordering_happens_at_about_its_configured_rate() {
     }
     let rate = late as f64 / got.len() as f64;
     assert!((0.17..0.23).contains(&rate), "reorder rate {rate}");
-    let sorted = { let mut g = got.clone(); g.sort(); g };
+    let sorted = {
+        let mut g = got.clone();
+        g.sort();
+        g
+    };
     assert_eq!(sorted, (0..10_000).collect::<Vec<_>>(), "reordering neither loses nor duplicates");
 }
 
@@ -361,10 +382,16 @@ fn latency_models_are_respected_and_changeable_at_run_time() {
                 let sent = sent_at[&msg];
                 let latency = e.at - sent;
                 if sent < ms(1000) {
-                    assert!(latency >= ms(3) && latency <= ms(3) + slack, "fixed latency before the change: {latency:?}");
+                    assert!(
+                        latency >= ms(3) && latency <= ms(3) + slack,
+                        "fixed latency before the change: {latency:?}"
+                    );
                     before += 1;
                 } else if sent > ms(1001) {
-                    assert!(latency >= ms(50) && latency <= ms(300) + slack, "long tail within bounds, got {latency:?}");
+                    assert!(
+                        latency >= ms(50) && latency <= ms(300) + slack,
+                        "long tail within bounds, got {latency:?}"
+                    );
                     after += 1;
                 }
             }
@@ -550,5 +577,8 @@ fn duplicate_node_names_and_bad_links_are_rejected_at_build() {
         .err()
         .expect("invalid")
         .to_string();
-    assert_eq!(err, "invalid world: duplicate node name \"a\"; default_link.loss: probability must be in [0, 1], got 2");
+    assert_eq!(
+        err,
+        "invalid world: duplicate node name \"a\"; default_link.loss: probability must be in [0, 1], got 2"
+    );
 }

@@ -1,6 +1,8 @@
 //! Properties over random fault schedules, checked against the trace: no delivery to a down or
 //! paused node, none across an active cut, latency within bounds, and determinism.
 
+#![cfg(madsim)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -21,7 +23,9 @@ fn fault() -> impl Strategy<Value = Fault> {
         // Each node in group 0, 1, or none (the implicit rest group).
         prop::collection::vec(0usize..3, NAMES.len()).prop_map(|assign| {
             let groups: Vec<Vec<String>> = (0..2)
-                .map(|g| NAMES.iter().zip(&assign).filter(|(_, a)| **a == g).map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+                .map(|g| {
+                    NAMES.iter().zip(&assign).filter(|(_, a)| **a == g).map(|(n, _)| n.to_string()).collect::<Vec<_>>()
+                })
                 .filter(|g| !g.is_empty())
                 .collect();
             Fault::Partition { groups }
@@ -103,7 +107,9 @@ fn check_deliveries(trace: &Trace, link: &LinkConfig) -> Result<(), TestCaseErro
             EventKind::Fault { fault } => match fault {
                 Fault::Partition { groups } => {
                     cuts.clear();
-                    let group_of = |n: usize| groups.iter().position(|g| g.iter().any(|x| id(x).0 as usize == n)).unwrap_or(groups.len());
+                    let group_of = |n: usize| {
+                        groups.iter().position(|g| g.iter().any(|x| id(x).0 as usize == n)).unwrap_or(groups.len())
+                    };
                     for a in 0..NAMES.len() {
                         for b in 0..NAMES.len() {
                             if group_of(a) != group_of(b) {
@@ -125,7 +131,11 @@ fn check_deliveries(trace: &Trace, link: &LinkConfig) -> Result<(), TestCaseErro
                 let to = node.unwrap();
                 prop_assert!(up.get(&to) == Some(&true), "delivery of #{msg} to down node {to} at {:?}", e.at);
                 prop_assert!(!paused.contains(&to), "delivery of #{msg} to paused node {to} at {:?}", e.at);
-                prop_assert!(!cuts.contains(&(*from, to)), "delivery of #{msg} across a cut {from}->{to} at {:?}", e.at);
+                prop_assert!(
+                    !cuts.contains(&(*from, to)),
+                    "delivery of #{msg} across a cut {from}->{to} at {:?}",
+                    e.at
+                );
                 let latency = e.at - sent[msg];
                 prop_assert!(latency >= min, "#{msg} arrived early: {latency:?} < {min:?}");
                 let held = resumed_at.get(&to).is_some_and(|r| *r == e.at);
@@ -143,7 +153,7 @@ proptest! {
     #[test]
     fn deliveries_respect_faults_and_latency_bounds(seed in any::<u64>(), link in link(), schedule in schedule()) {
         let trace = run(seed, link.clone(), schedule);
-        prop_assert!(trace.len() > 0);
+        prop_assert!(!trace.is_empty());
         check_deliveries(&trace, &link)?;
     }
 
