@@ -597,9 +597,14 @@ impl Sim {
     /// Applies one fault now. Unknown nodes are an error naming the node and the known ones.
     pub fn apply(&self, fault: &Fault) -> Result<(), RunError> {
         fault.validate().map_err(RunError::Invalid)?;
+        // Resolve every name first, so a rejected fault leaves no trace and changes nothing.
+        with_world(|w| match fault.nodes().into_iter().find(|n| w.resolve(n).is_none()) {
+            Some(unknown) => Err(RunError::Invalid(w.unknown_node(unknown))),
+            None => Ok(()),
+        })?;
         let lifecycle = match fault {
             Fault::Crash { node } | Fault::Restart { node } | Fault::Pause { node } | Fault::Resume { node } => {
-                Some(with_world(|w| w.resolve(node).ok_or_else(|| RunError::Invalid(w.unknown_node(node))))?)
+                self.node_id(node)
             }
             _ => None,
         };

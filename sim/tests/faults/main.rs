@@ -582,3 +582,19 @@ fn duplicate_node_names_and_bad_links_are_rejected_at_build() {
         "invalid world: duplicate node name \"a\"; default_link.loss: probability must be in [0, 1], got 2"
     );
 }
+
+#[test]
+fn a_rejected_fault_changes_nothing_and_leaves_no_trace() {
+    let report = World::builder()
+        .seed(0)
+        .node(NodeSpec::new("a"), |_ctx| async {})
+        .build()
+        .unwrap()
+        .run(|sim| async move {
+            assert!(sim.apply(&Fault::CutOneWay { from: "a".into(), to: "nobody".into() }).is_err());
+            assert!(sim.apply(&Fault::Partition { groups: vec![vec!["a".into()], vec!["a".into()]] }).is_err());
+            sim.sleep(ms(10)).await;
+        })
+        .unwrap();
+    assert!(!report.trace.events().iter().any(|e| matches!(e.kind, EventKind::Fault { .. })));
+}

@@ -13,7 +13,8 @@ fn gauntlet(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -35,7 +36,9 @@ fn the_same_seed_replays_to_the_same_trace_hash_in_any_notation() {
     assert_eq!(a["events"], b["events"]);
     assert_eq!((a["seed"].as_u64(), a["verdict"].as_str()), (Some(42), Some("pass")));
     assert_eq!(a["sim_time_ms"], 15_000);
-    for key in ["scenario", "seed", "chaos_seed", "verdict", "failures", "trace_hash", "events", "sim_time_ms", "wall_ms"] {
+    for key in
+        ["scenario", "seed", "chaos_seed", "verdict", "failures", "trace_hash", "events", "sim_time_ms", "wall_ms"]
+    {
         assert!(a.get(key).is_some(), "missing {key} in {a}");
     }
     let c = json(&gauntlet(&["demo", "--seed", "43", "--json"], &[]));
