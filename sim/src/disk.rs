@@ -59,7 +59,7 @@ impl FileModel {
     }
 
     pub(crate) fn truncate(&mut self, len: u64) {
-        self.volatile.truncate(len as usize);
+        self.volatile.resize(len as usize, 0);
         self.resized = true;
     }
 
@@ -309,5 +309,7 @@ mod tests {
         f.sync();
         f.crash(None);
         assert_eq!(f.contents(), b"ab");
+        f.truncate(4);
+        assert_eq!(f.contents(), b"ab\0\0", "truncate zero-extends like set_len");
     }
 }

@@ -116,6 +116,9 @@ pub(crate) struct NetState {
     pub(crate) default_link: LinkConfig,
     links: BTreeMap<(Option<NodeId>, Option<NodeId>), LinkConfig>,
     pub(crate) cuts: BTreeSet<(NodeId, NodeId)>,
+    /// Group index per node while a partition is active (the implicit rest group last), so
+    /// nodes added later join the rest group.
+    partition: Option<(Vec<usize>, usize)>,
     queue: BTreeMap<(u64, u64), InFlight>,
     seq: u64,
     next_msg: u64,
@@ -149,7 +152,8 @@ impl WorldState {
             net: NetState { default_link, ..NetState::default() },
             trace,
             chaos_rng: stream(seeds.chaos, Purpose::Chaos, "", 0),
-            supervisor_rng: stream(seeds.sim, Purpose::Buggify, "supervisor", 0),
+            // Node names are never empty, so this stream cannot collide with a node's.
+            supervisor_rng: stream(seeds.sim, Purpose::Buggify, "", 0),
             buggify_sites: BTreeMap::new(),
             start: crate::time::now(),
         }
@@ -177,6 +181,16 @@ impl WorldState {
     pub(crate) fn add_node(&mut self, spec: NodeSpec) -> NodeId {
         let id = NodeId(self.nodes.len() as u32);
         let sim = self.seeds.sim;
+        if let Some((group_of, rest)) = &mut self.net.partition {
+            // A node that joins during a partition is in the rest group.
+            for (other, g) in group_of.iter().enumerate() {
+                if *g != *rest {
+                    self.net.cuts.insert((id, NodeId(other as u32)));
+                    self.net.cuts.insert((NodeId(other as u32), id));
+                }
+            }
+            group_of.push(*rest);
+        }
         self.by_name.insert(spec.name.clone(), id);
         self.nodes.push(NodeState {
             net_rng: stream(sim, Purpose::Network, &spec.name, 0),
@@ -312,7 +326,12 @@ impl WorldState {
             return;
         }
         if node.status == NodeStatus::Paused {
-            self.nodes[to.0 as usize].held.push(m);
+            // Held messages count against the inbox bound: a long pause cannot grow memory.
+            if node.held.len() + node.inbox.len() >= self.limits.inbox_capacity {
+                self.record(Some(to), EventKind::Drop { msg, to, reason: DropReason::InboxFull });
+            } else {
+                self.nodes[to.0 as usize].held.push(m);
+            }
             return;
         }
         self.hand_over(m);
@@ -465,12 +484,16 @@ impl WorldState {
                         }
                     }
                 }
+                self.net.partition = Some((group_of, groups.len()));
             }
             Fault::CutOneWay { from, to } => {
                 let (f, t) = (id(from)?, id(to)?);
                 self.net.cuts.insert((f, t));
             }
-            Fault::Heal => self.net.cuts.clear(),
+            Fault::Heal => {
+                self.net.cuts.clear();
+                self.net.partition = None;
+            }
             Fault::SetLink { from, to, link } => {
                 let f = from.as_deref().map(id).transpose()?;
                 let t = to.as_deref().map(id).transpose()?;

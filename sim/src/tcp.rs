@@ -29,7 +29,8 @@ struct Inner {
     id: NodeId,
     peers: BTreeMap<NodeId, SocketAddr>,
     outbound: Mutex<BTreeMap<NodeId, mpsc::Sender<Bytes>>>,
-    pending: Mutex<BTreeMap<u64, oneshot::Sender<Bytes>>>,
+    /// Waiting requests by (peer, id): a late reply from another peer can never complete one.
+    pending: Mutex<BTreeMap<(NodeId, u64), oneshot::Sender<Bytes>>>,
     next_request: AtomicU64,
     inbox: tokio::sync::Mutex<mpsc::Receiver<Message>>,
 }
@@ -68,20 +69,37 @@ impl Transport {
     /// then building the peer map from their real addresses assigns ports without races.
     pub fn with_listener(id: NodeId, listener: TcpListener, peers: BTreeMap<NodeId, SocketAddr>) -> Self {
         let (tx, rx) = mpsc::channel(INBOX_QUEUE);
+        // Ids start at a random point, so a reply meant for a previous process's request id
+        // is unlikely to match one of ours after a restart.
+        let first_id = {
+            use rand::RngCore;
+            rand::rng().next_u64() >> 1
+        };
         let inner = Arc::new(Inner {
             id,
             peers,
             outbound: Mutex::new(BTreeMap::new()),
             pending: Mutex::new(BTreeMap::new()),
-            next_request: AtomicU64::new(0),
+            next_request: AtomicU64::new(first_id),
             inbox: tokio::sync::Mutex::new(rx),
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            loop {
+                let accepted = listener.accept().await;
                 let Some(inner) = weak.upgrade() else { break };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(read_loop(stream, tx.clone(), Arc::downgrade(&inner)));
+                match accepted {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(read_loop(stream, tx.clone(), Arc::downgrade(&inner)));
+                    }
+                    // Out of file descriptors and the like: keep serving once it passes.
+                    Err(e) => {
+                        tracing::warn!(node = %inner.id, "accept failed: {e}");
+                        drop(inner);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
             }
         });
         Transport { inner }
@@ -94,6 +112,10 @@ impl Transport {
 
     fn push(&self, to: NodeId, frame: Bytes) {
         let Some(&addr) = self.inner.peers.get(&to) else { return };
+        if frame.len() - 4 > MAX_FRAME_BYTES {
+            tracing::warn!(node = %self.inner.id, %to, bytes = frame.len(), "message over {MAX_FRAME_BYTES} bytes dropped");
+            return;
+        }
         let mut out = self.inner.outbound.lock().expect("outbound lock");
         let tx = out.entry(to).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -122,20 +144,30 @@ impl Transport {
         }
         let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.inner.pending.lock().expect("pending lock").insert(id, tx);
+        self.inner.pending.lock().expect("pending lock").insert((to, id), tx);
+        // Removes the entry however this future ends: answered, timed out, or dropped.
+        let _guard = PendingGuard { inner: &self.inner, key: (to, id) };
         self.push(to, encode(self.inner.id, KIND_REQUEST, id, &body.into()));
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(body)) => Ok(body),
-            _ => {
-                self.inner.pending.lock().expect("pending lock").remove(&id);
-                Err(RequestError::Timeout { to, timeout })
-            }
+            _ => Err(RequestError::Timeout { to, timeout }),
         }
     }
 
     /// Answers a request received through [`Transport::recv`].
     pub fn reply(&self, to: ReplyTo, body: impl Into<Bytes>) {
         self.push(to.to, encode(self.inner.id, KIND_RESPONSE, to.id, &body.into()));
+    }
+}
+
+struct PendingGuard<'a> {
+    inner: &'a Inner,
+    key: (NodeId, u64),
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.pending.lock().expect("pending lock").remove(&self.key);
     }
 }
 
@@ -152,8 +184,10 @@ async fn write_loop(addr: SocketAddr, mut rx: mpsc::Receiver<Bytes>) {
             };
         }
         if let Some(s) = conn.as_mut() {
-            if s.write_all(&frame).await.is_err() {
-                conn = None;
+            // A peer that stops reading must not stall this queue forever.
+            match tokio::time::timeout(Duration::from_secs(5), s.write_all(&frame)).await {
+                Ok(Ok(())) => {}
+                _ => conn = None,
             }
         }
     }
@@ -180,7 +214,7 @@ async fn read_loop(mut stream: TcpStream, inbox: mpsc::Sender<Message>, inner: s
         match kind {
             KIND_RESPONSE => {
                 let Some(inner) = inner.upgrade() else { return };
-                let tx = inner.pending.lock().expect("pending lock").remove(&id);
+                let tx = inner.pending.lock().expect("pending lock").remove(&(from, id));
                 if let Some(tx) = tx {
                     let _ = tx.send(body);
                 }

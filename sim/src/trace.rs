@@ -330,8 +330,8 @@ impl Trace {
         }
     }
 
-    /// Records an event, folding it into the running hash. Past the limit, events are counted
-    /// but neither hashed nor kept, and [`Trace::check_limit`] reports the overflow.
+    /// Records an event, folding it into the running hash. Past the limit, events are neither
+    /// counted, hashed nor kept, and [`Trace::check_limit`] reports the overflow.
     pub fn push(&mut self, event: TraceEvent) {
         if self.count as usize >= self.limit {
             self.overflowed = true;

@@ -389,6 +389,9 @@ where
     // Uninstall only after block_on: tasks made ready in the supervisor's last step still run
     // (deterministically) before block_on returns, and they may touch the world.
     let (output, sim_elapsed) = result;
+    // Drop the runtime (and with it every node future) while the world is still installed:
+    // Drop impls in node code may still touch their transport or disk.
+    drop(rt);
     let state = uninstall().expect("world installed for the whole run");
     state.trace.check_limit().map_err(|source| RunError::TraceLimit { seeds: cfg.seeds, source })?;
     let nodes = state
@@ -411,15 +414,16 @@ async fn network_driver() {
             let now = w.now_nanos();
             w.deliver_due(now).map(|t| w.start + Duration::from_nanos(t))
         });
-        let sleep = next.map(|at| {
-            // madsim's sleep_until rounds deadlines closer than 1 ms up to 1 ms (tokio's
-            // behaviour); deliveries must happen at their exact time, and `reset` does not clamp.
-            let mut sleep = Box::pin(madsim::time::sleep_until(at));
-            sleep.as_mut().reset(at);
-            sleep
-        });
-        NetWait { sleep }.await;
+        NetWait { sleep: next.map(|at| Box::pin(exact_sleep_until(at))) }.await;
     }
+}
+
+/// madsim's `sleep_until` rounds deadlines closer than 1 ms up to 1 ms (tokio's behaviour);
+/// deliveries and scheduled faults must happen at their exact time, and `reset` does not clamp.
+fn exact_sleep_until(at: madsim::time::Instant) -> madsim::time::Sleep {
+    let mut sleep = madsim::time::sleep_until(at);
+    std::pin::Pin::new(&mut sleep).reset(at);
+    sleep
 }
 
 /// Wakes when the earliest delivery is due or a message due earlier was sent.
@@ -505,16 +509,18 @@ impl Sim {
         with_world(|w| Duration::from_nanos(w.now_nanos()))
     }
 
-    /// Sleeps for `d` of simulated time.
+    /// Sleeps for `d` of simulated time, exactly (madsim's own `sleep` rounds waits under
+    /// 1 ms up to 1 ms; the supervisor's clock must not slip).
     pub async fn sleep(&self, d: Duration) {
-        madsim::time::sleep(d).await
+        let at = self.now() + d;
+        self.sleep_until(at).await
     }
 
     /// Sleeps until `at` since the run started (returns at once if already past).
     pub async fn sleep_until(&self, at: Duration) {
-        let now = self.now();
-        if at > now {
-            madsim::time::sleep(at - now).await
+        if at > self.now() {
+            let deadline = with_world(|w| w.start) + at;
+            exact_sleep_until(deadline).await
         }
     }
 
@@ -551,7 +557,11 @@ impl Sim {
 
     /// Draws from the chaos stream (rooted at `CHAOS_SEED`, or the world seed).
     pub fn with_chaos_rng<R>(&self, f: impl FnOnce(&mut rand_chacha::ChaCha8Rng) -> R) -> R {
-        with_world(|w| f(&mut w.chaos_rng))
+        // `f` is user code: run it without the world borrowed, so it may call back into `Sim`.
+        let mut rng = with_world(|w| w.chaos_rng.clone());
+        let out = f(&mut rng);
+        with_world(|w| w.chaos_rng = rng);
+        out
     }
 
     /// Checks that every node a schedule names exists, listing each unknown name.

@@ -598,3 +598,89 @@ fn a_rejected_fault_changes_nothing_and_leaves_no_trace() {
         .unwrap();
     assert!(!report.trace.events().iter().any(|e| matches!(e.kind, EventKind::Fault { .. })));
 }
+
+#[test]
+fn a_node_added_during_a_partition_joins_the_rest_group() {
+    let log = log();
+    let l2 = log.clone();
+    World::builder()
+        .seed(6)
+        .default_link(LinkConfig::fixed(ms(5)))
+        .node(NodeSpec::new("a"), pinger(ms(10), None, log.clone()))
+        .node(NodeSpec::new("b"), pinger(ms(10), None, log.clone()))
+        .build()
+        .unwrap()
+        .run(move |sim| {
+            let l2 = l2.clone();
+            async move {
+                // a alone; b is in the implicit rest group, and so is c when it joins.
+                sim.apply(&Fault::Partition { groups: vec![vec!["a".into()]] }).unwrap();
+                sim.add_node(NodeSpec::new("c"), pinger(ms(10), None, l2)).unwrap();
+                sim.sleep(secs(1)).await;
+            }
+        })
+        .unwrap();
+    assert_eq!(receipts_between(&log, C, A, ms(0), secs(1)), 0, "c is cut from a");
+    assert!(receipts_between(&log, C, B, ms(0), secs(1)) >= 95, "c talks to its own group");
+}
+
+#[test]
+fn scheduled_faults_fire_at_their_exact_times_even_under_a_millisecond_apart() {
+    let report = World::builder()
+        .seed(0)
+        .node(NodeSpec::new("a"), |_ctx| std::future::pending::<()>())
+        .build()
+        .unwrap()
+        .run(|sim| async move {
+            let us = Duration::from_micros;
+            let s = FaultSchedule::new().at(us(1_000_000), Fault::Heal).at(us(1_000_400), Fault::ResetLinks);
+            sim.spawn_schedule(s).unwrap();
+            sim.sleep(us(1_000_100)).await;
+            let t = sim.now();
+            assert!(t >= us(1_000_100) && t < us(1_000_110), "the supervisor's sleep is exact: {t:?}");
+            // User code in with_chaos_rng may call back into the world.
+            sim.with_chaos_rng(|_| sim.annotate("from inside the chaos stream"));
+            sim.sleep(secs(1)).await;
+        })
+        .unwrap();
+    let at: Vec<Duration> =
+        report.trace.events().iter().filter(|e| matches!(e.kind, EventKind::Fault { .. })).map(|e| e.at).collect();
+    assert_eq!(at.len(), 2);
+    assert!(at[0] >= Duration::from_micros(1_000_000) && at[0] < Duration::from_micros(1_000_010), "{at:?}");
+    assert!(at[1] >= Duration::from_micros(1_000_400) && at[1] < Duration::from_micros(1_000_410), "{at:?}");
+}
+
+#[test]
+fn a_long_pause_holds_at_most_the_inbox_bound() {
+    let log = log();
+    let report = World::builder()
+        .seed(3)
+        .inbox_capacity(50)
+        .default_link(LinkConfig::fixed(ms(1)))
+        .node(NodeSpec::new("a"), pinger(secs(1000), None, log.clone()))
+        .node(NodeSpec::new("b"), pinger(ms(1), Some(A), log.clone()))
+        .build()
+        .unwrap()
+        .run(|sim| async move {
+            sim.pause(A);
+            sim.sleep(ms(500)).await;
+            sim.resume(A);
+            sim.sleep(ms(10)).await;
+        })
+        .unwrap();
+    let full = report
+        .trace
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Drop { reason: gauntlet_sim::trace::DropReason::InboxFull, .. }))
+        .count();
+    assert!(full > 300, "messages past the bound were dropped and recorded: {full}");
+    let events = report.trace.events();
+    let resumed_at = events.iter().find(|e| matches!(e.kind, EventKind::NodeResume)).unwrap().at;
+    let released = events
+        .iter()
+        .filter(|e| e.at == resumed_at && e.node == Some(A) && matches!(e.kind, EventKind::Deliver { .. }))
+        .count();
+    assert_eq!(released, 50, "exactly the bound was held and delivered at resume");
+    assert!(log.lock().unwrap().iter().filter(|r| r.to == A).count() >= 50);
+}

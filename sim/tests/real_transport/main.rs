@@ -50,14 +50,41 @@ async fn one_way_messages_and_requests_cross_real_tcp() {
 
 #[tokio::test]
 async fn requests_to_a_dead_peer_time_out_and_unknown_peers_are_errors() {
-    let nodes = cluster(2).await;
-    drop(nodes[1].clone());
-    // Node 1's transport still listens (its accept loop lives while any clone does), but nobody
-    // answers requests: a timeout, not a hang.
-    let err = nodes[0].request(NodeId(1), &b"x"[..], Duration::from_millis(200)).await.unwrap_err();
+    // Node 1's address is a port nobody listens on any more: connections are refused.
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let me = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = Transport::with_listener(NodeId(0), me, BTreeMap::from([(NodeId(1), dead_addr)]));
+    let err = node.request(NodeId(1), &b"x"[..], Duration::from_millis(200)).await.unwrap_err();
     assert_eq!(err.to_string(), "request to n1 timed out after 200ms");
+    let nodes = cluster(2).await;
     let err = nodes[0].request(NodeId(9), &b"x"[..], Duration::from_millis(200)).await.unwrap_err();
     assert_eq!(err.to_string(), "unknown peer n9");
+}
+
+#[tokio::test]
+async fn a_reply_from_the_wrong_peer_does_not_answer_a_request() {
+    let nodes = cluster(3).await;
+    // Node 2 answers each request with id i, but first sends a forged reply for id i - 1: the
+    // id of the request node 0 sent just before, to silent node 1.
+    let imposter = nodes[2].clone();
+    tokio::spawn(async move {
+        loop {
+            let m = imposter.recv().await;
+            let to = m.reply_to.expect("request");
+            imposter.reply(gauntlet_sim::ReplyTo { to: to.to, id: to.id.wrapping_sub(1) }, &b"forged"[..]);
+            imposter.reply(to, &b"ok"[..]);
+        }
+    });
+    assert_eq!(&nodes[0].request(NodeId(2), &b""[..], Duration::from_secs(5)).await.unwrap()[..], b"ok");
+    // join! polls in order: the silent request takes id k, the request to node 2 takes k + 1,
+    // and node 2 forges a reply to id k. It must not complete the request to node 1.
+    let silent = nodes[0].request(NodeId(1), &b""[..], Duration::from_millis(300));
+    let noise = nodes[0].request(NodeId(2), &b""[..], Duration::from_secs(5));
+    let (silent, noise) = tokio::join!(silent, noise);
+    assert_eq!(&noise.unwrap()[..], b"ok");
+    assert_eq!(silent.unwrap_err().to_string(), "request to n1 timed out after 300ms");
 }
 
 #[tokio::test]
