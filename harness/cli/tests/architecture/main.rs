@@ -9,8 +9,8 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-/// Workspace crate -> the workspace crates it depends on (normal and build dependencies).
-fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
+/// `cargo metadata` for the workspace's own packages.
+fn metadata() -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = std::process::Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
@@ -18,7 +18,12 @@ fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
         .output()
         .expect("cargo metadata runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Workspace crate -> the workspace crates it depends on (normal and build dependencies).
+fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let meta = metadata();
     let packages = meta["packages"].as_array().unwrap();
     let names: BTreeSet<String> = packages.iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
     packages
@@ -99,13 +104,7 @@ fn every_select_in_simulated_code_is_biased() {
 /// that uses rand must ask for 0.9 or later.
 #[test]
 fn workspace_crates_use_rand_0_9_or_later() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
-        .current_dir(root())
-        .output()
-        .expect("cargo metadata runs");
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let meta = metadata();
     let mut checked = 0;
     for p in meta["packages"].as_array().unwrap() {
         for d in p["dependencies"].as_array().unwrap() {
