@@ -512,6 +512,14 @@ impl WorldState {
         Ok(())
     }
 
+    /// Everything wrong with applying `fault` to this world: its own parameters, then each node
+    /// it names that does not exist. Empty when it can be applied.
+    pub(crate) fn fault_problems(&self, fault: &Fault) -> Vec<String> {
+        let mut problems: Vec<String> = fault.validate().err().into_iter().collect();
+        problems.extend(fault.nodes().into_iter().filter(|n| self.resolve(n).is_none()).map(|n| self.unknown_node(n)));
+        problems
+    }
+
     pub(crate) fn unknown_node(&self, name: &str) -> String {
         let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
         format!("unknown node {name:?}; the world has: {}", known.join(", "))

@@ -571,16 +571,7 @@ impl Sim {
                 .entries
                 .iter()
                 .enumerate()
-                .flat_map(|(i, e)| e.fault.nodes().into_iter().map(move |n| (i, n)))
-                .filter(|(_, n)| w.resolve(n).is_none())
-                .map(|(i, n)| format!("schedule[{i}]: {}", w.unknown_node(n)))
-                .chain(
-                    schedule
-                        .entries
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, e)| e.fault.validate().err().map(|m| format!("schedule[{i}]: {m}"))),
-                )
+                .flat_map(|(i, e)| w.fault_problems(&e.fault).into_iter().map(move |p| format!("schedule[{i}]: {p}")))
                 .collect()
         });
         if problems.is_empty() {
@@ -606,12 +597,11 @@ impl Sim {
 
     /// Applies one fault now. Unknown nodes are an error naming the node and the known ones.
     pub fn apply(&self, fault: &Fault) -> Result<(), RunError> {
-        fault.validate().map_err(RunError::Invalid)?;
-        // Resolve every name first, so a rejected fault leaves no trace and changes nothing.
-        with_world(|w| match fault.nodes().into_iter().find(|n| w.resolve(n).is_none()) {
-            Some(unknown) => Err(RunError::Invalid(w.unknown_node(unknown))),
-            None => Ok(()),
-        })?;
+        // Check everything first, so a rejected fault leaves no trace and changes nothing.
+        let problems = with_world(|w| w.fault_problems(fault));
+        if !problems.is_empty() {
+            return Err(RunError::Invalid(problems.join("; ")));
+        }
         let lifecycle = match fault {
             Fault::Crash { node } | Fault::Restart { node } | Fault::Pause { node } | Fault::Resume { node } => {
                 self.node_id(node)
