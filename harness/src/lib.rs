@@ -1,6 +1,55 @@
-//! # gauntlet
+//! # gauntlet: scenario plans, the runner, expectations and the observation runtime
 //!
-//! The library users depend on. Today it re-exports the deterministic world
-//! ([`gauntlet_sim`]); plans, the runner, expectations and the observation runtime build on it.
+//! The flow is **Topology → Scenario → Deployer → Runner → Workloads → Expectations**:
+//!
+//! * a [`Plan`] (TOML or [`ScenarioBuilder`]) says which application runs on what topology,
+//!   under which workloads and chaos, judged by which expectations;
+//! * a [`Scenario`] binds the plan to an [`Application`] and validates it, listing every
+//!   problem with its path;
+//! * a [`Deployer`] ([`SimDeployer`] here) deploys it and the runner drives workloads and the
+//!   seeded chaos [`Timeline`](chaos::Timeline), checks expectations through the
+//!   [observation runtime](observe) while it runs, then runs a liveness phase;
+//! * the [`Verdict`] is pass, or a failure classed crash, safety or liveness.
+//!
+//! The harness knows no application semantics: applications plug in through [`Application`]
+//! and register their own expectations. See `docs/WRITING_SCENARIOS.md`.
 
 pub use gauntlet_sim as sim;
+
+pub mod app;
+pub mod builder;
+pub mod chaos;
+pub mod expect;
+pub mod observe;
+pub mod plan;
+#[cfg(madsim)]
+pub mod runner;
+pub mod scenario;
+pub mod verdict;
+pub mod workload;
+
+pub use app::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
+pub use builder::ScenarioBuilder;
+pub use expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, Status};
+pub use plan::{Plan, PlanError, Problem};
+#[cfg(madsim)]
+pub use runner::{run, Deployer, SimDeployer};
+pub use scenario::Scenario;
+pub use verdict::{Failure, FailureClass, RunOutcome, Verdict};
+
+use std::time::Duration;
+
+/// `n` seconds.
+pub const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `n` milliseconds.
+pub const fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The writing-scenarios guide (`docs/WRITING_SCENARIOS.md`), compiled so its examples are tested.
+#[cfg(all(doctest, madsim))]
+#[doc = include_str!("../../docs/WRITING_SCENARIOS.md")]
+pub struct WritingScenariosDoctests;

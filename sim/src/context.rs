@@ -91,15 +91,27 @@ mod imp {
             stream(self.seed, Purpose::Program, &self.spec.name, u64::from(self.incarnation))
         }
 
-        /// Every node of the world (including this one), in id order.
+        /// Every member node of the world (including this one, clients excluded), in id order.
         pub fn members(&self) -> Vec<(NodeId, NodeSpec)> {
-            with_world(|w| w.nodes.iter().enumerate().map(|(i, n)| (NodeId(i as u32), n.spec.clone())).collect())
+            with_world(|w| {
+                w.nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| !n.spec.client)
+                    .map(|(i, n)| (NodeId(i as u32), n.spec.clone()))
+                    .collect()
+            })
         }
 
         /// Records a free-form annotation in the trace.
         pub fn annotate(&self, text: impl Into<String>) {
             let text = text.into();
             with_world(|w| w.record(Some(self.id), EventKind::Annotation { text }));
+        }
+
+        /// Records a client operation's invocation or completion in the trace.
+        pub fn record_op(&self, op: &str, phase: crate::trace::OpPhase) {
+            with_world(|w| w.record(Some(self.id), EventKind::Op { op: op.to_owned(), phase }));
         }
     }
 }
@@ -220,13 +232,17 @@ mod imp {
                 0,
             ))
         }
-        /// Every node of the deployment, in id order.
+        /// Every member node of the deployment (clients excluded), in id order.
         pub fn members(&self) -> Vec<(NodeId, NodeSpec)> {
             self.members.clone()
         }
         /// Logs an annotation through `tracing` (there is no trace in a real process).
         pub fn annotate(&self, text: impl Into<String>) {
             tracing::info!(target: "gauntlet::trace", node = %self.spec.name, "{}", text.into());
+        }
+        /// Logs a client operation through `tracing` (there is no trace in a real process).
+        pub fn record_op(&self, op: &str, phase: crate::trace::OpPhase) {
+            tracing::debug!(target: "gauntlet::trace", node = %self.spec.name, "op {op} {phase:?}");
         }
     }
 }

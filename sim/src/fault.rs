@@ -155,7 +155,9 @@ pub struct ScheduledFault {
 }
 
 /// An ordered list of faults. Entries with equal times keep their insertion order.
+/// Serialised as a plain list of `{ at, fault }` entries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct FaultSchedule {
     /// The entries, sorted by `at` (stable).
     pub entries: Vec<ScheduledFault>,

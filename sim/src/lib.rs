@@ -67,7 +67,7 @@ pub use link::{Latency, LinkConfig};
 pub use net::{Message, ReplyTo, RequestError, Transport};
 pub use node::{NodeId, NodeSpec, NodeStatus};
 pub use seed::{SeedError, Seeds};
-pub use trace::{EventKind, Trace, TraceEvent};
+pub use trace::{EventKind, OpPhase, Trace, TraceEvent};
 #[cfg(madsim)]
 pub use world::{RunError, RunReport, Sim, World, WorldBuilder};
 

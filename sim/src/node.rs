@@ -26,17 +26,28 @@ pub struct NodeSpec {
     pub role: String,
     /// Address the node listens on. Default: assigned by the world (`10.0.0.<index+1>:7000`).
     pub addr: Option<SocketAddr>,
+    /// A client node (a workload driver or an observer) rather than a member of the system:
+    /// it is left out of [`NodeContext::members`](crate::NodeContext::members), and a partition
+    /// leaves it connected to every side unless a group names it. Default: `false`.
+    #[serde(default)]
+    pub client: bool,
 }
 
 impl NodeSpec {
     /// A node with the given name, role `"node"` and an address assigned by the world.
     pub fn new(name: impl Into<String>) -> Self {
-        NodeSpec { name: name.into(), role: "node".to_owned(), addr: None }
+        NodeSpec { name: name.into(), role: "node".to_owned(), addr: None, client: false }
     }
 
     /// Sets the role (default `"node"`).
     pub fn role(mut self, role: impl Into<String>) -> Self {
         self.role = role.into();
+        self
+    }
+
+    /// Marks this node as a client (default: a member). See [`NodeSpec::client`].
+    pub fn as_client(mut self) -> Self {
+        self.client = true;
         self
     }
 

@@ -111,13 +111,16 @@ pub(crate) struct NodeState {
     pub(crate) disk: DiskModel,
 }
 
+/// Partition group of a client node that no group names: connected to every side.
+const FREE: usize = usize::MAX;
+
 #[derive(Default)]
 pub(crate) struct NetState {
     pub(crate) default_link: LinkConfig,
     links: BTreeMap<(Option<NodeId>, Option<NodeId>), LinkConfig>,
     pub(crate) cuts: BTreeSet<(NodeId, NodeId)>,
     /// Group index per node while a partition is active (the implicit rest group last), so
-    /// nodes added later join the rest group.
+    /// nodes added later join the rest group. Client nodes no group names are [`FREE`].
     partition: Option<(Vec<usize>, usize)>,
     queue: BTreeMap<(u64, u64), InFlight>,
     seq: u64,
@@ -182,14 +185,19 @@ impl WorldState {
         let id = NodeId(self.nodes.len() as u32);
         let sim = self.seeds.sim;
         if let Some((group_of, rest)) = &mut self.net.partition {
-            // A node that joins during a partition is in the rest group.
-            for (other, g) in group_of.iter().enumerate() {
-                if *g != *rest {
+            // A node that joins during a partition is in the rest group; a client is free.
+            if spec.client {
+                group_of.push(FREE);
+            }
+            for (other, g) in group_of.iter().enumerate().filter(|_| !spec.client) {
+                if *g != *rest && *g != FREE {
                     self.net.cuts.insert((id, NodeId(other as u32)));
                     self.net.cuts.insert((NodeId(other as u32), id));
                 }
             }
-            group_of.push(*rest);
+            if !spec.client {
+                group_of.push(*rest);
+            }
         }
         self.by_name.insert(spec.name.clone(), id);
         self.nodes.push(NodeState {
@@ -470,7 +478,8 @@ impl WorldState {
         let id = |name: &str| self.resolve(name).ok_or_else(|| self.unknown_node(name));
         match fault {
             Fault::Partition { groups } => {
-                let mut group_of = vec![groups.len(); self.nodes.len()];
+                let mut group_of: Vec<usize> =
+                    self.nodes.iter().map(|n| if n.spec.client { FREE } else { groups.len() }).collect();
                 for (g, members) in groups.iter().enumerate() {
                     for name in members {
                         group_of[id(name)?.0 as usize] = g;
@@ -479,7 +488,7 @@ impl WorldState {
                 self.net.cuts.clear();
                 for a in 0..self.nodes.len() {
                     for b in 0..self.nodes.len() {
-                        if group_of[a] != group_of[b] {
+                        if group_of[a] != group_of[b] && group_of[a] != FREE && group_of[b] != FREE {
                             self.net.cuts.insert((NodeId(a as u32), NodeId(b as u32)));
                         }
                     }

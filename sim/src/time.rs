@@ -13,6 +13,15 @@ pub use madsim::task::spawn;
 #[cfg(not(madsim))]
 pub use tokio::task::spawn;
 
+/// Spawns a task that need not be `Send` on the current node (simulated) or the current
+/// `tokio::task::LocalSet` (real).
+#[cfg(madsim)]
+pub use madsim::task::spawn_local;
+/// Spawns a task that need not be `Send` on the current node (simulated) or the current
+/// `tokio::task::LocalSet` (real).
+#[cfg(not(madsim))]
+pub use tokio::task::spawn_local;
+
 /// True simulated time since the world started, for tests, observers and the supervisor.
 /// Node logic should read its own [`Clock`](crate::Clock), which carries its skew.
 #[cfg(madsim)]

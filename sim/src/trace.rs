@@ -116,6 +116,26 @@ pub enum EventKind {
         /// The text.
         text: String,
     },
+    /// A client operation was invoked or completed (recorded by workload drivers).
+    Op {
+        /// Operation name (`"put"`, `"transfer"`).
+        op: String,
+        /// Invocation or the kind of completion.
+        phase: OpPhase,
+    },
+}
+
+/// Where a client operation is in its life, in Jepsen's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpPhase {
+    /// The client sent it.
+    Invoke,
+    /// It completed and took effect.
+    Ok,
+    /// It completed and certainly did not take effect.
+    Fail,
+    /// Unknown: it timed out or the connection broke; it may or may not have taken effect.
+    Info,
 }
 
 impl EventKind {
@@ -136,6 +156,7 @@ impl EventKind {
             EventKind::StorageLoss { .. } => 12,
             EventKind::Buggify { .. } => 13,
             EventKind::Annotation { .. } => 14,
+            EventKind::Op { .. } => 15,
         }
     }
 
@@ -156,6 +177,7 @@ impl EventKind {
             EventKind::StorageLoss { .. } => "storage_loss",
             EventKind::Buggify { .. } => "buggify",
             EventKind::Annotation { .. } => "annotation",
+            EventKind::Op { .. } => "op",
         }
     }
 }
@@ -193,6 +215,7 @@ impl fmt::Display for TraceEvent {
             }
             EventKind::Buggify { site } => write!(f, "buggify {site}"),
             EventKind::Annotation { text } => write!(f, "note {text}"),
+            EventKind::Op { op, phase } => write!(f, "op {op} {phase:?}"),
             other => write!(f, "{}", other.name()),
         }
     }
@@ -292,6 +315,10 @@ impl StableHasher {
             }
             EventKind::Buggify { site } => self.str(site),
             EventKind::Annotation { text } => self.str(text),
+            EventKind::Op { op, phase } => {
+                self.str(op);
+                self.u8(*phase as u8);
+            }
         }
     }
 }

@@ -1,0 +1,208 @@
+//! [`Application`]: how Gauntlet is generic over the system under test. An application says
+//! how a node runs, how a client issues an operation, how a node's state is read for
+//! observation, when a node is ready, and how the node is launched for real.
+//!
+//! A whole application, for reference (a register every client write replaces):
+//!
+//! ```
+//! use gauntlet::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
+//! use gauntlet::sim::{NodeContext, Transport};
+//! use std::time::Duration;
+//!
+//! struct Register;
+//! impl Application for Register {
+//!     type State = u64;
+//!     type Client = Transport;
+//!     fn name(&self) -> &str { "register" }
+//!     fn roles(&self) -> Vec<String> { vec!["replica".into()] }
+//!     fn operations(&self) -> Vec<String> { vec!["write".into()] }
+//!     fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static {
+//!         async move {
+//!             let (t, mut value) = (ctx.transport(), 0u64);
+//!             loop {
+//!                 let m = t.recv().await;
+//!                 if let Ok(b) = <[u8; 8]>::try_from(&m.body[..]) { value = u64::from_le_bytes(b); }
+//!                 if let Some(r) = m.reply_to { t.reply(r, value.to_le_bytes().to_vec()); }
+//!             }
+//!         }
+//!     }
+//!     fn client(&self, ctx: &NodeContext) -> Transport { ctx.transport() }
+//!     async fn execute(&self, t: &Transport, op: &Operation, nodes: &[NodeRef]) -> OpOutcome {
+//!         let to = nodes[op.user as usize % nodes.len()].id;
+//!         match t.request(to, op.arg.to_le_bytes().to_vec(), Duration::from_millis(500)).await {
+//!             Ok(_) => OpOutcome::ok(""),
+//!             Err(e) => OpOutcome::info(e.to_string()),
+//!         }
+//!     }
+//!     async fn read_state(&self, t: &Transport, node: &NodeRef) -> Result<u64, String> {
+//!         let b = t.request(node.id, Vec::new(), Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
+//!         Ok(u64::from_le_bytes(b[..8].try_into().map_err(|_| "short reply")?))
+//!     }
+//!     fn launch(&self, node: &NodeRef, _: &NodeSetup) -> Launch { Launch::binary("register-node").arg(&node.name) }
+//! }
+//! ```
+
+use crate::expect::ExpectationRegistry;
+use gauntlet_sim::{NodeContext, NodeId};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+/// A node as the harness knows it: id, name and role. The observation runtime's source type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeRef {
+    /// Its id in the deployment (the transport address).
+    pub id: NodeId,
+    /// Its unique name.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+}
+
+/// What a node is started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSetup {
+    /// The node.
+    pub node: NodeRef,
+    /// The plan's `app.options`.
+    pub options: toml::Table,
+}
+
+/// One client operation, as drawn by a workload from the seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// The workload that issued it.
+    pub workload: String,
+    /// Operation name, from the workload's mix.
+    pub op: String,
+    /// The logical user issuing it, in `0..users`.
+    pub user: u32,
+    /// Sequence number within the workload, from 0.
+    pub id: u64,
+    /// A random argument drawn from the workload's stream (keys, values, amounts).
+    pub arg: u64,
+}
+
+/// How an operation ended, in Jepsen's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// It took effect; the text is its result.
+    Ok(String),
+    /// It certainly did not take effect.
+    Fail(String),
+    /// Unknown (timeout, broken connection): it may or may not have taken effect.
+    Info(String),
+}
+
+impl OpOutcome {
+    /// A success with a result.
+    pub fn ok(result: impl Into<String>) -> Self {
+        OpOutcome::Ok(result.into())
+    }
+    /// A definite failure.
+    pub fn fail(why: impl Into<String>) -> Self {
+        OpOutcome::Fail(why.into())
+    }
+    /// An indeterminate outcome.
+    pub fn info(why: impl Into<String>) -> Self {
+        OpOutcome::Info(why.into())
+    }
+}
+
+/// How a node is started as a real process (used when a plan is promoted to a real backend).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Launch {
+    /// The executable's name (built with `cargo real-build`).
+    pub binary: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Ports the node listens on.
+    pub ports: Vec<u16>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Launch {
+    /// Launches `binary` with no arguments.
+    pub fn binary(name: impl Into<String>) -> Self {
+        Launch { binary: name.into(), ..Launch::default() }
+    }
+    /// Adds an argument.
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    /// Adds a listening port.
+    pub fn port(mut self, p: u16) -> Self {
+        self.ports.push(p);
+        self
+    }
+    /// Sets an environment variable.
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+}
+
+/// A system under test. Keep it small: Gauntlet supplies topology, load, faults, observation
+/// and judgement; the application supplies only what only it knows.
+pub trait Application: Send + Sync + 'static {
+    /// One node's observable state (what [`Application::read_state`] returns).
+    type State: Clone + fmt::Debug + PartialEq + Send + 'static;
+    /// A client handle, made on a client node, used by workloads and the observer.
+    type Client: Clone + 'static;
+
+    /// The name plans use in `app.name`.
+    fn name(&self) -> &str;
+
+    /// Roles nodes may have.
+    fn roles(&self) -> Vec<String>;
+
+    /// Operations workloads may issue (the default mix is all of them, equally weighted).
+    fn operations(&self) -> Vec<String>;
+
+    /// Checks `app.options`; returns `(option, message)` per problem. Default: no options are
+    /// accepted.
+    fn check_options(&self, options: &toml::Table) -> Vec<(String, String)> {
+        options.keys().map(|k| (k.clone(), format!("unknown option; {} takes no options", self.name()))).collect()
+    }
+
+    /// The node's program, run at first boot and at every restart.
+    fn node(&self, ctx: NodeContext, setup: NodeSetup) -> impl Future<Output = ()> + 'static + use<Self>;
+
+    /// Makes a client on a client node.
+    fn client(&self, ctx: &NodeContext) -> Self::Client;
+
+    /// Performs one operation against the cluster (`nodes`: the current members).
+    fn execute(&self, client: &Self::Client, op: &Operation, nodes: &[NodeRef]) -> impl Future<Output = OpOutcome>;
+
+    /// Reads one node's state.
+    fn read_state(&self, client: &Self::Client, node: &NodeRef) -> impl Future<Output = Result<Self::State, String>>;
+
+    /// Whether a node in `state` is ready to serve. Default: always.
+    fn ready(&self, _state: &Self::State) -> bool {
+        true
+    }
+
+    /// Whether these states (one per live member) have converged; `Err` says how they differ.
+    /// Default: all equal.
+    fn converged(&self, states: &[(&str, &Self::State)]) -> Result<(), String> {
+        match states.split_first() {
+            Some(((first_name, first), rest)) => match rest.iter().find(|(_, s)| s != first) {
+                Some((name, s)) => Err(format!("{first_name} has {first:?} but {name} has {s:?}")),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Registers the application's own expectations. Default: none.
+    fn expectations(&self, _registry: &mut ExpectationRegistry<Self>)
+    where
+        Self: Sized,
+    {
+    }
+
+    /// How `node` is launched as a real process.
+    fn launch(&self, node: &NodeRef, setup: &NodeSetup) -> Launch;
+}

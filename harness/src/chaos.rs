@@ -1,0 +1,387 @@
+//! Turns a plan's chaos section into a concrete, seeded timeline of faults and membership
+//! changes. Each fault kind draws from its own stream (`chaos/<kind>`), so turning one kind off
+//! does not change what the others do; targets are chosen in time order against the
+//! membership as it will be (killed and departed nodes are never chosen again).
+
+use crate::plan::{ChaosPlan, Network, PartitionKind, Plan};
+use gauntlet_sim::seed::{stream, Purpose};
+use gauntlet_sim::{Fault, FaultSchedule, Latency, LinkConfig};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A membership change the runner performs itself (a join needs a node program).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChurnEvent {
+    /// A node with a fresh identity joins.
+    Join {
+        /// Its new, never used name.
+        name: String,
+        /// Its role.
+        role: String,
+    },
+    /// A node leaves for good (it is crashed and dropped from the membership).
+    Leave {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// The seeded chaos of one run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Timeline {
+    /// Fault kinds on in this run.
+    pub kinds: Vec<&'static str>,
+    /// Faults to apply, in time order.
+    pub faults: FaultSchedule,
+    /// Joins and leaves, in time order.
+    pub churn: Vec<(Duration, ChurnEvent)>,
+    /// Nodes killed for good by `chaos.kill`.
+    pub killed: Vec<String>,
+}
+
+/// Links set when the run starts (and restored when the cooldown begins): the network shape.
+pub fn topology_links(plan: &Plan) -> Vec<Fault> {
+    let t = &plan.topology;
+    let nodes = t.nodes();
+    let mut out = Vec::new();
+    match &t.network {
+        Network::Mesh => {}
+        Network::Star { hub } => {
+            let hub = hub.clone().unwrap_or_else(|| nodes[0].0.clone());
+            let (lo, hi) = t.link.latency.bounds();
+            let far = t.link.clone().latency(Latency::uniform(lo * 2, hi * 2));
+            for (a, _) in nodes.iter().filter(|(n, _)| *n != hub) {
+                for (b, _) in nodes.iter().filter(|(n, _)| *n != hub && n != a) {
+                    out.push(set_link(a, b, far.clone()));
+                }
+            }
+        }
+        Network::Tiers { tiers } => {
+            let mut tier_of: BTreeMap<String, Duration> = BTreeMap::new();
+            for tier in tiers {
+                for m in &tier.members {
+                    for (n, r) in &nodes {
+                        if n == m || r == m {
+                            tier_of.insert(n.clone(), tier.latency);
+                        }
+                    }
+                }
+            }
+            for (a, _) in &nodes {
+                for (b, _) in nodes.iter().filter(|(b, _)| b != a) {
+                    let lat = tier_of.get(a).max(tier_of.get(b));
+                    if let Some(&lat) = lat {
+                        out.push(set_link(a, b, t.link.clone().latency(Latency::fixed(lat))));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn set_link(a: &str, b: &str, link: LinkConfig) -> Fault {
+    Fault::SetLink { from: Some(a.to_owned()), to: Some(b.to_owned()), link }
+}
+
+/// Which configured kinds a run turns on: all of them, or with `swarm` a random non-empty
+/// subset drawn from `chaos_seed`.
+pub fn enabled_kinds(chaos: &ChaosPlan, chaos_seed: u64) -> Vec<&'static str> {
+    let all = chaos.kinds();
+    if !chaos.swarm || all.is_empty() {
+        return all;
+    }
+    let mut rng = stream(chaos_seed, Purpose::Chaos, "swarm", 0);
+    let mut on: Vec<&'static str> = all.iter().copied().filter(|_| rng.random_bool(0.5)).collect();
+    if on.is_empty() {
+        on.push(*all.choose(&mut rng).expect("not empty"));
+    }
+    on
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Trigger {
+    Restart,
+    Kill,
+    Pause,
+    Partition,
+    Churn,
+}
+
+struct Member {
+    name: String,
+    role: String,
+    busy_until: Duration,
+    last_restart: Option<Duration>,
+}
+
+/// Compiles the plan's chaos for `chaos_seed`. The plan must be valid.
+pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
+    let chaos = &plan.chaos;
+    let kinds = enabled_kinds(chaos, chaos_seed);
+    let on = |k: &str| kinds.contains(&k);
+    let end = plan.run.duration;
+    let start = chaos.start;
+    let rng = |kind: &str| stream(chaos_seed, Purpose::Chaos, kind, 0);
+    let mut faults: Vec<(Duration, Fault)> = Vec::new();
+    let mut churn = Vec::new();
+    let mut killed = Vec::new();
+
+    // Link degradation and latency tiers for the whole active phase.
+    let members0 = plan.topology.nodes();
+    if on("latency_tiers") || on("link") {
+        faults.extend(
+            active_links(plan, &mut rng("latency_tiers"), on("latency_tiers"), on("link"))
+                .into_iter()
+                .map(|f| (start, f)),
+        );
+    }
+    if let (true, Some(s)) = (on("clock_skew"), &chaos.clock_skew) {
+        let mut r = rng("clock_skew");
+        let mut names: Vec<&String> = members0.iter().map(|(n, _)| n).collect();
+        names.shuffle(&mut r);
+        let max_ms = s.max_offset.as_millis() as i64;
+        for n in names.into_iter().take(s.nodes.unwrap_or(u32::MAX) as usize) {
+            let offset_ms = r.random_range(-max_ms..=max_ms);
+            let d = i64::from(s.max_drift_ppm);
+            let drift_ppm = r.random_range(-d..=d);
+            faults.push((start, Fault::ClockSkew { node: n.clone(), offset_ms, drift_ppm }));
+        }
+    }
+
+    // Cadenced kinds: trigger times from each kind's own stream, then targets in time order.
+    let mut streams: BTreeMap<Trigger, ChaCha8Rng> = BTreeMap::new();
+    let mut triggers: Vec<(Duration, Trigger)> = Vec::new();
+    let mut cadence = |t: Trigger, name: &str, min: Duration, max: Duration, limit: Option<u32>| {
+        let mut r = rng(name);
+        let mut at = start;
+        let mut n = 0;
+        loop {
+            at += Duration::from_nanos(r.random_range(min.as_nanos() as u64..=max.as_nanos() as u64));
+            if at >= end || limit.is_some_and(|l| n >= l) {
+                break;
+            }
+            triggers.push((at, t));
+            n += 1;
+        }
+        streams.insert(t, r);
+    };
+    if let (true, Some(c)) = (on("restart"), &chaos.restart) {
+        cadence(Trigger::Restart, "restart", c.min_delay, c.max_delay, None);
+    }
+    if let (true, Some(c)) = (on("kill"), &chaos.kill) {
+        cadence(Trigger::Kill, "kill", c.min_delay, c.max_delay, Some(c.count));
+    }
+    if let (true, Some(c)) = (on("pause"), &chaos.pause) {
+        cadence(Trigger::Pause, "pause", c.min_delay, c.max_delay, None);
+    }
+    if let (true, Some(c)) = (on("partition"), &chaos.partition) {
+        cadence(Trigger::Partition, "partition", c.min_delay, c.max_delay, None);
+    }
+    if let (true, Some(c)) = (on("churn"), &chaos.churn) {
+        cadence(Trigger::Churn, "churn", c.min_delay, c.max_delay, Some(c.joins + c.leaves));
+    }
+    triggers.sort();
+
+    let mut members: Vec<Member> = members0
+        .iter()
+        .map(|(name, role)| Member {
+            name: name.clone(),
+            role: role.clone(),
+            busy_until: Duration::ZERO,
+            last_restart: None,
+        })
+        .collect();
+    let mut partition_until = Duration::ZERO;
+    let (mut joins, mut leaves) = chaos.churn.as_ref().map_or((0, 0), |c| (c.joins, c.leaves));
+    let mut joined = 0;
+    for (at, trigger) in triggers {
+        let r = streams.get_mut(&trigger).expect("a stream per trigger kind");
+        let free = |m: &Member, roles: &[String]| m.busy_until <= at && (roles.is_empty() || roles.contains(&m.role));
+        match trigger {
+            Trigger::Restart => {
+                let c = chaos.restart.as_ref().expect("restart configured");
+                let eligible: Vec<usize> = (0..members.len())
+                    .filter(|&i| {
+                        let m = &members[i];
+                        free(m, &c.roles) && m.last_restart.is_none_or(|t| at.saturating_sub(t) >= c.target_cooldown)
+                    })
+                    .collect();
+                let Some(&i) = eligible.choose(r) else { continue };
+                let m = &mut members[i];
+                m.last_restart = Some(at);
+                if c.down.is_zero() {
+                    faults.push((at, Fault::Restart { node: m.name.clone() }));
+                } else {
+                    faults.push((at, Fault::Crash { node: m.name.clone() }));
+                    m.busy_until = at + c.down;
+                    if at + c.down < end {
+                        faults.push((at + c.down, Fault::Restart { node: m.name.clone() }));
+                    }
+                }
+            }
+            Trigger::Kill => {
+                let c = chaos.kill.as_ref().expect("kill configured");
+                let eligible: Vec<usize> = (0..members.len()).filter(|&i| free(&members[i], &c.roles)).collect();
+                let Some(&i) = eligible.choose(r) else { continue };
+                let m = members.remove(i);
+                killed.push(m.name.clone());
+                faults.push((at, Fault::Crash { node: m.name }));
+            }
+            Trigger::Pause => {
+                let c = chaos.pause.as_ref().expect("pause configured");
+                let eligible: Vec<usize> = (0..members.len()).filter(|&i| free(&members[i], &c.roles)).collect();
+                let Some(&i) = eligible.choose(r) else { continue };
+                let d = between(r, c.min_duration, c.max_duration);
+                let m = &mut members[i];
+                m.busy_until = at + d;
+                faults.push((at, Fault::Pause { node: m.name.clone() }));
+                if at + d < end {
+                    faults.push((at + d, Fault::Resume { node: m.name.clone() }));
+                }
+            }
+            Trigger::Partition => {
+                let c = chaos.partition.as_ref().expect("partition configured");
+                let d = between(r, c.min_duration, c.max_duration);
+                if at < partition_until || members.len() < 2 {
+                    continue;
+                }
+                let kind = *c.kinds.choose(r).expect("kinds validated non-empty");
+                let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+                faults.extend(partition(kind, &names, &c.groups, r).into_iter().map(|f| (at, f)));
+                partition_until = at + d;
+                if at + d < end {
+                    faults.push((at + d, Fault::Heal));
+                }
+            }
+            Trigger::Churn => {
+                let c = chaos.churn.as_ref().expect("churn configured");
+                let of_role: Vec<usize> =
+                    (0..members.len()).filter(|&i| members[i].role == c.role && members[i].busy_until <= at).collect();
+                let can_leave = leaves > 0 && of_role.len() > 1;
+                let join = joins > 0 && (!can_leave || r.random_bool(0.5));
+                if join {
+                    joins -= 1;
+                    let name = format!("{}-j{joined}", c.role);
+                    joined += 1;
+                    members.push(Member {
+                        name: name.clone(),
+                        role: c.role.clone(),
+                        busy_until: at,
+                        last_restart: None,
+                    });
+                    churn.push((at, ChurnEvent::Join { name, role: c.role.clone() }));
+                } else if can_leave {
+                    leaves -= 1;
+                    let i = *of_role.choose(r).expect("more than one");
+                    let m = members.remove(i);
+                    churn.push((at, ChurnEvent::Leave { name: m.name }));
+                }
+            }
+        }
+    }
+    faults.extend(chaos.schedule.entries.iter().map(|e| (e.at, e.fault.clone())));
+    faults.sort_by_key(|(at, _)| *at);
+    let mut schedule = FaultSchedule::new();
+    for (at, f) in faults {
+        schedule.push(at, f);
+    }
+    Timeline { kinds, faults: schedule, churn, killed }
+}
+
+fn between(r: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
+    Duration::from_nanos(r.random_range(lo.as_nanos() as u64..=hi.as_nanos().max(lo.as_nanos()) as u64))
+}
+
+/// The faults that make one partition of `names` (already shuffled by nothing: we shuffle).
+fn partition(kind: PartitionKind, names: &[String], groups: &[Vec<String>], r: &mut impl Rng) -> Vec<Fault> {
+    let mut shuffled = names.to_vec();
+    shuffled.shuffle(r);
+    let n = shuffled.len();
+    let both_ways = |a: &[String], b: &[String]| -> Vec<Fault> {
+        let mut v = Vec::new();
+        for x in a {
+            for y in b {
+                v.push(Fault::CutOneWay { from: x.clone(), to: y.clone() });
+                v.push(Fault::CutOneWay { from: y.clone(), to: x.clone() });
+            }
+        }
+        v
+    };
+    match kind {
+        PartitionKind::RandomHalves => {
+            let (a, b) = shuffled.split_at(n / 2);
+            vec![Fault::Partition { groups: vec![a.to_vec(), b.to_vec()] }]
+        }
+        PartitionKind::Minority => {
+            let (a, b) = shuffled.split_at(((n - 1) / 2).max(1));
+            vec![Fault::Partition { groups: vec![a.to_vec(), b.to_vec()] }]
+        }
+        PartitionKind::Groups => vec![Fault::Partition { groups: groups.to_vec() }],
+        PartitionKind::Bridge => {
+            // Two halves that only the bridge (the middle node) talks to both of.
+            let bridge = n / 2;
+            let (a, rest) = shuffled.split_at(bridge);
+            let b = &rest[1..];
+            both_ways(a, b)
+        }
+        PartitionKind::MajorityRing => {
+            // In ring order, each node talks to the m-1 nodes nearest to it (m = majority).
+            let majority = n / 2 + 1;
+            let reach = (majority - 1) / 2 + (majority - 1) % 2;
+            let mut v = Vec::new();
+            for i in 0..n {
+                for j in 0..n {
+                    let d = (i + n - j) % n;
+                    let dist = d.min(n - d);
+                    if i != j && dist > reach {
+                        v.push(Fault::CutOneWay { from: shuffled[i].clone(), to: shuffled[j].clone() });
+                    }
+                }
+            }
+            v
+        }
+        PartitionKind::OneWay => {
+            let x = &shuffled[0];
+            shuffled[1..].iter().map(|y| Fault::CutOneWay { from: x.clone(), to: y.clone() }).collect()
+        }
+    }
+}
+
+/// Links for the active phase: the topology's shape, with the latency tiers and link
+/// degradation of the chaos section on top.
+fn active_links(plan: &Plan, r: &mut impl Rng, tiers: bool, degrade: bool) -> Vec<Fault> {
+    let chaos = &plan.chaos;
+    let degrade_link = |mut l: LinkConfig| {
+        if let (true, Some(c)) = (degrade, &chaos.link) {
+            l.loss = c.loss;
+            l.duplicate = c.duplicate;
+            l.reorder = c.reorder;
+        }
+        l
+    };
+    let mut out = vec![Fault::SetLink { from: None, to: None, link: degrade_link(plan.topology.link.clone()) }];
+    let mut pairs: BTreeMap<(String, String), LinkConfig> = BTreeMap::new();
+    for f in topology_links(plan) {
+        if let Fault::SetLink { from: Some(a), to: Some(b), link } = f {
+            pairs.insert((a, b), link);
+        }
+    }
+    if let (true, Some(t)) = (tiers, &chaos.latency_tiers) {
+        let names = plan.topology.node_names();
+        let tier_of: BTreeMap<&String, Duration> =
+            names.iter().map(|n| (n, *t.tiers.choose(r).expect("tiers validated non-empty"))).collect();
+        for a in &names {
+            for b in names.iter().filter(|b| *b != a) {
+                let lat = tier_of[a].max(tier_of[b]);
+                let base = pairs.get(&(a.clone(), b.clone())).cloned().unwrap_or_else(|| plan.topology.link.clone());
+                pairs.insert((a.clone(), b.clone()), base.latency(Latency::uniform(lat, lat + lat / 10)));
+            }
+        }
+    }
+    out.extend(pairs.into_iter().map(|((a, b), l)| set_link(&a, &b, degrade_link(l))));
+    out
+}

@@ -1,0 +1,289 @@
+//! Expectations: named checks with parameters, judged against the observation runtime's view
+//! of the cluster and the workloads' operation counts.
+//!
+//! A **safety** expectation must hold at every check; its first violation fails the run at
+//! once (fail fast). A **liveness** expectation must come to hold during the cooldown, after
+//! faults stop and the network heals; if the cooldown ends first, the run fails with class
+//! liveness. Built-ins: `converge`, `ready` and `progress`; apps register their own with
+//! [`Application::expectations`](crate::Application::expectations).
+
+use crate::app::Application;
+use crate::plan::Plan;
+use crate::verdict::FailureClass;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the observer knows of one member node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView<S> {
+    /// The node's role.
+    pub role: String,
+    /// Its last successfully read state.
+    pub state: Option<S>,
+    /// When that state was read (time since the run started).
+    pub observed_at: Option<Duration>,
+    /// The last read's error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The observer's snapshot: every current member by name.
+pub type ClusterView<S> = BTreeMap<String, NodeView<S>>;
+
+/// Operation counts of all workloads together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpCounts {
+    /// Operations invoked.
+    pub invoked: u64,
+    /// Completed and took effect.
+    pub ok: u64,
+    /// Completed and did not take effect.
+    pub fail: u64,
+    /// Indeterminate.
+    pub info: u64,
+    /// Arrivals dropped because too many operations were in flight.
+    pub shed: u64,
+}
+
+/// The run's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Workloads and faults.
+    Active,
+    /// Faults stopped at `since`; liveness expectations must come to hold.
+    Cooldown {
+        /// When the cooldown began.
+        since: Duration,
+    },
+}
+
+/// Everything an expectation may look at in one check.
+pub struct Check<'a, A: Application> {
+    /// The application (for `converged`, `ready`).
+    pub app: &'a A,
+    /// Time since the run started.
+    pub now: Duration,
+    /// The phase.
+    pub phase: Phase,
+    /// The latest cluster view.
+    pub view: &'a ClusterView<A::State>,
+    /// Operation counts so far.
+    pub ops: OpCounts,
+    /// Operation counts when the cooldown began (zero during the active phase).
+    pub ops_at_cooldown: OpCounts,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// It holds now.
+    Holds,
+    /// Not yet (liveness), with the reason.
+    Pending(String),
+    /// It is broken, with the evidence.
+    Violated(String),
+}
+
+/// A check run against the cluster during and after a run.
+pub trait Expectation<A: Application> {
+    /// Safety or liveness.
+    fn class(&self) -> FailureClass;
+    /// Checks the current state.
+    fn check(&mut self, cx: &Check<'_, A>) -> Status;
+}
+
+/// Builds an expectation from its plan parameters.
+pub type Factory<A> = Box<dyn Fn(&toml::Table, &Plan) -> Result<Box<dyn Expectation<A>>, Vec<(String, String)>>>;
+
+/// Expectations by name: the harness's built-ins plus the application's.
+pub struct ExpectationRegistry<A: Application> {
+    entries: BTreeMap<String, Factory<A>>,
+}
+
+impl<A: Application> ExpectationRegistry<A> {
+    /// The built-ins, then whatever `app` registers.
+    pub fn for_app(app: &A) -> Self {
+        let mut r = ExpectationRegistry { entries: BTreeMap::new() };
+        r.register("converge", |p, _| {
+            no_params("converge", p)?;
+            Ok(Box::new(Converge) as Box<dyn Expectation<A>>)
+        });
+        r.register("ready", |p, _| {
+            no_params("ready", p)?;
+            Ok(Box::new(Ready) as Box<dyn Expectation<A>>)
+        });
+        r.register("progress", |p, plan| {
+            let min_ops = Params::new("progress", p, &["min_ops"]).u64("min_ops", 1)?;
+            if !plan.run.workloads_in_cooldown {
+                return Err(vec![(
+                    String::new(),
+                    "progress needs operations during the cooldown: set run.workloads_in_cooldown = true".into(),
+                )]);
+            }
+            if plan.workloads.is_empty() {
+                return Err(vec![(String::new(), "progress needs at least one workload".into())]);
+            }
+            Ok(Box::new(Progress { min_ops }) as Box<dyn Expectation<A>>)
+        });
+        app.expectations(&mut r);
+        r
+    }
+
+    /// Registers (or replaces) an expectation.
+    pub fn register(
+        &mut self,
+        name: &str,
+        factory: impl Fn(&toml::Table, &Plan) -> Result<Box<dyn Expectation<A>>, Vec<(String, String)>> + 'static,
+    ) {
+        self.entries.insert(name.to_owned(), Box::new(factory));
+    }
+
+    /// Registered names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
+    /// Builds the expectation `name` from `params`.
+    pub fn build(
+        &self,
+        name: &str,
+        params: &toml::Table,
+        plan: &Plan,
+    ) -> Option<Result<Box<dyn Expectation<A>>, Vec<(String, String)>>> {
+        self.entries.get(name).map(|f| f(params, plan))
+    }
+}
+
+/// Typed access to an expectation's parameters, rejecting unknown ones.
+pub struct Params<'a> {
+    table: &'a toml::Table,
+    problems: Vec<(String, String)>,
+}
+
+impl<'a> Params<'a> {
+    /// Checks that `table` has only `allowed` keys.
+    pub fn new(expectation: &str, table: &'a toml::Table, allowed: &[&str]) -> Self {
+        let problems = table
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .map(|k| {
+                let takes = if allowed.is_empty() { "no parameters".to_owned() } else { allowed.join(", ") };
+                (k.clone(), format!("unknown parameter; {expectation} takes: {takes}"))
+            })
+            .collect();
+        Params { table, problems }
+    }
+
+    /// A non-negative integer parameter.
+    pub fn u64(mut self, key: &str, default: u64) -> Result<u64, Vec<(String, String)>> {
+        let v = match self.table.get(key) {
+            None => default,
+            Some(toml::Value::Integer(i)) if *i >= 0 => *i as u64,
+            Some(other) => {
+                self.problems.push((key.to_owned(), format!("{other} is not a non-negative integer")));
+                default
+            }
+        };
+        self.done().map(|_| v)
+    }
+
+    /// A duration parameter written like `"5s"`.
+    pub fn duration(mut self, key: &str, default: Duration) -> Result<Duration, Vec<(String, String)>> {
+        let v = match self.table.get(key) {
+            None => default,
+            Some(toml::Value::String(s)) => match humantime_serde::re::humantime::parse_duration(s) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.problems.push((key.to_owned(), format!("{s:?} is not a duration: {e}")));
+                    default
+                }
+            },
+            Some(other) => {
+                self.problems.push((key.to_owned(), format!("{other} is not a duration such as \"5s\"")));
+                default
+            }
+        };
+        self.done().map(|_| v)
+    }
+
+    /// Ok when no problem was found.
+    pub fn done(self) -> Result<(), Vec<(String, String)>> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(self.problems)
+        }
+    }
+}
+
+fn no_params(name: &str, p: &toml::Table) -> Result<(), Vec<(String, String)>> {
+    Params::new(name, p, &[]).done()
+}
+
+/// Liveness: every member was read after the cooldown began, and the app says their states
+/// have converged.
+struct Converge;
+
+impl<A: Application> Expectation<A> for Converge {
+    fn class(&self) -> FailureClass {
+        FailureClass::Liveness
+    }
+    fn check(&mut self, cx: &Check<'_, A>) -> Status {
+        let Phase::Cooldown { since } = cx.phase else { return Status::Pending("faults still active".into()) };
+        if cx.view.is_empty() {
+            return Status::Pending("no member is observed".into());
+        }
+        let mut states = Vec::new();
+        for (name, v) in cx.view {
+            match (&v.state, v.observed_at) {
+                (Some(s), Some(at)) if at >= since => states.push((name.as_str(), s)),
+                _ => {
+                    let why = v.error.clone().unwrap_or_else(|| "not read since the cooldown began".into());
+                    return Status::Pending(format!("{name}: {why}"));
+                }
+            }
+        }
+        match cx.app.converged(&states) {
+            Ok(()) => Status::Holds,
+            Err(e) => Status::Pending(format!("not converged: {e}")),
+        }
+    }
+}
+
+/// Liveness: every member is ready.
+struct Ready;
+
+impl<A: Application> Expectation<A> for Ready {
+    fn class(&self) -> FailureClass {
+        FailureClass::Liveness
+    }
+    fn check(&mut self, cx: &Check<'_, A>) -> Status {
+        let Phase::Cooldown { since } = cx.phase else { return Status::Pending("faults still active".into()) };
+        for (name, v) in cx.view {
+            match (&v.state, v.observed_at) {
+                (Some(s), Some(at)) if at >= since && cx.app.ready(s) => {}
+                _ => return Status::Pending(format!("{name} is not ready")),
+            }
+        }
+        Status::Holds
+    }
+}
+
+/// Liveness: at least `min_ops` operations succeed during the cooldown.
+struct Progress {
+    min_ops: u64,
+}
+
+impl<A: Application> Expectation<A> for Progress {
+    fn class(&self) -> FailureClass {
+        FailureClass::Liveness
+    }
+    fn check(&mut self, cx: &Check<'_, A>) -> Status {
+        let Phase::Cooldown { .. } = cx.phase else { return Status::Pending("faults still active".into()) };
+        let done = cx.ops.ok - cx.ops_at_cooldown.ok;
+        if done >= self.min_ops {
+            Status::Holds
+        } else {
+            Status::Pending(format!("{done} of {} operations succeeded since the faults stopped", self.min_ops))
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! Plans are data: a [`Plan`] is what a person writes as TOML (files under `scenarios/plans/`)
+//! and what the [`ScenarioBuilder`](crate::ScenarioBuilder) produces. Every field has a default
+//! unless it says otherwise, and every table rejects unknown keys, so a typo is an error.
+//!
+//! ```
+//! use gauntlet::Plan;
+//!
+//! let plan = Plan::from_toml(r#"
+//!     name = "smoke"
+//!     [app]
+//!     name = "gossip"
+//!     [topology.nodes]
+//!     gossip = 3
+//!     [run]
+//!     duration = "20s"
+//! "#).unwrap();
+//! assert_eq!(plan.topology.node_names(), ["gossip-0", "gossip-1", "gossip-2"]);
+//! assert_eq!(plan.run.cooldown, std::time::Duration::from_secs(10)); // the default
+//! ```
+
+mod validate;
+
+pub use validate::{fmt_duration, Catalog, PlanError, Problem};
+
+use gauntlet_sim::{FaultSchedule, LinkConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// A whole scenario plan: which application, on what topology, under which load and chaos,
+/// judged by which expectations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Name of the plan (required; used in reports and bundle names).
+    pub name: String,
+    /// What the plan is for. Default empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The application under test (required).
+    pub app: AppPlan,
+    /// The cluster (required).
+    pub topology: TopologyPlan,
+    /// Durations and seed.
+    #[serde(default)]
+    pub run: RunPlan,
+    /// Clients driving traffic. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadPlan>,
+    /// Faults. Default none.
+    #[serde(default)]
+    pub chaos: ChaosPlan,
+    /// What must hold. Default none (the run then only fails on a crash).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<ExpectationPlan>,
+}
+
+impl Plan {
+    /// Parses a plan from TOML. Syntax and type errors name the line; call
+    /// [`Plan::validate`] (or [`Plan::check`]) for the semantic checks.
+    pub fn from_toml(text: &str) -> Result<Plan, PlanError> {
+        toml::from_str(text).map_err(|e| PlanError::Parse { source_name: "<string>".into(), message: e.to_string() })
+    }
+
+    /// Reads and parses a plan file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PlanError::Parse { source_name: path.display().to_string(), message: e.to_string() })?;
+        toml::from_str(&text)
+            .map_err(|e| PlanError::Parse { source_name: path.display().to_string(), message: e.to_string() })
+    }
+
+    /// The plan as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a plan always serialises to TOML")
+    }
+}
+
+/// The application under test and its options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AppPlan {
+    /// The application's registered name (required).
+    pub name: String,
+    /// App-specific options (planted bugs, tuning). Default empty; the app validates them.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub options: toml::Table,
+}
+
+/// The cluster: how many nodes of each role, the network shape and the default link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyPlan {
+    /// Node count per role (required). Nodes are named `<role>-<index>`, roles in name order.
+    pub nodes: BTreeMap<String, u32>,
+    /// Network shape. Default [`Network::Mesh`].
+    #[serde(default)]
+    pub network: Network,
+    /// The link model every pair starts with. Default: [`LinkConfig::default`].
+    #[serde(default)]
+    pub link: LinkConfig,
+}
+
+impl TopologyPlan {
+    /// Every node's `(name, role)`, roles in name order, indices from 0.
+    pub fn nodes(&self) -> Vec<(String, String)> {
+        self.nodes.iter().flat_map(|(role, &n)| (0..n).map(move |i| (format!("{role}-{i}"), role.clone()))).collect()
+    }
+
+    /// Every node's name, in the order of [`TopologyPlan::nodes`].
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes().into_iter().map(|(n, _)| n).collect()
+    }
+}
+
+/// The network's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "shape", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Network {
+    /// Every pair is one link with the default model.
+    #[default]
+    Mesh,
+    /// Messages between two spokes pass through the hub: spoke-to-spoke links take twice the
+    /// default latency.
+    Star {
+        /// The hub node. Default: the first node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hub: Option<String>,
+    },
+    /// Nodes sit in latency tiers; a message takes the latency of the slower tier of its two
+    /// ends. Nodes in no tier use the default link.
+    Tiers {
+        /// The tiers.
+        tiers: Vec<Tier>,
+    },
+}
+
+/// One latency tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// The tier's one-way latency.
+    #[serde(with = "humantime_serde")]
+    pub latency: Duration,
+    /// Node names or role names (a role stands for all its nodes).
+    pub members: Vec<String>,
+}
+
+/// Durations and seed of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunPlan {
+    /// Length of the active phase (workloads and faults). Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Liveness window after the active phase: faults stop, the network heals, and every
+    /// liveness expectation must hold within it. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+    /// Whether workloads keep running during the cooldown. Default `false`.
+    pub workloads_in_cooldown: bool,
+    /// Time between observations (and expectation checks). Default 100 ms.
+    #[serde(with = "humantime_serde")]
+    pub observe_every: Duration,
+    /// A fixed seed for this plan; `SIM_SEED` still overrides it. Default: none (drawn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl Default for RunPlan {
+    fn default() -> Self {
+        RunPlan {
+            duration: Duration::from_secs(30),
+            cooldown: Duration::from_secs(10),
+            workloads_in_cooldown: false,
+            observe_every: Duration::from_millis(100),
+            seed: None,
+        }
+    }
+}
+
+/// A client workload: open-loop arrivals at a rate that may change in steps, plus bursts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadPlan {
+    /// Unique name (required); its client node is called `client-<name>`.
+    pub name: String,
+    /// Logical users the operations are spread over. Default 1.
+    #[serde(default = "one")]
+    pub users: u32,
+    /// Sustained rate in operations per second, used when there are no `steps` and after the
+    /// last step ends. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Load progression: rates held for a duration each, in order, from `start`. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<LoadStep>,
+    /// Extra operations injected at once. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bursts: Vec<Burst>,
+    /// Operation mix: name → weight. Default: the app's operations, equally weighted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mix: BTreeMap<String, u32>,
+    /// How arrival times are spaced. Default [`Arrival::Poisson`].
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// When the workload starts, since the run started. Default 0.
+    #[serde(default, with = "humantime_serde")]
+    pub start: Duration,
+    /// Operations in flight at most; arrivals beyond it are shed and counted. Default 256.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: u32,
+    /// An operation not answered within this is recorded as indeterminate. Default 1 s.
+    #[serde(default = "default_op_timeout", with = "humantime_serde")]
+    pub op_timeout: Duration,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_in_flight() -> u32 {
+    256
+}
+fn default_op_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl WorkloadPlan {
+    /// A workload with every default and no load (set a rate, steps or bursts).
+    pub fn new(name: impl Into<String>) -> Self {
+        WorkloadPlan {
+            name: name.into(),
+            users: 1,
+            rate: None,
+            steps: Vec::new(),
+            bursts: Vec::new(),
+            mix: BTreeMap::new(),
+            arrival: Arrival::default(),
+            start: Duration::ZERO,
+            max_in_flight: default_in_flight(),
+            op_timeout: default_op_timeout(),
+        }
+    }
+
+    /// The offered rate (ops/s) at `t` since the run started, ignoring bursts.
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        if t < self.start {
+            return 0.0;
+        }
+        let mut step_start = self.start;
+        for step in &self.steps {
+            if t < step_start + step.duration {
+                return step.rate;
+            }
+            step_start += step.duration;
+        }
+        self.rate.or(self.steps.last().map(|s| s.rate)).unwrap_or(0.0)
+    }
+}
+
+/// One step of a load progression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadStep {
+    /// Operations per second during the step.
+    pub rate: f64,
+    /// How long the step lasts.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// A burst of operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    /// When it starts, since the run started.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// How many operations.
+    pub ops: u32,
+    /// Spread evenly over this long. Default 0 (all at once).
+    #[serde(default, with = "humantime_serde")]
+    pub over: Duration,
+}
+
+/// How arrivals are spaced at a given rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// Exponential gaps (a Poisson process): realistic, bursty.
+    #[default]
+    Poisson,
+    /// Equal gaps.
+    Uniform,
+}
+
+/// Faults to inject during the active phase. Each section is off unless present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChaosPlan {
+    /// Swarm testing: each seed turns a random subset of the configured fault kinds on (at
+    /// least one). Default `false`.
+    pub swarm: bool,
+    /// No generated fault before this. Default 0.
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    /// Restarts at random intervals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartChaos>,
+    /// Kills without restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill: Option<KillChaos>,
+    /// Pauses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseChaos>,
+    /// Partitions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionChaos>,
+    /// Latency tiers: each member is put in a random tier for the active phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_tiers: Option<LatencyTiersChaos>,
+    /// Loss, duplication and reordering on every link during the active phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkChaos>,
+    /// Clock offsets and drift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<ClockSkewChaos>,
+    /// Nodes joining with fresh identities and leaving for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnChaos>,
+    /// Explicit faults at explicit times, applied as written.
+    #[serde(skip_serializing_if = "FaultSchedule::is_empty")]
+    pub schedule: FaultSchedule,
+}
+
+/// Restart a random node every `[min_delay, max_delay]`, never the same node twice within
+/// `target_cooldown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartChaos {
+    /// Shortest gap between restarts (required, > 0).
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Longest gap between restarts (required, ≥ `min_delay`).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// A node is not restarted again within this. Default 0.
+    #[serde(default, with = "humantime_serde")]
+    pub target_cooldown: Duration,
+    /// How long a restarted node stays down first. Default 0 (restart at once).
+    #[serde(default, with = "humantime_serde")]
+    pub down: Duration,
+    /// Roles that may be targeted. Default: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// Kill `count` random nodes for good, one every `[min_delay, max_delay]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillChaos {
+    /// How many nodes to kill (required).
+    pub count: u32,
+    /// Shortest gap before each kill (required, > 0).
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Longest gap before each kill (required).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Roles that may be targeted. Default: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// Pause a random node every `[min_delay, max_delay]` for `[min_duration, max_duration]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseChaos {
+    /// Shortest gap between pauses (required, > 0).
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Longest gap between pauses (required).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Shortest pause (required).
+    #[serde(with = "humantime_serde")]
+    pub min_duration: Duration,
+    /// Longest pause (required).
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// Roles that may be targeted. Default: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// Partition the members every `[min_delay, max_delay]` for `[min_duration, max_duration]`,
+/// choosing a shape from `kinds` each time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionChaos {
+    /// Shapes to choose from (required, not empty).
+    pub kinds: Vec<PartitionKind>,
+    /// Groups for [`PartitionKind::Groups`], by node name. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<String>>,
+    /// Shortest gap between partitions (required, > 0).
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Longest gap between partitions (required).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Shortest partition (required).
+    #[serde(with = "humantime_serde")]
+    pub min_duration: Duration,
+    /// Longest partition (required).
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+}
+
+/// A partition shape (Jepsen's nemesis vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionKind {
+    /// Two random halves.
+    RandomHalves,
+    /// A random minority cut off from the rest.
+    Minority,
+    /// Every node sees a majority, but no two nodes see the same one (a ring of majorities).
+    MajorityRing,
+    /// Two halves joined only through one bridge node.
+    Bridge,
+    /// One random node's outgoing messages are dropped; it still hears everyone.
+    OneWay,
+    /// The explicit `groups`.
+    Groups,
+}
+
+impl PartitionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [PartitionKind; 6] = [
+        PartitionKind::RandomHalves,
+        PartitionKind::Minority,
+        PartitionKind::MajorityRing,
+        PartitionKind::Bridge,
+        PartitionKind::OneWay,
+        PartitionKind::Groups,
+    ];
+}
+
+/// Latency tiers for the active phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyTiersChaos {
+    /// One latency per tier (required, not empty), e.g. 10 ms, 100 ms, 300 ms.
+    #[serde(with = "humantime_serde_vec")]
+    pub tiers: Vec<Duration>,
+}
+
+/// Degraded links for the active phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkChaos {
+    /// Loss probability. Default 0.
+    pub loss: f64,
+    /// Duplication probability. Default 0.
+    pub duplicate: f64,
+    /// Reordering probability. Default 0.
+    pub reorder: f64,
+}
+
+/// Clock offsets and drift for some nodes, set when chaos starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSkewChaos {
+    /// Largest offset either way (required).
+    #[serde(with = "humantime_serde")]
+    pub max_offset: Duration,
+    /// Largest drift either way, in parts per million. Default 0.
+    #[serde(default)]
+    pub max_drift_ppm: u32,
+    /// How many nodes get a skew. Default: all members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+}
+
+/// Nodes join (fresh identities) and leave (for good) every `[min_delay, max_delay]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnChaos {
+    /// Shortest gap between changes (required, > 0).
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Longest gap between changes (required).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Most nodes that may join. Default 0.
+    #[serde(default)]
+    pub joins: u32,
+    /// Most nodes that may leave. Default 0.
+    #[serde(default)]
+    pub leaves: u32,
+    /// The role of joining nodes and the role leavers are taken from (required).
+    pub role: String,
+}
+
+/// An expectation by name, with its parameters inline (`[[expect]] name = "converge"
+/// within = "5s"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationPlan {
+    /// A registered expectation (the harness's built-ins or the app's).
+    pub name: String,
+    /// Its parameters.
+    #[serde(flatten)]
+    pub params: toml::Table,
+}
+
+/// `humantime_serde` for a list of durations.
+mod humantime_serde_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|d| humantime_serde::re::humantime::format_duration(*d).to_string())
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| humantime_serde::re::humantime::parse_duration(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

@@ -1,0 +1,494 @@
+//! Plan validation: every problem found is listed with its path and the bad value, and names
+//! that do not exist are listed next to the ones that do. Validation never panics.
+
+use super::*;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Longest active phase or cooldown a plan may ask for (simulated time).
+pub const MAX_PHASE: Duration = Duration::from_secs(24 * 3600);
+/// Most nodes a topology may have.
+pub const MAX_NODES: u32 = 512;
+/// Highest rate a workload may offer, in operations per second.
+pub const MAX_RATE: f64 = 100_000.0;
+/// Most users a workload may spread operations over.
+pub const MAX_USERS: u32 = 100_000;
+
+/// One thing wrong with a plan: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path into the plan (`chaos.restart`, `workloads[1].mix.delete`).
+    pub path: String,
+    /// What is wrong, with the bad value.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a plan cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The text is not a plan (TOML syntax, a missing field, a wrong type, an unknown key).
+    #[error("{source_name}: {message}")]
+    Parse {
+        /// File name, or `<string>`.
+        source_name: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The plan parsed but does not make sense; every problem is listed.
+    #[error("plan {plan:?} has {} problem{}:\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, list(problems))]
+    Invalid {
+        /// The plan's name.
+        plan: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+impl PlanError {
+    /// The problems (one pseudo-problem at path `<parse>` for a parse error).
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            PlanError::Parse { message, .. } => vec![Problem { path: "<parse>".into(), message: message.clone() }],
+            PlanError::Invalid { problems, .. } => problems.clone(),
+        }
+    }
+}
+
+/// What an application offers, for validating plans against it. Built by
+/// [`Scenario`](crate::Scenario) from an [`Application`](crate::Application) and the expectation
+/// registry.
+pub struct Catalog {
+    /// The application's name.
+    pub app: String,
+    /// Roles its nodes may have.
+    pub roles: Vec<String>,
+    /// Operations its workloads may issue.
+    pub operations: Vec<String>,
+    /// Checks `app.options`; returns `(option, message)` pairs.
+    pub check_options: Box<dyn Fn(&toml::Table) -> Vec<(String, String)>>,
+    /// Registered expectations: name → checker of its parameters (returns `(param, message)`).
+    #[allow(clippy::type_complexity, reason = "a plain table of checkers")]
+    pub expectations: BTreeMap<String, Box<dyn Fn(&toml::Table, &Plan) -> Vec<(String, String)>>>,
+}
+
+struct Checker<'a> {
+    problems: Vec<Problem>,
+    plan: &'a Plan,
+    catalog: Option<&'a Catalog>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    fn positive(&mut self, path: &str, name: &str, d: Duration) {
+        if d.is_zero() {
+            self.problem(path, format!("{name} must be more than 0"));
+        }
+    }
+
+    fn range(&mut self, path: &str, (lo_name, lo): (&str, Duration), (hi_name, hi): (&str, Duration)) {
+        if lo > hi {
+            self.problem(path, format!("{lo_name} {} > {hi_name} {}", fmt_d(lo), fmt_d(hi)));
+        }
+    }
+
+    fn probability(&mut self, path: &str, p: f64) {
+        if !(0.0..=1.0).contains(&p) {
+            self.problem(path, format!("{p} is not a probability in [0, 1]"));
+        }
+    }
+
+    fn roles(&mut self, path: &str, roles: &[String]) {
+        for r in roles {
+            if !self.plan.topology.nodes.contains_key(r) {
+                let known = self.plan.topology.nodes.keys().cloned().collect::<Vec<_>>().join(", ");
+                self.problem(path, format!("no node has role {r:?}; the topology has: {known}"));
+            }
+        }
+    }
+
+    fn node(&mut self, path: &str, name: &str, nodes: &[String]) {
+        if !nodes.iter().any(|n| n == name) {
+            self.problem(path, format!("unknown node {name:?}; nodes are: {}", nodes.join(", ")));
+        }
+    }
+
+    /// Member nodes the `roles` selector covers (all when empty).
+    fn targets(&self, roles: &[String]) -> u32 {
+        self.plan.topology.nodes.iter().filter(|(r, _)| roles.is_empty() || roles.contains(r)).map(|(_, n)| n).sum()
+    }
+}
+
+/// A duration written the way plans write them (`"1m 30s"`).
+pub fn fmt_duration(d: Duration) -> String {
+    fmt_d(d)
+}
+
+pub(crate) fn fmt_d(d: Duration) -> String {
+    humantime_serde::re::humantime::format_duration(d).to_string()
+}
+
+impl Plan {
+    /// Checks everything that does not depend on the application. See [`Plan::validate`].
+    pub fn check(&self) -> Result<(), PlanError> {
+        self.result(None)
+    }
+
+    /// Checks the plan against what `catalog`'s application offers: every problem is listed,
+    /// each with its path and the bad value.
+    pub fn validate(&self, catalog: &Catalog) -> Result<(), PlanError> {
+        self.result(Some(catalog))
+    }
+
+    fn result(&self, catalog: Option<&Catalog>) -> Result<(), PlanError> {
+        let problems = self.problems(catalog);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanError::Invalid { plan: self.name.clone(), problems })
+        }
+    }
+
+    /// Every problem with the plan (empty when it is valid).
+    pub fn problems(&self, catalog: Option<&Catalog>) -> Vec<Problem> {
+        let mut c = Checker { problems: Vec::new(), plan: self, catalog };
+        if self.name.trim().is_empty() {
+            c.problem("name", "must not be empty");
+        }
+        check_app(&mut c);
+        check_topology(&mut c);
+        check_run(&mut c);
+        check_workloads(&mut c);
+        check_chaos(&mut c);
+        check_expectations(&mut c);
+        c.problems
+    }
+}
+
+fn check_app(c: &mut Checker<'_>) {
+    let Some(cat) = c.catalog else { return };
+    if c.plan.app.name != cat.app {
+        c.problem("app.name", format!("unknown application {:?}; this runner has: {}", c.plan.app.name, cat.app));
+        return;
+    }
+    for (option, message) in (cat.check_options)(&c.plan.app.options) {
+        c.problem(format!("app.options.{option}"), message);
+    }
+}
+
+fn check_topology(c: &mut Checker<'_>) {
+    let t = &c.plan.topology;
+    if t.nodes.is_empty() {
+        c.problem("topology.nodes", "no nodes; give at least one role a count");
+    }
+    let mut total: u64 = 0;
+    for (role, &n) in &t.nodes {
+        total += u64::from(n);
+        if n == 0 {
+            c.problem(format!("topology.nodes.{role}"), "count 0; give at least 1 or remove the role");
+        }
+        if let Some(cat) = c.catalog {
+            if !cat.roles.contains(role) {
+                c.problem(
+                    format!("topology.nodes.{role}"),
+                    format!("unknown role {role:?}; {} has roles: {}", cat.app, cat.roles.join(", ")),
+                );
+            }
+        }
+    }
+    if total > u64::from(MAX_NODES) {
+        c.problem("topology.nodes", format!("{total} nodes is more than the limit of {MAX_NODES}"));
+    }
+    if let Err(problems) = t.link.validate("topology.link") {
+        for p in problems {
+            let (path, msg) = p.split_once(": ").unwrap_or(("topology.link", &p));
+            c.problem(path.to_owned(), msg.to_owned());
+        }
+    }
+    let names = t.node_names();
+    match &t.network {
+        Network::Mesh => {}
+        Network::Star { hub } => {
+            if let Some(hub) = hub {
+                c.node("topology.network.hub", hub, &names);
+            }
+        }
+        Network::Tiers { tiers } => {
+            if tiers.is_empty() {
+                c.problem("topology.network.tiers", "no tiers; give at least one or use shape = \"mesh\"");
+            }
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for (i, tier) in tiers.iter().enumerate() {
+                let path = format!("topology.network.tiers[{i}].members");
+                if tier.members.is_empty() {
+                    c.problem(&path, "empty tier");
+                }
+                for m in &tier.members {
+                    let covered: Vec<String> = if t.nodes.contains_key(m) {
+                        t.nodes().into_iter().filter(|(_, r)| r == m).map(|(n, _)| n).collect()
+                    } else if names.contains(m) {
+                        vec![m.clone()]
+                    } else {
+                        c.problem(&path, format!("{m:?} is neither a node nor a role"));
+                        continue;
+                    };
+                    for n in covered {
+                        if let Some(prev) = seen.insert(n.clone(), i) {
+                            c.problem(&path, format!("node {n:?} is in tiers {prev} and {i}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_run(c: &mut Checker<'_>) {
+    let r = &c.plan.run;
+    c.positive("run.duration", "duration", r.duration);
+    c.positive("run.observe_every", "observe_every", r.observe_every);
+    for (name, d) in [("duration", r.duration), ("cooldown", r.cooldown)] {
+        if d > MAX_PHASE {
+            c.problem(format!("run.{name}"), format!("{} is longer than the limit of {}", fmt_d(d), fmt_d(MAX_PHASE)));
+        }
+    }
+}
+
+fn check_workloads(c: &mut Checker<'_>) {
+    let mut names = BTreeSet::new();
+    let end = c.plan.run.duration;
+    for (i, w) in c.plan.workloads.iter().enumerate() {
+        let at = format!("workloads[{i}]");
+        if w.name.trim().is_empty() {
+            c.problem(format!("{at}.name"), "must not be empty");
+        } else if !names.insert(w.name.clone()) {
+            c.problem(format!("{at}.name"), format!("duplicate workload {:?}", w.name));
+        }
+        if w.users == 0 || w.users > MAX_USERS {
+            c.problem(format!("{at}.users"), format!("{} is not in 1..={MAX_USERS}", w.users));
+        }
+        if w.max_in_flight == 0 {
+            c.problem(format!("{at}.max_in_flight"), "must be at least 1");
+        }
+        c.positive(&format!("{at}.op_timeout"), "op_timeout", w.op_timeout);
+        let rate = |c: &mut Checker<'_>, path: String, r: f64| {
+            if !r.is_finite() || r <= 0.0 || r > MAX_RATE {
+                c.problem(path, format!("{r} is not a rate in (0, {MAX_RATE}] operations per second"));
+            }
+        };
+        if let Some(r) = w.rate {
+            rate(c, format!("{at}.rate"), r);
+        }
+        for (j, s) in w.steps.iter().enumerate() {
+            rate(c, format!("{at}.steps[{j}].rate"), s.rate);
+            c.positive(&format!("{at}.steps[{j}].duration"), "duration", s.duration);
+        }
+        for (j, b) in w.bursts.iter().enumerate() {
+            if b.at >= end {
+                c.problem(
+                    format!("{at}.bursts[{j}].at"),
+                    format!("{} is not before the end of the active phase ({})", fmt_d(b.at), fmt_d(end)),
+                );
+            }
+            if b.ops == 0 {
+                c.problem(format!("{at}.bursts[{j}].ops"), "must be at least 1");
+            }
+        }
+        if w.rate.is_none() && w.steps.is_empty() && w.bursts.is_empty() {
+            c.problem(&at, format!("workload {:?} offers no load; set rate, steps or bursts", w.name));
+        }
+        if w.start >= end {
+            c.problem(
+                format!("{at}.start"),
+                format!("{} is not before the end of the active phase ({})", fmt_d(w.start), fmt_d(end)),
+            );
+        }
+        if !w.mix.is_empty() && w.mix.values().all(|&x| x == 0) {
+            c.problem(format!("{at}.mix"), "every weight is 0");
+        }
+        if let Some(cat) = c.catalog {
+            for op in w.mix.keys() {
+                if !cat.operations.contains(op) {
+                    c.problem(
+                        format!("{at}.mix.{op}"),
+                        format!("unknown operation; {} supports: {}", cat.app, cat.operations.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_cadence(c: &mut Checker<'_>, path: &str, min: Duration, max: Duration) {
+    c.positive(path, "min_delay", min);
+    c.range(path, ("min_delay", min), ("max_delay", max));
+}
+
+fn check_chaos(c: &mut Checker<'_>) {
+    let ch = &c.plan.chaos;
+    let end = c.plan.run.duration;
+    let names = c.plan.topology.node_names();
+    if ch.start >= end && !ch.kinds().is_empty() {
+        c.problem(
+            "chaos.start",
+            format!("{} is not before the end of the active phase ({})", fmt_d(ch.start), fmt_d(end)),
+        );
+    }
+    if let Some(r) = &ch.restart {
+        check_cadence(c, "chaos.restart", r.min_delay, r.max_delay);
+        c.roles("chaos.restart.roles", &r.roles);
+    }
+    if let Some(k) = &ch.kill {
+        check_cadence(c, "chaos.kill", k.min_delay, k.max_delay);
+        c.roles("chaos.kill.roles", &k.roles);
+        let targets = c.targets(&k.roles);
+        if k.count == 0 {
+            c.problem("chaos.kill.count", "must be at least 1");
+        } else if k.count >= targets {
+            c.problem("chaos.kill.count", format!("{} would kill every targeted node ({targets} in all)", k.count));
+        }
+    }
+    if let Some(p) = &ch.pause {
+        check_cadence(c, "chaos.pause", p.min_delay, p.max_delay);
+        c.positive("chaos.pause", "min_duration", p.min_duration);
+        c.range("chaos.pause", ("min_duration", p.min_duration), ("max_duration", p.max_duration));
+        c.roles("chaos.pause.roles", &p.roles);
+    }
+    if let Some(p) = &ch.partition {
+        check_cadence(c, "chaos.partition", p.min_delay, p.max_delay);
+        c.positive("chaos.partition", "min_duration", p.min_duration);
+        c.range("chaos.partition", ("min_duration", p.min_duration), ("max_duration", p.max_duration));
+        if p.kinds.is_empty() {
+            let all: Vec<String> = PartitionKind::ALL.iter().map(|k| format!("{k:?}")).collect();
+            c.problem("chaos.partition.kinds", format!("empty; choose from {}", all.join(", ")));
+        }
+        if p.kinds.contains(&PartitionKind::Groups) && p.groups.is_empty() {
+            c.problem("chaos.partition.groups", "kind \"groups\" needs at least one group");
+        }
+        let mut seen = BTreeSet::new();
+        for (i, g) in p.groups.iter().enumerate() {
+            let path = format!("chaos.partition.groups[{i}]");
+            if g.is_empty() {
+                c.problem(&path, "empty group");
+            }
+            for n in g {
+                c.node(&path, n, &names);
+                if !seen.insert(n.clone()) {
+                    c.problem(&path, format!("node {n:?} is in more than one group"));
+                }
+            }
+        }
+        if c.plan.topology.nodes.values().sum::<u32>() < 2 {
+            c.problem("chaos.partition", "a partition needs at least 2 nodes");
+        }
+    }
+    if let Some(t) = &ch.latency_tiers {
+        if t.tiers.is_empty() {
+            c.problem("chaos.latency_tiers.tiers", "no tiers; give latencies such as [\"10ms\", \"100ms\", \"300ms\"]");
+        }
+    }
+    if let Some(l) = &ch.link {
+        c.probability("chaos.link.loss", l.loss);
+        c.probability("chaos.link.duplicate", l.duplicate);
+        c.probability("chaos.link.reorder", l.reorder);
+    }
+    if let Some(s) = &ch.clock_skew {
+        let members = c.targets(&[]);
+        if let Some(n) = s.nodes {
+            if n == 0 || n > members {
+                c.problem("chaos.clock_skew.nodes", format!("{n} is not in 1..={members} (the member count)"));
+            }
+        }
+        if s.max_offset > MAX_PHASE {
+            c.problem(
+                "chaos.clock_skew.max_offset",
+                format!("{} is longer than {}", fmt_d(s.max_offset), fmt_d(MAX_PHASE)),
+            );
+        }
+        if s.max_drift_ppm > 500_000 {
+            c.problem("chaos.clock_skew.max_drift_ppm", format!("{} is more than 500000 (50%)", s.max_drift_ppm));
+        }
+    }
+    if let Some(ch) = &ch.churn {
+        check_cadence(c, "chaos.churn", ch.min_delay, ch.max_delay);
+        c.roles("chaos.churn.role", std::slice::from_ref(&ch.role));
+        if ch.joins == 0 && ch.leaves == 0 {
+            c.problem("chaos.churn", "joins and leaves are both 0; nothing would change");
+        }
+        if ch.leaves >= c.targets(std::slice::from_ref(&ch.role)) + ch.joins {
+            c.problem("chaos.churn.leaves", format!("{} could remove every {:?} node", ch.leaves, ch.role));
+        }
+    }
+    for (i, e) in ch.schedule.entries.iter().enumerate() {
+        let path = format!("chaos.schedule[{i}]");
+        if e.at >= end {
+            c.problem(
+                format!("{path}.at"),
+                format!("{} is not before the end of the active phase ({})", fmt_d(e.at), fmt_d(end)),
+            );
+        }
+        if let Err(msg) = e.fault.validate() {
+            c.problem(&path, msg);
+        }
+        for n in e.fault.nodes() {
+            c.node(&path, n, &names);
+        }
+    }
+    if ch.swarm && ch.kinds().len() < 2 {
+        c.problem("chaos.swarm", "nothing to randomise: configure at least two fault kinds");
+    }
+}
+
+fn check_expectations(c: &mut Checker<'_>) {
+    let Some(cat) = c.catalog else { return };
+    for (i, e) in c.plan.expect.iter().enumerate() {
+        match cat.expectations.get(&e.name) {
+            None => {
+                let known = cat.expectations.keys().cloned().collect::<Vec<_>>().join(", ");
+                c.problem(format!("expect[{i}].name"), format!("unknown expectation {:?}; known: {known}", e.name));
+            }
+            Some(check) => {
+                for (param, message) in check(&e.params, c.plan) {
+                    let path = if param.is_empty() { format!("expect[{i}]") } else { format!("expect[{i}].{param}") };
+                    c.problem(path, message);
+                }
+            }
+        }
+    }
+}
+
+impl ChaosPlan {
+    /// The generated fault kinds this plan configures, by name (the explicit schedule is not
+    /// one: it always applies).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        let on = [
+            ("restart", self.restart.is_some()),
+            ("kill", self.kill.is_some()),
+            ("pause", self.pause.is_some()),
+            ("partition", self.partition.is_some()),
+            ("latency_tiers", self.latency_tiers.is_some()),
+            ("link", self.link.is_some()),
+            ("clock_skew", self.clock_skew.is_some()),
+            ("churn", self.churn.is_some()),
+        ];
+        for (name, present) in on {
+            if present {
+                k.push(name);
+            }
+        }
+        k
+    }
+}

@@ -1,0 +1,453 @@
+//! The runner: deploys a scenario, runs workloads and the chaos timeline, checks expectations
+//! while it runs (safety fails fast), then runs the liveness phase — faults stop, the network
+//! heals, crashed nodes restart — and waits for every liveness expectation to hold within the
+//! cooldown. The [`Deployer`] trait is what backends implement; [`SimDeployer`] runs the whole
+//! thing inside a seeded [`World`].
+
+use crate::app::{Application, NodeRef, NodeSetup};
+use crate::chaos::{self, ChurnEvent, Timeline};
+use crate::expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, OpCounts, Phase, Status};
+use crate::observe::{
+    FnSources, ObservationConfig, ObservationHandle, ObservationRuntime, ObserveError, ObservedSource, Observer,
+};
+use crate::scenario::Scenario;
+use crate::verdict::{Failure, FailureClass, RunOutcome, Verdict};
+use crate::workload::{self, Membership, OpLog, SharedOpLog};
+use gauntlet_sim::time::{self, Instant};
+use gauntlet_sim::{Fault, NodeSpec, NodeStatus, RunError, Seeds, Sim, World};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Name of the observer's client node.
+pub const OBSERVER_NODE: &str = "observer";
+
+/// A backend that can run a scenario: the simulator here; local processes, compose and
+/// kubernetes later.
+pub trait Deployer<A: Application> {
+    /// Deploys `scenario`, runs it with `seeds`, tears it down and reports.
+    fn run(&self, scenario: &Scenario<A>, seeds: Seeds) -> Result<RunOutcome, RunError>;
+}
+
+/// Runs scenarios in a seeded simulated world.
+#[derive(Debug, Clone, Default)]
+pub struct SimDeployer {
+    keep_events: bool,
+    check_determinism: bool,
+}
+
+impl SimDeployer {
+    /// Keep every trace event in the outcome (default: only the hash and counts).
+    pub fn keep_events(mut self, keep: bool) -> Self {
+        self.keep_events = keep;
+        self
+    }
+
+    /// Run every seed twice and fail on divergence (default off; `SIM_CHECK_DETERMINISM=1`
+    /// turns it on too).
+    pub fn check_determinism(mut self, on: bool) -> Self {
+        self.check_determinism = on;
+        self
+    }
+}
+
+/// Runs `scenario` once under simulation with its seeds (see [`Scenario::seeds`]).
+///
+/// ```
+/// # use gauntlet::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation, ScenarioBuilder, Scenario};
+/// # use gauntlet::sim::{NodeContext, Transport};
+/// # use std::time::Duration;
+/// # struct Echo;
+/// # impl Application for Echo {
+/// #     type State = u8; type Client = Transport;
+/// #     fn name(&self) -> &str { "echo" }
+/// #     fn roles(&self) -> Vec<String> { vec!["node".into()] }
+/// #     fn operations(&self) -> Vec<String> { vec!["ping".into()] }
+/// #     fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static {
+/// #         async move { let t = ctx.transport(); loop { let m = t.recv().await; if let Some(r) = m.reply_to { t.reply(r, vec![1]); } } }
+/// #     }
+/// #     fn client(&self, ctx: &NodeContext) -> Transport { ctx.transport() }
+/// #     async fn execute(&self, t: &Transport, op: &Operation, nodes: &[NodeRef]) -> OpOutcome {
+/// #         match t.request(nodes[0].id, vec![0], Duration::from_millis(100)).await { Ok(_) => OpOutcome::ok(""), Err(e) => OpOutcome::info(e.to_string()) }
+/// #     }
+/// #     async fn read_state(&self, t: &Transport, n: &NodeRef) -> Result<u8, String> {
+/// #         t.request(n.id, vec![0], Duration::from_millis(100)).await.map(|b| b[0]).map_err(|e| e.to_string())
+/// #     }
+/// #     fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch { Launch::binary("echo") }
+/// # }
+/// let plan = ScenarioBuilder::new("echo")
+///     .app("echo")
+///     .topology_with(|t| t.nodes("node", 3))
+///     .workload_with("pings", |w| w.rate(20.0))
+///     .expect_convergence()
+///     .with_run_duration(Duration::from_secs(5))
+///     .seed(7)
+///     .build()
+///     .unwrap();
+/// let outcome = gauntlet::run(&Scenario::new(Echo, plan).unwrap()).unwrap();
+/// assert!(outcome.verdict.passed(), "{}", outcome.verdict);
+/// assert!(outcome.ops["pings"].ok > 50);
+/// ```
+pub fn run<A: Application + Send + Sync>(scenario: &Scenario<A>) -> Result<RunOutcome, RunError> {
+    let seeds = scenario.seeds()?;
+    SimDeployer::default().run(scenario, seeds)
+}
+
+struct Shared {
+    membership: Membership,
+    log: SharedOpLog,
+}
+
+impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
+    fn run(&self, scenario: &Scenario<A>, seeds: Seeds) -> Result<RunOutcome, RunError> {
+        let plan = scenario.plan.clone();
+        let app = scenario.app.clone();
+        let timeline = chaos::compile(&plan, seeds.chaos);
+        let members = scenario.initial_members();
+        let shared = Arc::new(Shared { membership: Arc::new(Mutex::new(members.clone())), log: Arc::default() });
+        let handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>> = ObservationHandle::new(
+            ObservationConfig::default().interval(plan.run.observe_every).poll_timeout(plan.run.observe_every * 5),
+        );
+        let workload_end =
+            plan.run.duration + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
+
+        let mut builder =
+            World::builder().seeds(seeds).default_link(plan.topology.link.clone()).keep_events(self.keep_events);
+        if self.check_determinism {
+            builder = builder.check_determinism(true);
+        }
+        for m in &members {
+            let (app, setup) = (app.clone(), NodeSetup { node: m.clone(), options: plan.app.options.clone() });
+            builder = builder.node(NodeSpec::new(&m.name).role(&m.role), move |ctx| app.node(ctx, setup.clone()));
+        }
+        for w in &plan.workloads {
+            let (app, w, shared) = (app.clone(), w.clone(), shared.clone());
+            let sim_seed = seeds.sim;
+            builder =
+                builder.node(NodeSpec::new(format!("client-{}", w.name)).role("client").as_client(), move |ctx| {
+                    let start = run_start(&ctx);
+                    workload::drive(
+                        app.clone(),
+                        ctx,
+                        w.clone(),
+                        sim_seed,
+                        start,
+                        workload_end,
+                        shared.membership.clone(),
+                        shared.log.clone(),
+                    )
+                });
+        }
+        {
+            let (app, shared, handle) = (app.clone(), shared.clone(), handle.clone());
+            builder = builder.node(NodeSpec::new(OBSERVER_NODE).role("observer").as_client(), move |ctx| {
+                let observer =
+                    ClusterObserver { app: app.clone(), client: app.client(&ctx), run_start: run_start(&ctx) };
+                let membership = shared.membership.clone();
+                let provider = FnSources(move || {
+                    membership
+                        .lock()
+                        .expect("membership")
+                        .iter()
+                        .map(|m| ObservedSource::new(&m.name, m.clone()))
+                        .collect()
+                });
+                ObservationRuntime::with_handle(observer, provider, handle.clone()).run()
+            });
+        }
+        let world = builder.build()?;
+        let (plan2, app2, timeline2, shared2, handle2) =
+            (plan.clone(), app.clone(), timeline.clone(), shared.clone(), handle.clone());
+        let report = world.run(move |sim| {
+            supervise(sim, plan2.clone(), app2.clone(), timeline2.clone(), shared2.clone(), handle2.clone())
+        });
+        let log = shared.log.lock().expect("op log");
+        match report {
+            Ok(report) => {
+                let (verdict, settled) = report.output.clone();
+                Ok(RunOutcome {
+                    plan: plan.name.clone(),
+                    seeds,
+                    verdict,
+                    trace_hash: report.trace_hash(),
+                    events: report.trace.len(),
+                    sim_time: report.sim_elapsed,
+                    counts: report.trace.counts_by_kind(),
+                    ops: log.counts.clone(),
+                    chaos_kinds: timeline.kinds.clone(),
+                    schedule: timeline.faults.clone(),
+                    settled,
+                    trace: Some(report.trace),
+                })
+            }
+            Err(RunError::Panic { who, message, .. }) => Ok(RunOutcome {
+                plan: plan.name.clone(),
+                seeds,
+                verdict: Verdict::Fail(Failure {
+                    class: FailureClass::Crash,
+                    source: who,
+                    at: Duration::ZERO,
+                    message,
+                }),
+                trace_hash: 0,
+                events: 0,
+                sim_time: Duration::ZERO,
+                counts: BTreeMap::new(),
+                ops: log.counts.clone(),
+                chaos_kinds: timeline.kinds.clone(),
+                schedule: timeline.faults.clone(),
+                settled: BTreeMap::new(),
+                trace: None,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The instant the run started, as seen from any node (simulated time is global).
+fn run_start(_ctx: &gauntlet_sim::NodeContext) -> Instant {
+    time::now() - time::elapsed()
+}
+
+async fn supervise<A: Application + Send + Sync>(
+    sim: Sim,
+    plan: crate::Plan,
+    app: Arc<A>,
+    timeline: Timeline,
+    shared: Arc<Shared>,
+    handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>>,
+) -> (Verdict, BTreeMap<String, Duration>) {
+    let fail = |class, source: &str, at, message: String| {
+        Verdict::Fail(Failure { class, source: source.to_owned(), at, message })
+    };
+    for f in chaos::topology_links(&plan) {
+        if let Err(e) = sim.apply(&f) {
+            return (fail(FailureClass::Crash, "topology", sim.now(), e.to_string()), BTreeMap::new());
+        }
+    }
+    if let Err(e) = sim.spawn_schedule(timeline.faults.clone()) {
+        return (fail(FailureClass::Crash, "chaos", sim.now(), e.to_string()), BTreeMap::new());
+    }
+    let gone: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    spawn_membership_changes(&sim, &plan, &app, &timeline, &shared, &gone);
+
+    let registry = ExpectationRegistry::for_app(&*app);
+    let mut expectations: Vec<(String, Box<dyn Expectation<A>>)> = Vec::new();
+    for e in &plan.expect {
+        match registry.build(&e.name, &e.params, &plan) {
+            Some(Ok(x)) => expectations.push((e.name.clone(), x)),
+            _ => unreachable!("the scenario validated every expectation"),
+        }
+    }
+    let mut settled: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut phase = Phase::Active;
+    let mut ops_at_cooldown = OpCounts::default();
+    let end = plan.run.duration + plan.run.cooldown;
+    let mut tick = 0u32;
+    loop {
+        tick += 1;
+        sim.sleep_until(plan.run.observe_every * tick).await;
+        let now = sim.now();
+        if phase == Phase::Active && now >= plan.run.duration {
+            begin_cooldown(&sim, &plan, &gone);
+            phase = Phase::Cooldown { since: now };
+            ops_at_cooldown = shared.log.lock().expect("op log").total();
+        }
+        let (ops, panic) = {
+            let log: std::sync::MutexGuard<'_, OpLog> = shared.log.lock().expect("op log");
+            (log.total(), log.panics.first().cloned())
+        };
+        if let Some((at, workload, message)) = panic {
+            return (fail(FailureClass::Crash, &format!("workload {workload}"), at, message), settled);
+        }
+        let Some(view) = handle.latest() else { continue };
+        let cx = Check { app: &*app, now, phase, view: &view, ops, ops_at_cooldown };
+        let mut waiting: Option<(String, String)> = None;
+        for (name, e) in expectations.iter_mut() {
+            match e.check(&cx) {
+                Status::Violated(why) => return (fail(e.class(), name, now, why), settled),
+                Status::Holds => {
+                    if matches!(phase, Phase::Cooldown { .. }) {
+                        settled.entry(name.clone()).or_insert(now);
+                    }
+                }
+                Status::Pending(why) => {
+                    if e.class() == FailureClass::Liveness && !settled.contains_key(name) && waiting.is_none() {
+                        waiting = Some((name.clone(), why));
+                    }
+                }
+            }
+        }
+        if let Phase::Cooldown { since } = phase {
+            match waiting {
+                None => return (Verdict::Pass, settled),
+                Some((name, why)) if now >= end => {
+                    let msg = format!(
+                        "did not hold within the {:?} cooldown that began at {since:?}: {why}",
+                        plan.run.cooldown
+                    );
+                    return (fail(FailureClass::Liveness, &name, now, msg), settled);
+                }
+                Some(_) => {}
+            }
+        }
+        if phase == Phase::Active && now >= end {
+            return (Verdict::Pass, settled);
+        }
+    }
+}
+
+/// Joins, leaves and kills: membership changes the observer and workloads must follow.
+fn spawn_membership_changes<A: Application + Send + Sync>(
+    sim: &Sim,
+    plan: &crate::Plan,
+    app: &Arc<A>,
+    timeline: &Timeline,
+    shared: &Arc<Shared>,
+    gone: &Arc<Mutex<BTreeSet<String>>>,
+) {
+    let mut changes: Vec<(Duration, ChurnEvent)> = timeline.churn.clone();
+    for e in &timeline.faults.entries {
+        if let Fault::Crash { node } = &e.fault {
+            if timeline.killed.contains(node) {
+                changes.push((e.at, ChurnEvent::Leave { name: node.clone() }));
+            }
+        }
+    }
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    let (sim2, app, shared, gone, options) =
+        (sim.clone(), app.clone(), shared.clone(), gone.clone(), plan.app.options.clone());
+    let killed = timeline.killed.clone();
+    sim.spawn(async move {
+        for (at, change) in changes {
+            sim2.sleep_until(at).await;
+            match change {
+                ChurnEvent::Join { name, role } => {
+                    let node = NodeRef { id: gauntlet_sim::NodeId(0), name: name.clone(), role: role.clone() };
+                    let (app2, mut setup) = (app.clone(), NodeSetup { node, options: options.clone() });
+                    let Ok(id) = sim2.add_node(NodeSpec::new(&name).role(&role), {
+                        let setup = setup.clone();
+                        move |ctx| {
+                            let mut setup = setup.clone();
+                            setup.node.id = ctx.id();
+                            app2.node(ctx, setup)
+                        }
+                    }) else {
+                        continue;
+                    };
+                    setup.node.id = id;
+                    shared.membership.lock().expect("membership").push(setup.node);
+                }
+                ChurnEvent::Leave { name } => {
+                    if !killed.contains(&name) {
+                        let _ = sim2.apply(&Fault::Crash { node: name.clone() });
+                    }
+                    shared.membership.lock().expect("membership").retain(|m| m.name != name);
+                    gone.lock().expect("gone").insert(name);
+                }
+            }
+        }
+    });
+}
+
+/// Faults stop: heal, restore the topology's links and clocks, resume and restart members.
+fn begin_cooldown(sim: &Sim, plan: &crate::Plan, gone: &Arc<Mutex<BTreeSet<String>>>) {
+    sim.annotate("cooldown: faults stop, the network heals");
+    let mut heal = vec![Fault::Heal, Fault::ResetLinks];
+    heal.extend(chaos::topology_links(plan));
+    for f in &heal {
+        sim.apply(f).expect("healing faults name existing nodes");
+    }
+    let gone = gone.lock().expect("gone").clone();
+    for (id, spec) in sim.nodes() {
+        if spec.client || gone.contains(&spec.name) {
+            continue;
+        }
+        if plan.chaos.clock_skew.is_some() {
+            let _ = sim.apply(&Fault::ClockSkew { node: spec.name.clone(), offset_ms: 0, drift_ppm: 0 });
+        }
+        match sim.status(id) {
+            NodeStatus::Paused => sim.resume(id),
+            NodeStatus::Crashed => sim.restart(id),
+            _ => {}
+        }
+    }
+}
+
+/// A change the observer saw in one node's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeChange<S> {
+    /// The node's state changed to this.
+    State(S),
+    /// A node joined the observed set.
+    Joined(String),
+    /// A node left the observed set.
+    Left(String),
+}
+
+/// The harness's observer: reads every member's state through the application's client.
+pub struct ClusterObserver<A: Application> {
+    app: Arc<A>,
+    client: A::Client,
+    run_start: Instant,
+}
+
+impl<A: Application> Observer for ClusterObserver<A> {
+    type Source = NodeRef;
+    type State = ClusterView<A::State>;
+    type Snapshot = ClusterView<A::State>;
+    type Event = NodeChange<A::State>;
+
+    async fn init(&self, sources: &[ObservedSource<NodeRef>]) -> Result<Self::State, ObserveError> {
+        Ok(sources.iter().map(|s| (s.name.clone(), empty_view(&s.source))).collect())
+    }
+
+    async fn poll(
+        &self,
+        source: &ObservedSource<NodeRef>,
+        state: &mut Self::State,
+    ) -> Result<Vec<Self::Event>, ObserveError> {
+        let result = self.app.read_state(&self.client, &source.source).await;
+        let at = time::now().saturating_duration_since(self.run_start);
+        let view = state.entry(source.name.clone()).or_insert_with(|| empty_view(&source.source));
+        match result {
+            Ok(s) => {
+                let changed = view.state.as_ref() != Some(&s);
+                view.state = Some(s.clone());
+                view.observed_at = Some(at);
+                view.error = None;
+                Ok(if changed { vec![NodeChange::State(s)] } else { Vec::new() })
+            }
+            Err(e) => {
+                view.error = Some(e.clone());
+                Err(ObserveError(e))
+            }
+        }
+    }
+
+    fn sources_changed(
+        &self,
+        added: &[ObservedSource<NodeRef>],
+        removed: &[String],
+        state: &mut Self::State,
+    ) -> Vec<Self::Event> {
+        let mut events = Vec::new();
+        for a in added {
+            state.insert(a.name.clone(), empty_view(&a.source));
+            events.push(NodeChange::Joined(a.name.clone()));
+        }
+        for r in removed {
+            state.remove(r);
+            events.push(NodeChange::Left(r.clone()));
+        }
+        events
+    }
+
+    fn snapshot(&self, state: &Self::State) -> Self::Snapshot {
+        state.clone()
+    }
+}
+
+fn empty_view<S>(node: &NodeRef) -> NodeView<S> {
+    NodeView { role: node.role.clone(), state: None, observed_at: None, error: None }
+}

@@ -1,0 +1,127 @@
+//! How a run ended: [`Verdict`], with failures classified as crash, safety or liveness.
+
+use crate::expect::OpCounts;
+use gauntlet_sim::{FaultSchedule, Seeds};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The class of a failure. Each has its own exit code in the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureClass {
+    /// A node, a workload or the harness panicked, or the run could not complete.
+    Crash,
+    /// Something that must never happen happened.
+    Safety,
+    /// Something that must eventually happen did not happen within the cooldown.
+    Liveness,
+}
+
+impl FailureClass {
+    /// Process exit code for this class: crash 3, safety 1, liveness 4 (0 is a pass, 2 usage).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            FailureClass::Safety => 1,
+            FailureClass::Crash => 3,
+            FailureClass::Liveness => 4,
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureClass::Crash => "crash",
+            FailureClass::Safety => "safety",
+            FailureClass::Liveness => "liveness",
+        })
+    }
+}
+
+/// One failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Its class.
+    pub class: FailureClass,
+    /// The expectation (or `workload <name>`, `node <name>`) that failed.
+    pub source: String,
+    /// Simulated time since the run started.
+    pub at: Duration,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failure at {:?} in {}: {}", self.class, self.at, self.source, self.message)
+    }
+}
+
+/// Pass, or the first failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// The run failed.
+    Fail(Failure),
+}
+
+impl Verdict {
+    /// Whether the run passed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
+    /// The failure's class, if any.
+    pub fn class(&self) -> Option<FailureClass> {
+        match self {
+            Verdict::Pass => None,
+            Verdict::Fail(f) => Some(f.class),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Pass => f.write_str("pass"),
+            Verdict::Fail(failure) => write!(f, "FAIL: {failure}"),
+        }
+    }
+}
+
+/// Everything a run reports.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The plan's name.
+    pub plan: String,
+    /// The seeds that replay it.
+    pub seeds: Seeds,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Stable trace hash (0 when the run crashed before producing a trace).
+    pub trace_hash: u64,
+    /// Trace events recorded.
+    pub events: u64,
+    /// Simulated time the run took.
+    pub sim_time: Duration,
+    /// Event counts by kind.
+    pub counts: BTreeMap<&'static str, u64>,
+    /// Operation counts per workload.
+    pub ops: BTreeMap<String, OpCounts>,
+    /// Fault kinds on in this run (all configured ones, or the swarm's pick).
+    pub chaos_kinds: Vec<&'static str>,
+    /// The generated and explicit faults, in order.
+    pub schedule: FaultSchedule,
+    /// When each liveness expectation came to hold, since the run started.
+    pub settled: BTreeMap<String, Duration>,
+    /// The trace (events kept).
+    pub trace: Option<gauntlet_sim::Trace>,
+}
+
+impl RunOutcome {
+    /// The line that replays this run.
+    pub fn replay_line(&self, test_name: &str) -> String {
+        format!("{} cargo test {test_name}", self.seeds)
+    }
+}

@@ -1,0 +1,192 @@
+//! Workloads: open-loop clients. Arrivals follow the plan's rate (sustained, or a load
+//! progression of steps) plus bursts, whether or not earlier operations have completed; each
+//! operation is drawn from the seeded workload stream (its name from the mix, its user, its
+//! argument) and handed to the application's [`execute`](crate::Application::execute).
+//! Every invocation and completion is recorded in the trace as an `op` event.
+
+use crate::app::{Application, NodeRef, OpOutcome, Operation};
+use crate::expect::OpCounts;
+use crate::plan::{Arrival, WorkloadPlan};
+use futures::FutureExt;
+use gauntlet_sim::seed::{stream, Purpose};
+use gauntlet_sim::time::{self, Instant};
+use gauntlet_sim::{NodeContext, OpPhase};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the workloads of a run have done, shared with the runner.
+#[derive(Debug, Default)]
+pub struct OpLog {
+    /// Counts per workload.
+    pub counts: BTreeMap<String, OpCounts>,
+    /// Panics raised while executing an operation: `(at, workload, message)`.
+    pub panics: Vec<(Duration, String, String)>,
+}
+
+/// A shared [`OpLog`].
+pub type SharedOpLog = Arc<Mutex<OpLog>>;
+
+/// The current members, shared between the runner, workloads and the observer.
+pub type Membership = Arc<Mutex<Vec<NodeRef>>>;
+
+impl OpLog {
+    /// Counts of all workloads together.
+    pub fn total(&self) -> OpCounts {
+        self.counts.values().fold(OpCounts::default(), |a, c| OpCounts {
+            invoked: a.invoked + c.invoked,
+            ok: a.ok + c.ok,
+            fail: a.fail + c.fail,
+            info: a.info + c.info,
+            shed: a.shed + c.shed,
+        })
+    }
+}
+
+/// Arrival times of the rate-driven part of `w` (bursts excluded) in `[w.start, end)`,
+/// relative to the run's start, drawn from `rng`. At most `limit` are produced.
+pub fn arrivals(w: &WorkloadPlan, end: Duration, rng: &mut impl Rng, limit: usize) -> Vec<Duration> {
+    let mut out = Vec::new();
+    let mut t = w.start;
+    // Step boundaries, so a gap drawn at one rate never jumps over a step.
+    let mut boundaries = Vec::new();
+    let mut b = w.start;
+    for s in &w.steps {
+        b += s.duration;
+        boundaries.push(b);
+    }
+    while t < end && out.len() < limit {
+        let rate = w.rate_at(t);
+        let next_boundary = boundaries.iter().copied().find(|&b| b > t).unwrap_or(end).min(end);
+        if rate <= 0.0 {
+            if next_boundary >= end {
+                break;
+            }
+            t = next_boundary;
+            continue;
+        }
+        let gap = match w.arrival {
+            Arrival::Uniform => 1.0 / rate,
+            Arrival::Poisson => -(1.0 - rng.random::<f64>()).ln() / rate,
+        };
+        let next = t + Duration::from_secs_f64(gap);
+        if next >= next_boundary && next_boundary < end && boundaries.contains(&next_boundary) {
+            // Memoryless restart at the boundary with the next step's rate.
+            t = next_boundary;
+            continue;
+        }
+        if next >= end {
+            break;
+        }
+        out.push(next);
+        t = next;
+    }
+    out
+}
+
+/// Most operations one workload may issue in a run; arrivals beyond it are not generated.
+pub const MAX_OPS_PER_WORKLOAD: usize = 10_000_000;
+
+/// Runs workload `w` on a client node until `end` (time since the run started at `run_start`).
+pub async fn drive<A: Application + Send + Sync>(
+    app: Arc<A>,
+    ctx: NodeContext,
+    w: WorkloadPlan,
+    seed: u64,
+    run_start: Instant,
+    end: Duration,
+    members: Membership,
+    log: SharedOpLog,
+) {
+    let client = app.client(&ctx);
+    let mut rng = stream(seed, Purpose::Workload, &w.name, 0);
+    let mut times = arrivals(&w, end, &mut rng, MAX_OPS_PER_WORKLOAD);
+    for b in &w.bursts {
+        for i in 0..b.ops {
+            times.push(b.at + b.over.mul_f64(f64::from(i) / f64::from(b.ops)));
+        }
+    }
+    times.sort();
+    let mix: Vec<(String, u32)> = if w.mix.is_empty() {
+        app.operations().into_iter().map(|o| (o, 1)).collect()
+    } else {
+        w.mix.iter().filter(|(_, &x)| x > 0).map(|(o, &x)| (o.clone(), x)).collect()
+    };
+    let total: u64 = mix.iter().map(|(_, x)| u64::from(*x)).sum();
+    let in_flight = Arc::new(Mutex::new(0u32));
+    log.lock().expect("op log").counts.entry(w.name.clone()).or_default();
+    for (id, at) in times.into_iter().enumerate() {
+        time::sleep_until(run_start + at).await;
+        let mut pick = rng.random_range(0..total.max(1));
+        let op = mix
+            .iter()
+            .find(|(_, x)| {
+                let hit = pick < u64::from(*x);
+                pick = pick.saturating_sub(u64::from(*x));
+                hit
+            })
+            .map(|(o, _)| o.clone())
+            .unwrap_or_default();
+        let op = Operation {
+            workload: w.name.clone(),
+            op,
+            user: rng.random_range(0..w.users),
+            id: id as u64,
+            arg: rng.random(),
+        };
+        {
+            let mut n = in_flight.lock().expect("in-flight count");
+            if *n >= w.max_in_flight {
+                log.lock().expect("op log").counts.get_mut(&w.name).expect("entry").shed += 1;
+                continue;
+            }
+            *n += 1;
+        }
+        let (app, client, ctx, log, in_flight, members) =
+            (app.clone(), client.clone(), ctx.clone(), log.clone(), in_flight.clone(), members.clone());
+        let timeout = w.op_timeout;
+        time::spawn_local(async move {
+            ctx.record_op(&op.op, OpPhase::Invoke);
+            log.lock().expect("op log").counts.get_mut(&op.workload).expect("entry").invoked += 1;
+            let nodes = members.lock().expect("membership").clone();
+            let result = std::panic::AssertUnwindSafe(time::timeout(timeout, app.execute(&client, &op, &nodes)))
+                .catch_unwind()
+                .await;
+            let phase = match result {
+                Ok(Ok(OpOutcome::Ok(_))) => OpPhase::Ok,
+                Ok(Ok(OpOutcome::Fail(_))) => OpPhase::Fail,
+                Ok(Ok(OpOutcome::Info(_))) | Ok(Err(_)) => OpPhase::Info,
+                Err(payload) => {
+                    let msg = panic_text(&*payload);
+                    let at = time::now().saturating_duration_since(run_start);
+                    log.lock().expect("op log").panics.push((
+                        at,
+                        op.workload.clone(),
+                        format!("operation {:?} panicked: {msg}", op.op),
+                    ));
+                    OpPhase::Info
+                }
+            };
+            ctx.record_op(&op.op, phase);
+            {
+                let mut l = log.lock().expect("op log");
+                let c = l.counts.get_mut(&op.workload).expect("entry");
+                match phase {
+                    OpPhase::Ok => c.ok += 1,
+                    OpPhase::Fail => c.fail += 1,
+                    _ => c.info += 1,
+                }
+            }
+            *in_flight.lock().expect("in-flight count") -= 1;
+        });
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".to_owned())
+}
