@@ -165,7 +165,9 @@ pub struct RunPlan {
     #[serde(with = "humantime_serde")]
     pub observe_every: Duration,
     /// A fixed seed for this plan; `SIM_SEED` still overrides it. Default: none (drawn).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Written as an integer, or as a string (`"0xdeadbeef"`, or decimal) for seeds above
+    /// TOML's largest integer (2^63 - 1).
+    #[serde(skip_serializing_if = "Option::is_none", with = "seed_serde")]
     pub seed: Option<u64>,
 }
 
@@ -514,6 +516,35 @@ pub struct ExpectationPlan {
     /// Its parameters.
     #[serde(flatten)]
     pub params: toml::Table,
+}
+
+/// Seeds as TOML integers when they fit, hex strings when they do not.
+mod seed_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match *v {
+            Some(n) if i64::try_from(n).is_ok() => s.serialize_i64(n as i64),
+            Some(n) => s.serialize_str(&format!("{n:#x}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Int(i) => {
+                u64::try_from(i).map(Some).map_err(|_| serde::de::Error::custom(format!("seed {i} is negative")))
+            }
+            Raw::Text(t) => gauntlet_sim::seed::parse_seed("run.seed", &t).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// `humantime_serde` for a list of durations.

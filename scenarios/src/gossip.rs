@@ -24,6 +24,10 @@ pub struct GossipConfig {
     pub bump_every: Duration,
     /// Bumping stops once the node's monotonic clock passes this. Default 10 s.
     pub bump_until: Duration,
+    /// Planted bug `deaf_after_restart`: a restarted node ignores gossip. Default off.
+    pub deaf_after_restart: bool,
+    /// Planted bug `ignore_client_bumps`: client bumps are acknowledged but dropped.
+    pub ignore_client_bumps: bool,
 }
 
 impl Default for GossipConfig {
@@ -33,6 +37,8 @@ impl Default for GossipConfig {
             fanout: 2,
             bump_every: Duration::from_millis(500),
             bump_until: Duration::from_secs(10),
+            deaf_after_restart: false,
+            ignore_client_bumps: false,
         }
     }
 }
@@ -43,6 +49,11 @@ pub type Board = Arc<Mutex<BTreeMap<String, u64>>>;
 fn decode(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
 }
+
+/// Message tags after the 8-byte gossip format: a one-byte request from a client.
+const STATUS: u8 = 1;
+/// A client asks the node to bump its value; the reply is the new value.
+const BUMP: u8 = 2;
 
 /// The node program. `board` receives the node's value after every change.
 pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
@@ -55,7 +66,6 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
     let transport = ctx.transport();
     let mut rng = ctx.rng();
     let me = ctx.id();
-    let peers: Vec<NodeId> = ctx.members().into_iter().map(|(id, _)| id).filter(|&id| id != me).collect();
     let clock = ctx.clock();
     let mut next_bump = clock.monotonic() + cfg.bump_every;
     let mut next_round = clock.monotonic();
@@ -68,6 +78,8 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
             changed = true;
         }
         if now >= next_round {
+            // Membership is read each round, so nodes that join later are gossiped to.
+            let peers: Vec<NodeId> = ctx.members().into_iter().map(|(id, _)| id).filter(|&id| id != me).collect();
             for &p in peers.choose_multiple(&mut rng, cfg.fanout) {
                 transport.send(p, value.to_le_bytes().to_vec());
             }
@@ -76,8 +88,16 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
         // Wait for a message or the next round, whichever comes first.
         let wait = next_round.saturating_sub(clock.monotonic()).max(Duration::from_millis(1));
         if let Ok(msg) = gauntlet_sim::time::timeout(wait, transport.recv()).await {
-            if let Some(v) = decode(&msg.body) {
-                if v > value {
+            if let (Some(reply), Some(&tag)) = (msg.reply_to, msg.body.first()) {
+                if tag == BUMP && !cfg.ignore_client_bumps {
+                    value += 1;
+                    changed = true;
+                }
+                if tag == STATUS || tag == BUMP {
+                    transport.reply(reply, value.to_le_bytes().to_vec());
+                }
+            } else if let Some(v) = decode(&msg.body) {
+                if v > value && !(cfg.deaf_after_restart && ctx.incarnation() > 0) {
                     value = v;
                     changed = true;
                 }
@@ -94,3 +114,18 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
 
 #[cfg(madsim)]
 pub mod demo;
+
+mod app;
+pub use app::{GossipApp, GossipBuilderExt, GossipTopologyExt};
+
+/// Asks `node` for its value through `transport`.
+pub async fn read_value(transport: &gauntlet_sim::Transport, node: NodeId, timeout: Duration) -> Result<u64, String> {
+    let body = transport.request(node, vec![STATUS], timeout).await.map_err(|e| e.to_string())?;
+    decode(&body).ok_or_else(|| format!("short status reply ({} bytes)", body.len()))
+}
+
+/// Asks `node` to bump its value; returns the new value.
+pub async fn bump(transport: &gauntlet_sim::Transport, node: NodeId, timeout: Duration) -> Result<u64, String> {
+    let body = transport.request(node, vec![BUMP], timeout).await.map_err(|e| e.to_string())?;
+    decode(&body).ok_or_else(|| format!("short bump reply ({} bytes)", body.len()))
+}

@@ -8,3 +8,4 @@
 //!   persist it, and must agree once the network heals.
 
 pub mod gossip;
+pub mod plans;

@@ -1,0 +1,114 @@
+//! The plans under `scenarios/plans/`, also written with the builder: each file and its
+//! builder call must give equal plans (tested over every file).
+
+use crate::gossip::{GossipBuilderExt, GossipTopologyExt};
+use gauntlet::plan::PartitionKind::*;
+use gauntlet::{millis, secs, Plan, ScenarioBuilder};
+use std::path::PathBuf;
+
+/// The directory holding the plan files.
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
+}
+
+/// Every plan file's stem with its builder equivalent.
+pub fn all() -> Vec<(&'static str, Plan)> {
+    vec![
+        ("gossip-smoke", gossip_smoke()),
+        ("gossip-load-progression", gossip_load_progression()),
+        ("gossip-swarm", gossip_swarm()),
+    ]
+}
+
+/// `gossip-smoke.toml`.
+pub fn gossip_smoke() -> Plan {
+    ScenarioBuilder::topology_with(|t| t.gossipers(5))
+        .named("gossip-smoke")
+        .describe("gossip-max under restarts, partitions and loss converges once faults stop")
+        .gossip()
+        .fanout(2)
+        .app_option("bump_until", "15s")
+        .with_run_duration(secs(20))
+        .with_cooldown(secs(10))
+        .workload_with("bumps", |w| w.rate(20.0).users(5).mix("bump", 3).mix("read", 1))
+        .chaos_with(|c| {
+            c.start(secs(2))
+                .loss(0.01)
+                .restart()
+                .min_delay(secs(3))
+                .max_delay(secs(6))
+                .target_cooldown(secs(8))
+                .and()
+                .partition(&[RandomHalves, Minority, MajorityRing, Bridge, OneWay])
+                .min_delay(secs(4))
+                .max_delay(secs(8))
+                .min_duration(secs(1))
+                .max_duration(secs(3))
+        })
+        .expect_convergence()
+        .plan()
+}
+
+/// `gossip-load-progression.toml`.
+pub fn gossip_load_progression() -> Plan {
+    ScenarioBuilder::topology_with(|t| t.network_star().gossipers(3))
+        .named("gossip-load-progression")
+        .gossip()
+        .with_run_duration(secs(15))
+        .with_cooldown(secs(5))
+        .workload_with("ramp", |w| {
+            w.users(10)
+                .arrival(gauntlet::plan::Arrival::Uniform)
+                .mix("bump", 1)
+                .step(10.0, secs(5))
+                .step(40.0, secs(5))
+                .step(80.0, secs(5))
+        })
+        .workloads_in_cooldown(true)
+        .expect_with("progress", |p| p.param("min_ops", 20))
+        .plan()
+}
+
+/// `gossip-swarm.toml`.
+pub fn gossip_swarm() -> Plan {
+    ScenarioBuilder::topology_with(|t| t.gossipers(5))
+        .named("gossip-swarm")
+        .gossip()
+        .app_option("bump_until", "12s")
+        .with_run_duration(secs(15))
+        .with_cooldown(secs(15))
+        .workload_with("bumps", |w| w.rate(10.0).burst(secs(5), 50, millis(500)))
+        .chaos_with(|c| {
+            c.swarm()
+                .start(secs(1))
+                .latency_tiers(&[millis(10), millis(100), millis(300)])
+                .loss(0.02)
+                .duplicate(0.01)
+                .clock_skew(millis(500), 200, None)
+                .restart()
+                .min_delay(secs(2))
+                .max_delay(secs(4))
+                .target_cooldown(secs(5))
+                .down(millis(500))
+                .and()
+                .pause()
+                .min_delay(secs(3))
+                .max_delay(secs(5))
+                .min_duration(millis(500))
+                .max_duration(millis(1500))
+                .and()
+                .partition(&[RandomHalves, MajorityRing])
+                .min_delay(secs(3))
+                .max_delay(secs(5))
+                .min_duration(secs(1))
+                .max_duration(secs(2))
+                .and()
+                .churn("gossip")
+                .min_delay(secs(2))
+                .max_delay(secs(4))
+                .joins(2)
+                .leaves(1)
+        })
+        .expect_convergence()
+        .plan()
+}
