@@ -35,7 +35,7 @@ pub use plan::{Plan, PlanError, Problem};
 #[cfg(madsim)]
 pub use runner::{run, Deployer, SimDeployer};
 pub use scenario::Scenario;
-pub use verdict::{Failure, FailureClass, RunOutcome, Verdict};
+pub use verdict::{Failure, FailureClass, MembershipChange, RunOutcome, Verdict};
 
 use std::time::Duration;
 

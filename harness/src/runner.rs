@@ -11,7 +11,7 @@ use crate::observe::{
     FnSources, ObservationConfig, ObservationHandle, ObservationRuntime, ObserveError, ObservedSource, Observer,
 };
 use crate::scenario::Scenario;
-use crate::verdict::{Failure, FailureClass, RunOutcome, Verdict};
+use crate::verdict::{Failure, FailureClass, MembershipChange, RunOutcome, Verdict};
 use crate::workload::{self, Membership, OpLog, SharedOpLog};
 use gauntlet_sim::time::{self, Instant};
 use gauntlet_sim::{Fault, NodeSpec, NodeStatus, RunError, Seeds, Sim, World};
@@ -96,6 +96,9 @@ pub fn run<A: Application + Send + Sync>(scenario: &Scenario<A>) -> Result<RunOu
 struct Shared {
     membership: Membership,
     log: SharedOpLog,
+    changes: Mutex<Vec<MembershipChange>>,
+    /// Timeline steps that could not be applied (a harness bug; reported as a crash).
+    errors: Mutex<Vec<String>>,
 }
 
 impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
@@ -104,9 +107,17 @@ impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
         let app = scenario.app.clone();
         let timeline = chaos::compile(&plan, seeds.chaos);
         let members = scenario.initial_members();
-        let shared = Arc::new(Shared { membership: Arc::new(Mutex::new(members.clone())), log: Arc::default() });
+        let shared = Arc::new(Shared {
+            membership: Arc::new(Mutex::new(members.clone())),
+            log: Arc::default(),
+            changes: Mutex::default(),
+            errors: Mutex::default(),
+        });
         let handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>> = ObservationHandle::new(
-            ObservationConfig::default().interval(plan.run.observe_every).poll_timeout(plan.run.observe_every * 5),
+            ObservationConfig::default()
+                .interval(plan.run.observe_every)
+                .refresh_every(plan.run.observe_every)
+                .poll_timeout(plan.run.observe_every * 5),
         );
         let workload_end =
             plan.run.duration + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
@@ -162,6 +173,9 @@ impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
             supervise(sim, plan2.clone(), app2.clone(), timeline2.clone(), shared2.clone(), handle2.clone())
         });
         let log = shared.log.lock().expect("op log");
+        let membership_changes = shared.changes.lock().expect("changes").clone();
+        let mut observed_sources: Vec<String> = handle.sources().into_iter().map(|s| s.name).collect();
+        observed_sources.sort();
         match report {
             Ok(report) => {
                 let (verdict, settled) = report.output.clone();
@@ -177,6 +191,8 @@ impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
                     chaos_kinds: timeline.kinds.clone(),
                     schedule: timeline.faults.clone(),
                     settled,
+                    membership_changes,
+                    observed_sources,
                     trace: Some(report.trace),
                 })
             }
@@ -197,6 +213,8 @@ impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
                 chaos_kinds: timeline.kinds.clone(),
                 schedule: timeline.faults.clone(),
                 settled: BTreeMap::new(),
+                membership_changes,
+                observed_sources,
                 trace: None,
             }),
             Err(e) => Err(e),
@@ -225,11 +243,8 @@ async fn supervise<A: Application + Send + Sync>(
             return (fail(FailureClass::Crash, "topology", sim.now(), e.to_string()), BTreeMap::new());
         }
     }
-    if let Err(e) = sim.spawn_schedule(timeline.faults.clone()) {
-        return (fail(FailureClass::Crash, "chaos", sim.now(), e.to_string()), BTreeMap::new());
-    }
     let gone: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    spawn_membership_changes(&sim, &plan, &app, &timeline, &shared, &gone);
+    spawn_timeline(&sim, &plan, &app, &timeline, &shared, &gone);
 
     let registry = ExpectationRegistry::for_app(&*app);
     let mut expectations: Vec<(String, Box<dyn Expectation<A>>)> = Vec::new();
@@ -257,6 +272,9 @@ async fn supervise<A: Application + Send + Sync>(
             let log: std::sync::MutexGuard<'_, OpLog> = shared.log.lock().expect("op log");
             (log.total(), log.panics.first().cloned())
         };
+        if let Some(e) = shared.errors.lock().expect("errors").first() {
+            return (fail(FailureClass::Crash, "chaos", now, e.clone()), settled);
+        }
         if let Some((at, workload, message)) = panic {
             return (fail(FailureClass::Crash, &format!("workload {workload}"), at, message), settled);
         }
@@ -297,8 +315,27 @@ async fn supervise<A: Application + Send + Sync>(
     }
 }
 
-/// Joins, leaves and kills: membership changes the observer and workloads must follow.
-fn spawn_membership_changes<A: Application + Send + Sync>(
+/// One step of the chaos timeline, as the runner applies it.
+enum Action {
+    Join { name: String, role: String },
+    Fault(Fault),
+    Leave { name: String, crash: bool },
+}
+
+impl Action {
+    /// At equal times, joins come before faults (which may name the joiner) and departures after.
+    fn rank(&self) -> u8 {
+        match self {
+            Action::Join { .. } => 0,
+            Action::Fault(_) => 1,
+            Action::Leave { .. } => 2,
+        }
+    }
+}
+
+/// Applies the timeline — faults, joins, leaves and kills — in one task, in time order, so a
+/// fault that names a node which joins earlier finds it.
+fn spawn_timeline<A: Application + Send + Sync>(
     sim: &Sim,
     plan: &crate::Plan,
     app: &Arc<A>,
@@ -306,43 +343,61 @@ fn spawn_membership_changes<A: Application + Send + Sync>(
     shared: &Arc<Shared>,
     gone: &Arc<Mutex<BTreeSet<String>>>,
 ) {
-    let mut changes: Vec<(Duration, ChurnEvent)> = timeline.churn.clone();
+    let mut actions: Vec<(Duration, Action)> = Vec::new();
+    for (at, change) in &timeline.churn {
+        actions.push(match change.clone() {
+            ChurnEvent::Join { name, role } => (*at, Action::Join { name, role }),
+            ChurnEvent::Leave { name } => (*at, Action::Leave { name, crash: true }),
+        });
+    }
     for e in &timeline.faults.entries {
+        actions.push((e.at, Action::Fault(e.fault.clone())));
         if let Fault::Crash { node } = &e.fault {
             if timeline.killed.contains(node) {
-                changes.push((e.at, ChurnEvent::Leave { name: node.clone() }));
+                actions.push((e.at, Action::Leave { name: node.clone(), crash: false }));
             }
         }
     }
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    actions.sort_by_key(|(at, a)| (*at, a.rank()));
     let (sim2, app, shared, gone, options) =
         (sim.clone(), app.clone(), shared.clone(), gone.clone(), plan.app.options.clone());
-    let killed = timeline.killed.clone();
     sim.spawn(async move {
-        for (at, change) in changes {
+        for (at, action) in actions {
             sim2.sleep_until(at).await;
-            match change {
-                ChurnEvent::Join { name, role } => {
+            match action {
+                Action::Fault(f) => {
+                    if let Err(e) = sim2.apply(&f) {
+                        shared.errors.lock().expect("errors").push(format!("applying {f} at {at:?}: {e}"));
+                    }
+                }
+                Action::Join { name, role } => {
                     let node = NodeRef { id: gauntlet_sim::NodeId(0), name: name.clone(), role: role.clone() };
                     let (app2, mut setup) = (app.clone(), NodeSetup { node, options: options.clone() });
-                    let Ok(id) = sim2.add_node(NodeSpec::new(&name).role(&role), {
+                    let program = {
                         let setup = setup.clone();
-                        move |ctx| {
+                        move |ctx: gauntlet_sim::NodeContext| {
                             let mut setup = setup.clone();
                             setup.node.id = ctx.id();
                             app2.node(ctx, setup)
                         }
-                    }) else {
-                        continue;
                     };
-                    setup.node.id = id;
-                    shared.membership.lock().expect("membership").push(setup.node);
+                    match sim2.add_node(NodeSpec::new(&name).role(&role), program) {
+                        Ok(id) => {
+                            setup.node.id = id;
+                            shared.membership.lock().expect("membership").push(setup.node);
+                            shared.changes.lock().expect("changes").push(MembershipChange { at, node: name, joined: true });
+                        }
+                        Err(e) => shared.errors.lock().expect("errors").push(format!("joining {name}: {e}")),
+                    }
                 }
-                ChurnEvent::Leave { name } => {
-                    if !killed.contains(&name) {
-                        let _ = sim2.apply(&Fault::Crash { node: name.clone() });
+                Action::Leave { name, crash } => {
+                    if crash {
+                        if let Err(e) = sim2.apply(&Fault::Crash { node: name.clone() }) {
+                            shared.errors.lock().expect("errors").push(format!("{name} leaving: {e}"));
+                        }
                     }
                     shared.membership.lock().expect("membership").retain(|m| m.name != name);
+                    shared.changes.lock().expect("changes").push(MembershipChange { at, node: name.clone(), joined: false });
                     gone.lock().expect("gone").insert(name);
                 }
             }

@@ -115,8 +115,34 @@ pub struct RunOutcome {
     pub schedule: FaultSchedule,
     /// When each liveness expectation came to hold, since the run started.
     pub settled: BTreeMap<String, Duration>,
+    /// Nodes that joined or left during the run (churn and kills), in order.
+    pub membership_changes: Vec<MembershipChange>,
+    /// The observation runtime's sources when the run ended, sorted.
+    pub observed_sources: Vec<String>,
     /// The trace (events kept).
     pub trace: Option<gauntlet_sim::Trace>,
+}
+
+/// A node joined or left the membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// When, since the run started.
+    pub at: Duration,
+    /// The node.
+    pub node: String,
+    /// `true` for a join, `false` for a departure (leave or kill).
+    pub joined: bool,
+}
+
+impl MembershipChange {
+    /// The node's name if it joined.
+    pub fn joined(&self) -> Option<&str> {
+        self.joined.then_some(self.node.as_str())
+    }
+    /// The node's name if it left.
+    pub fn left(&self) -> Option<&str> {
+        (!self.joined).then_some(self.node.as_str())
+    }
 }
 
 impl RunOutcome {

@@ -115,6 +115,7 @@ pub async fn drive<A: Application + Send + Sync>(
     };
     let total: u64 = mix.iter().map(|(_, x)| u64::from(*x)).sum();
     let in_flight = Arc::new(Mutex::new(0u32));
+    let done: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
     log.lock().expect("op log").counts.entry(w.name.clone()).or_default();
     for (id, at) in times.into_iter().enumerate() {
         time::sleep_until(run_start + at).await;
@@ -143,8 +144,8 @@ pub async fn drive<A: Application + Send + Sync>(
             }
             *n += 1;
         }
-        let (app, client, ctx, log, in_flight, members) =
-            (app.clone(), client.clone(), ctx.clone(), log.clone(), in_flight.clone(), members.clone());
+        let (app, client, ctx, log, in_flight, members, done_waker) =
+            (app.clone(), client.clone(), ctx.clone(), log.clone(), in_flight.clone(), members.clone(), done.clone());
         let timeout = w.op_timeout;
         time::spawn_local(async move {
             ctx.record_op(&op.op, OpPhase::Invoke);
@@ -179,8 +180,21 @@ pub async fn drive<A: Application + Send + Sync>(
                 }
             }
             *in_flight.lock().expect("in-flight count") -= 1;
+            if let Some(w) = done_waker.lock().expect("waker").take() {
+                w.wake();
+            }
         });
     }
+    // Returning would end the client node and cut off operations still in flight: their
+    // completions belong in the history, so wait for them (each is bounded by op_timeout).
+    std::future::poll_fn(|cx| {
+        if *in_flight.lock().expect("in-flight count") == 0 {
+            return std::task::Poll::Ready(());
+        }
+        *done.lock().expect("waker") = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
