@@ -16,7 +16,7 @@
 //!     fn name(&self) -> &str { "register" }
 //!     fn roles(&self) -> Vec<String> { vec!["replica".into()] }
 //!     fn operations(&self) -> Vec<String> { vec!["write".into()] }
-//!     fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static {
+//!     fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static + use<> {
 //!         async move {
 //!             let (t, mut value) = (ctx.transport(), 0u64);
 //!             loop {

@@ -8,7 +8,7 @@
 //! [`Application::expectations`](crate::Application::expectations).
 
 use crate::app::Application;
-use crate::plan::Plan;
+use crate::plan::{KeyProblems, Plan};
 use crate::verdict::FailureClass;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -91,8 +91,11 @@ pub trait Expectation<A: Application> {
     fn check(&mut self, cx: &Check<'_, A>) -> Status;
 }
 
+/// An expectation built from its parameters, or the problems with them.
+pub type Built<A> = Result<Box<dyn Expectation<A>>, KeyProblems>;
+
 /// Builds an expectation from its plan parameters.
-pub type Factory<A> = Box<dyn Fn(&toml::Table, &Plan) -> Result<Box<dyn Expectation<A>>, Vec<(String, String)>>>;
+pub type Factory<A> = Box<dyn Fn(&toml::Table, &Plan) -> Built<A>>;
 
 /// Expectations by name: the harness's built-ins plus the application's.
 pub struct ExpectationRegistry<A: Application> {
@@ -129,11 +132,7 @@ impl<A: Application> ExpectationRegistry<A> {
     }
 
     /// Registers (or replaces) an expectation.
-    pub fn register(
-        &mut self,
-        name: &str,
-        factory: impl Fn(&toml::Table, &Plan) -> Result<Box<dyn Expectation<A>>, Vec<(String, String)>> + 'static,
-    ) {
+    pub fn register(&mut self, name: &str, factory: impl Fn(&toml::Table, &Plan) -> Built<A> + 'static) {
         self.entries.insert(name.to_owned(), Box::new(factory));
     }
 
@@ -143,12 +142,7 @@ impl<A: Application> ExpectationRegistry<A> {
     }
 
     /// Builds the expectation `name` from `params`.
-    pub fn build(
-        &self,
-        name: &str,
-        params: &toml::Table,
-        plan: &Plan,
-    ) -> Option<Result<Box<dyn Expectation<A>>, Vec<(String, String)>>> {
+    pub fn build(&self, name: &str, params: &toml::Table, plan: &Plan) -> Option<Built<A>> {
         self.entries.get(name).map(|f| f(params, plan))
     }
 }
@@ -156,7 +150,7 @@ impl<A: Application> ExpectationRegistry<A> {
 /// Typed access to an expectation's parameters, rejecting unknown ones.
 pub struct Params<'a> {
     table: &'a toml::Table,
-    problems: Vec<(String, String)>,
+    problems: KeyProblems,
 }
 
 impl<'a> Params<'a> {
@@ -174,7 +168,7 @@ impl<'a> Params<'a> {
     }
 
     /// A non-negative integer parameter.
-    pub fn u64(mut self, key: &str, default: u64) -> Result<u64, Vec<(String, String)>> {
+    pub fn u64(mut self, key: &str, default: u64) -> Result<u64, KeyProblems> {
         let v = match self.table.get(key) {
             None => default,
             Some(toml::Value::Integer(i)) if *i >= 0 => *i as u64,
@@ -187,7 +181,7 @@ impl<'a> Params<'a> {
     }
 
     /// A duration parameter written like `"5s"`.
-    pub fn duration(mut self, key: &str, default: Duration) -> Result<Duration, Vec<(String, String)>> {
+    pub fn duration(mut self, key: &str, default: Duration) -> Result<Duration, KeyProblems> {
         let v = match self.table.get(key) {
             None => default,
             Some(toml::Value::String(s)) => match humantime_serde::re::humantime::parse_duration(s) {
@@ -206,7 +200,7 @@ impl<'a> Params<'a> {
     }
 
     /// Ok when no problem was found.
-    pub fn done(self) -> Result<(), Vec<(String, String)>> {
+    pub fn done(self) -> Result<(), KeyProblems> {
         if self.problems.is_empty() {
             Ok(())
         } else {
@@ -215,7 +209,7 @@ impl<'a> Params<'a> {
     }
 }
 
-fn no_params(name: &str, p: &toml::Table) -> Result<(), Vec<(String, String)>> {
+fn no_params(name: &str, p: &toml::Table) -> Result<(), KeyProblems> {
     Params::new(name, p, &[]).done()
 }
 

@@ -20,7 +20,7 @@
 
 mod validate;
 
-pub use validate::{fmt_duration, Catalog, PlanError, Problem};
+pub use validate::{fmt_duration, Catalog, KeyProblems, OptionsCheck, ParamsCheck, PlanError, Problem};
 
 use gauntlet_sim::{FaultSchedule, LinkConfig};
 use serde::{Deserialize, Serialize};

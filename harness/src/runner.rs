@@ -63,7 +63,7 @@ impl SimDeployer {
 /// #     fn name(&self) -> &str { "echo" }
 /// #     fn roles(&self) -> Vec<String> { vec!["node".into()] }
 /// #     fn operations(&self) -> Vec<String> { vec!["ping".into()] }
-/// #     fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static {
+/// #     fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static + use<> {
 /// #         async move { let t = ctx.transport(); loop { let m = t.recv().await; if let Some(r) = m.reply_to { t.reply(r, vec![1]); } } }
 /// #     }
 /// #     fn client(&self, ctx: &NodeContext) -> Transport { ctx.transport() }
@@ -77,7 +77,7 @@ impl SimDeployer {
 /// # }
 /// let plan = ScenarioBuilder::new("echo")
 ///     .app("echo")
-///     .topology_with(|t| t.nodes("node", 3))
+///     .topology(|t| t.nodes("node", 3))
 ///     .workload_with("pings", |w| w.rate(20.0))
 ///     .expect_convergence()
 ///     .with_run_duration(Duration::from_secs(5))
@@ -136,17 +136,15 @@ impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
             let sim_seed = seeds.sim;
             builder =
                 builder.node(NodeSpec::new(format!("client-{}", w.name)).role("client").as_client(), move |ctx| {
-                    let start = run_start(&ctx);
-                    workload::drive(
-                        app.clone(),
-                        ctx,
-                        w.clone(),
-                        sim_seed,
-                        start,
-                        workload_end,
-                        shared.membership.clone(),
-                        shared.log.clone(),
-                    )
+                    let drive = workload::Drive {
+                        plan: w.clone(),
+                        seed: sim_seed,
+                        run_start: run_start(&ctx),
+                        end: workload_end,
+                        members: shared.membership.clone(),
+                        log: shared.log.clone(),
+                    };
+                    workload::drive(app.clone(), ctx, drive)
                 });
         }
         {
@@ -385,7 +383,11 @@ fn spawn_timeline<A: Application + Send + Sync>(
                         Ok(id) => {
                             setup.node.id = id;
                             shared.membership.lock().expect("membership").push(setup.node);
-                            shared.changes.lock().expect("changes").push(MembershipChange { at, node: name, joined: true });
+                            shared.changes.lock().expect("changes").push(MembershipChange {
+                                at,
+                                node: name,
+                                joined: true,
+                            });
                         }
                         Err(e) => shared.errors.lock().expect("errors").push(format!("joining {name}: {e}")),
                     }
@@ -397,7 +399,11 @@ fn spawn_timeline<A: Application + Send + Sync>(
                         }
                     }
                     shared.membership.lock().expect("membership").retain(|m| m.name != name);
-                    shared.changes.lock().expect("changes").push(MembershipChange { at, node: name.clone(), joined: false });
+                    shared.changes.lock().expect("changes").push(MembershipChange {
+                        at,
+                        node: name.clone(),
+                        joined: false,
+                    });
                     gone.lock().expect("gone").insert(name);
                 }
             }

@@ -68,11 +68,10 @@ pub fn catalog<A: Application>(app: Arc<A>) -> Catalog {
         .map(|name| {
             let r = registry.clone();
             let n = name.clone();
-            let check: Box<dyn Fn(&toml::Table, &Plan) -> Vec<(String, String)>> =
-                Box::new(move |params, plan| match r.build(&n, params, plan) {
-                    Some(Err(problems)) => problems,
-                    _ => Vec::new(),
-                });
+            let check: crate::plan::ParamsCheck = Box::new(move |params, plan| match r.build(&n, params, plan) {
+                Some(Err(problems)) => problems,
+                _ => Vec::new(),
+            });
             (name, check)
         })
         .collect();

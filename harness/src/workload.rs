@@ -88,17 +88,26 @@ pub fn arrivals(w: &WorkloadPlan, end: Duration, rng: &mut impl Rng, limit: usiz
 /// Most operations one workload may issue in a run; arrivals beyond it are not generated.
 pub const MAX_OPS_PER_WORKLOAD: usize = 10_000_000;
 
-/// Runs workload `w` on a client node until `end` (time since the run started at `run_start`).
-pub async fn drive<A: Application + Send + Sync>(
-    app: Arc<A>,
-    ctx: NodeContext,
-    w: WorkloadPlan,
-    seed: u64,
-    run_start: Instant,
-    end: Duration,
-    members: Membership,
-    log: SharedOpLog,
-) {
+/// Everything a workload driver needs besides the app and its node.
+#[derive(Debug, Clone)]
+pub struct Drive {
+    /// The workload.
+    pub plan: WorkloadPlan,
+    /// The run's seed (the workload's stream is derived from it and the workload's name).
+    pub seed: u64,
+    /// When the run started.
+    pub run_start: Instant,
+    /// No arrival at or after this (time since the run started).
+    pub end: Duration,
+    /// The current members, for [`Application::execute`].
+    pub members: Membership,
+    /// Where counts and panics go.
+    pub log: SharedOpLog,
+}
+
+/// Runs a workload on a client node until `drive.end`, then waits for operations in flight.
+pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, drive: Drive) {
+    let Drive { plan: w, seed, run_start, end, members, log } = drive;
     let client = app.client(&ctx);
     let mut rng = stream(seed, Purpose::Workload, &w.name, 0);
     let mut times = arrivals(&w, end, &mut rng, MAX_OPS_PER_WORKLOAD);

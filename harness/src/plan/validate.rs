@@ -64,6 +64,13 @@ impl PlanError {
     }
 }
 
+/// Problems found in a table of options or parameters: `(key, message)` pairs.
+pub type KeyProblems = Vec<(String, String)>;
+/// Checks `app.options`.
+pub type OptionsCheck = Box<dyn Fn(&toml::Table) -> KeyProblems>;
+/// Checks an expectation's parameters (with the whole plan for context).
+pub type ParamsCheck = Box<dyn Fn(&toml::Table, &Plan) -> KeyProblems>;
+
 /// What an application offers, for validating plans against it. Built by
 /// [`Scenario`](crate::Scenario) from an [`Application`](crate::Application) and the expectation
 /// registry.
@@ -75,10 +82,9 @@ pub struct Catalog {
     /// Operations its workloads may issue.
     pub operations: Vec<String>,
     /// Checks `app.options`; returns `(option, message)` pairs.
-    pub check_options: Box<dyn Fn(&toml::Table) -> Vec<(String, String)>>,
+    pub check_options: OptionsCheck,
     /// Registered expectations: name → checker of its parameters (returns `(param, message)`).
-    #[allow(clippy::type_complexity, reason = "a plain table of checkers")]
-    pub expectations: BTreeMap<String, Box<dyn Fn(&toml::Table, &Plan) -> Vec<(String, String)>>>,
+    pub expectations: BTreeMap<String, ParamsCheck>,
 }
 
 struct Checker<'a> {

@@ -56,7 +56,7 @@ impl Application for GossipApp {
         for (k, v) in options {
             match k.as_str() {
                 "fanout" => {
-                    if !v.as_integer().is_some_and(|n| n >= 1) {
+                    if v.as_integer().is_none_or(|n| n < 1) {
                         problems.push((k.clone(), format!("{v} is not a positive integer")));
                     }
                 }

@@ -1,6 +1,7 @@
 //! The runner on gossip plans: verdicts, replay, load progression, restart cadence, churn,
 //! swarm and liveness classification.
 
+#![cfg(madsim)]
 use gauntlet::sim::{EventKind, Fault, OpPhase, Seeds};
 use gauntlet::{Deployer, FailureClass, Plan, RunOutcome, Scenario, SimDeployer};
 use gauntlet_scenarios::gossip::GossipApp;
@@ -104,7 +105,11 @@ fn restart_chaos_respects_min_and_max_delay_and_target_cooldown() {
         let mut last: std::collections::BTreeMap<&str, Duration> = Default::default();
         for (at, node) in &restarts {
             if let Some(prev) = last.insert(node, *at) {
-                assert!(*at - prev >= cooldown, "seed {seed}: {node} restarted {:?} after its last restart", *at - prev);
+                assert!(
+                    *at - prev >= cooldown,
+                    "seed {seed}: {node} restarted {:?} after its last restart",
+                    *at - prev
+                );
             }
         }
         // The first gap is one draw: within [min, max] of chaos.start (0).
@@ -118,7 +123,9 @@ fn churn_adds_and_removes_nodes_and_the_observed_sources_follow() {
         .app("gossip")
         .named("churn")
         .with_run_duration(Duration::from_secs(30))
-        .chaos_with(|c| c.churn("gossip").min_delay(Duration::from_secs(2)).max_delay(Duration::from_secs(4)).joins(3).leaves(2))
+        .chaos_with(|c| {
+            c.churn("gossip").min_delay(Duration::from_secs(2)).max_delay(Duration::from_secs(4)).joins(3).leaves(2)
+        })
         .expect_convergence()
         .plan();
     for seed in 0..4 {

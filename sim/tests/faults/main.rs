@@ -684,3 +684,46 @@ fn a_long_pause_holds_at_most_the_inbox_bound() {
     assert_eq!(released, 50, "exactly the bound was held and delivered at resume");
     assert!(log.lock().unwrap().iter().filter(|r| r.to == A).count() >= 50);
 }
+
+#[test]
+fn client_nodes_are_not_members_and_partitions_leave_them_connected_unless_named() {
+    let log = log();
+    let cl = NodeId(2);
+    let world = World::builder()
+        .seed(5)
+        .default_link(LinkConfig::fixed(ms(5)))
+        .node(NodeSpec::new("a"), pinger(ms(10), None, log.clone()))
+        .node(NodeSpec::new("b"), pinger(ms(10), None, log.clone()))
+        .node(NodeSpec::new("cl").as_client(), |ctx| async move {
+            assert_eq!(ctx.members().len(), 2, "members() leaves clients out");
+            let t = ctx.transport();
+            for seq in 0u64.. {
+                t.send(A, seq.to_le_bytes().to_vec());
+                t.send(B, seq.to_le_bytes().to_vec());
+                sleep(ms(10)).await;
+            }
+        })
+        .build()
+        .unwrap();
+    let schedule = FaultSchedule::new()
+        .at(secs(1), Fault::Partition { groups: vec![vec!["a".into()], vec!["b".into()]] })
+        .at(secs(2), Fault::Partition { groups: vec![vec!["a".into(), "cl".into()], vec!["b".into()]] })
+        .at(secs(3), Fault::Heal);
+    world
+        .run(move |sim| {
+            let s = schedule.clone();
+            async move {
+                sim.spawn_schedule(s).unwrap();
+                sim.sleep(secs(4)).await
+            }
+        })
+        .unwrap();
+    assert_eq!(receipts_between(&log, A, cl, ms(0), secs(4)), 0, "members never gossip to a client");
+    // An unnamed client reaches both sides of a partition that cuts a from b.
+    assert_eq!(receipts_between(&log, A, B, ms(1010), ms(2000)), 0);
+    assert!(receipts_between(&log, cl, A, ms(1010), ms(2000)) >= 95);
+    assert!(receipts_between(&log, cl, B, ms(1010), ms(2000)) >= 95);
+    // Named in a's group, it is cut from b like any member.
+    assert!(receipts_between(&log, cl, A, ms(2010), ms(3000)) >= 95);
+    assert_eq!(receipts_between(&log, cl, B, ms(2010), ms(3000)), 0);
+}

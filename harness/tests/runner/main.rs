@@ -1,0 +1,165 @@
+//! The runner with a toy application: verdict classes (crash, safety, liveness), fail-fast,
+//! determinism, and app-registered expectations.
+#![cfg(madsim)]
+
+use gauntlet::expect::{Check, Expectation, ExpectationRegistry, Status};
+use gauntlet::sim::{NodeContext, Seeds, Transport};
+use gauntlet::{
+    secs, Application, Deployer, FailureClass, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Plan, Scenario,
+    ScenarioBuilder, SimDeployer, Verdict,
+};
+use std::time::Duration;
+
+/// A counter: `add` requests add one, any other request reads. Option `panic_on` makes the
+/// client panic on that operation (to test that workload panics become failures).
+struct Counter;
+
+impl Application for Counter {
+    type State = u64;
+    type Client = Transport;
+    fn name(&self) -> &str {
+        "counter"
+    }
+    fn roles(&self) -> Vec<String> {
+        vec!["node".into()]
+    }
+    fn operations(&self) -> Vec<String> {
+        vec!["add".into(), "boom".into()]
+    }
+    fn check_options(&self, _: &toml::Table) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static + use<> {
+        async move {
+            let (t, mut n) = (ctx.transport(), 0u64);
+            loop {
+                let m = t.recv().await;
+                if m.body.first() == Some(&1) {
+                    n += 1;
+                }
+                if let Some(r) = m.reply_to {
+                    t.reply(r, n.to_le_bytes().to_vec());
+                }
+            }
+        }
+    }
+    fn client(&self, ctx: &NodeContext) -> Transport {
+        ctx.transport()
+    }
+    async fn execute(&self, t: &Transport, op: &Operation, nodes: &[NodeRef]) -> OpOutcome {
+        assert!(op.op != "boom", "the client blew up on purpose");
+        match t.request(nodes[0].id, vec![1], Duration::from_millis(200)).await {
+            Ok(_) => OpOutcome::ok(""),
+            Err(e) => OpOutcome::info(e.to_string()),
+        }
+    }
+    async fn read_state(&self, t: &Transport, n: &NodeRef) -> Result<u64, String> {
+        let b = t.request(n.id, vec![0], Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
+        Ok(u64::from_le_bytes(b[..8].try_into().map_err(|_| "short reply")?))
+    }
+    fn converged(&self, _: &[(&str, &u64)]) -> Result<(), String> {
+        Ok(())
+    }
+    fn expectations(&self, r: &mut ExpectationRegistry<Self>) {
+        r.register("at_most", |p, _| {
+            let limit = gauntlet::expect::Params::new("at_most", p, &["limit"]).u64("limit", 0)?;
+            Ok(Box::new(AtMost(limit)) as Box<dyn Expectation<Counter>>)
+        });
+    }
+    fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch {
+        Launch::binary("counter").arg(&n.name)
+    }
+}
+
+/// Safety: no node's count ever exceeds the limit.
+struct AtMost(u64);
+
+impl Expectation<Counter> for AtMost {
+    fn class(&self) -> FailureClass {
+        FailureClass::Safety
+    }
+    fn check(&mut self, cx: &Check<'_, Counter>) -> Status {
+        for (name, v) in cx.view {
+            if let Some(n) = v.state.filter(|&n| n > self.0) {
+                return Status::Violated(format!("{name} counted {n} > {}", self.0));
+            }
+        }
+        Status::Holds
+    }
+}
+
+fn base() -> ScenarioBuilder {
+    ScenarioBuilder::new("counter").app("counter").topology(|t| t.nodes("node", 2)).with_run_duration(secs(10))
+}
+
+fn run(plan: Plan, seed: u64) -> gauntlet::RunOutcome {
+    SimDeployer::default().run(&Scenario::new(Counter, plan).unwrap(), Seeds::new(seed)).unwrap()
+}
+
+#[test]
+fn a_safety_violation_fails_fast_with_its_time() {
+    let plan = base()
+        .workload_with("adds", |w| w.rate(50.0).mix("add", 1))
+        .expect_with("at_most", |p| p.param("limit", 100))
+        .plan();
+    let outcome = run(plan, 1);
+    let Verdict::Fail(f) = &outcome.verdict else { panic!("passed") };
+    assert_eq!((f.class, f.source.as_str()), (FailureClass::Safety, "at_most"));
+    // 100 adds at 50/s take about 2 s; the run stops at the first check after that.
+    assert!(f.at > secs(1) && f.at < secs(4), "{f}");
+    assert!(outcome.sim_time < secs(4), "the run stopped early: {:?}", outcome.sim_time);
+    assert!(f.message.contains("> 100"), "{f}");
+}
+
+#[test]
+fn a_workload_panic_is_a_crash_failure_not_an_abort() {
+    let plan = base().workload_with("chaotic", |w| w.rate(10.0).mix("boom", 1)).plan();
+    let outcome = run(plan, 2);
+    let Verdict::Fail(f) = &outcome.verdict else { panic!("passed") };
+    assert_eq!(f.class, FailureClass::Crash, "{f}");
+    assert_eq!(f.source, "workload chaotic");
+    assert!(f.message.contains("the client blew up on purpose"), "{f}");
+    assert_ne!(outcome.trace_hash, 0, "the run completed with a trace");
+}
+
+#[test]
+fn progress_is_a_liveness_expectation_that_needs_cooldown_load() {
+    // `expect_progress` turns on workloads in the cooldown; the run ends once enough
+    // operations succeeded after the faults stopped.
+    let plan =
+        base().workload_with("adds", |w| w.rate(20.0).mix("add", 1)).expect_progress().with_cooldown(secs(3)).plan();
+    let outcome = run(plan.clone(), 3);
+    assert!(outcome.verdict.passed(), "{}", outcome.verdict);
+    assert!(outcome.settled["progress"] >= secs(10));
+    // Same plan, same seed: same run.
+    assert_eq!(run(plan, 3).trace_hash, outcome.trace_hash);
+}
+
+#[test]
+fn runs_are_deterministic_and_seeds_change_them() {
+    let plan = base()
+        .workload_with("adds", |w| w.rate(30.0).users(4).mix("add", 1))
+        .chaos_with(|c| c.restart().min_delay(secs(1)).max_delay(secs(2)).and().loss(0.05))
+        .expect_convergence()
+        .plan();
+    let a = run(plan.clone(), 9);
+    let b = run(plan.clone(), 9);
+    let c = run(plan, 10);
+    assert_eq!((a.trace_hash, a.events), (b.trace_hash, b.events));
+    assert_ne!(a.trace_hash, c.trace_hash);
+    assert!(a.ops["adds"].info > 0, "loss and restarts made some operations indeterminate: {:?}", a.ops);
+}
+
+#[test]
+fn an_unknown_app_expectation_lists_the_registered_ones() {
+    let plan = base().expect("linearizable").plan();
+    let err = Scenario::new(Counter, plan).err().unwrap().to_string();
+    assert!(err.contains("unknown expectation \"linearizable\"; known: at_most, converge, progress, ready"), "{err}");
+}
+
+#[test]
+fn an_invalid_plan_is_an_error_not_a_panic() {
+    let plan = base().with_run_duration(Duration::ZERO).plan();
+    assert!(plan.clone().check().is_err());
+    assert!(Scenario::new(Counter, plan).is_err());
+}
