@@ -9,3 +9,4 @@
 
 pub mod gossip;
 pub mod plans;
+pub mod registry;

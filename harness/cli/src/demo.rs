@@ -24,9 +24,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check plan files: every problem is listed with its path. Exit 0 if all are valid.
+    Check {
+        /// Plan files (TOML).
+        #[arg(required = true)]
+        plans: Vec<std::path::PathBuf>,
+    },
+    /// Run a plan file once under simulation.
+    Run {
+        /// The plan file (TOML).
+        plan: std::path::PathBuf,
+        /// Seed: decimal or 0x hex. Default: SIM_SEED, the plan's run.seed, or a fresh seed.
+        #[arg(long)]
+        seed: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-fn seeds(flag: Option<String>) -> Result<Seeds, gauntlet_sim::SeedError> {
+pub(crate) fn seeds(flag: Option<String>) -> Result<Seeds, gauntlet_sim::SeedError> {
     let sim = match flag {
         Some(v) => parse_seed("--seed", &v)?,
         None => seed_from_env(SIM_SEED_ENV)?.unwrap_or_else(gauntlet_sim::seed::draw_seed),
@@ -46,6 +63,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Demo { seed, json } => run_demo(seed, json),
+        Command::Check { plans } => crate::plan_cmd::check(&plans),
+        Command::Run { plan, seed, json } => crate::plan_cmd::run(&plan, seed, json),
     }
 }
 

@@ -1,15 +1,19 @@
 //! `gauntlet`: the command-line tool.
 //!
 //! ```text
-//! gauntlet demo [--seed N] [--json]   run the demo scenario under simulation
+//! gauntlet demo [--seed N] [--json]        run the demo scenario under simulation
+//! gauntlet check PLAN...                    validate plan files
+//! gauntlet run PLAN [--seed N] [--json]     run a plan file under simulation
 //! ```
 //! Seeds: `--seed` or `SIM_SEED` (decimal or 0x hex); otherwise one is drawn and printed first.
-//! Exit codes: 0 pass, 1 the run failed its expectation, 2 usage or input error, 3 the run
-//! itself broke (a panic, a trace limit, nondeterminism).
+//! Exit codes: 0 pass, 1 a safety failure (or the demo failed), 2 usage or input error (a bad
+//! plan), 3 a crash (a panic, a trace limit, nondeterminism), 4 a liveness failure.
 #![allow(clippy::disallowed_methods, reason = "the CLI measures wall time around simulated runs")]
 
 #[cfg(madsim)]
 mod demo;
+#[cfg(madsim)]
+mod plan_cmd;
 
 /// Exit code: every expectation held.
 pub const EXIT_PASS: i32 = 0;

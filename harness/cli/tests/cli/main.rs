@@ -66,3 +66,69 @@ fn the_seed_is_printed_before_the_run_and_a_drawn_seed_replays() {
     let again = json(&gauntlet(&["demo", "--json", "--seed", seed], &[]));
     assert_eq!(again["trace_hash"], hash.as_str());
 }
+
+fn plan_path(rel: &str) -> String {
+    format!("{}/../../scenarios/plans/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_accepts_the_shipped_plans_and_lists_problems_in_bad_ones() {
+    let good = ["gossip-smoke.toml", "gossip-swarm.toml", "gossip-load-progression.toml"].map(plan_path);
+    let args: Vec<&str> = std::iter::once("check").chain(good.iter().map(String::as_str)).collect();
+    let out = gauntlet(&args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let bad = plan_path("malformed/restart-min-over-max.toml");
+    let out = gauntlet(&["check", &bad], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("chaos.restart: min_delay 20s > max_delay 10s"), "{stdout}");
+    let out = gauntlet(&["check", "/nonexistent/plan.toml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/nonexistent/plan.toml"));
+}
+
+#[test]
+fn run_reports_the_verdict_and_replays_by_seed() {
+    let plan = plan_path("gossip-smoke.toml");
+    let a = gauntlet(&["run", &plan, "--seed", "5", "--json"], &[]);
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    let (a, b) = (json(&a), json(&gauntlet(&["run", &plan, "--json"], &[("SIM_SEED", "5")])));
+    assert_eq!(a["trace_hash"], b["trace_hash"]);
+    assert_eq!((a["verdict"].as_str(), a["plan"].as_str()), (Some("pass"), Some("gossip-smoke")));
+    assert!(a["ops"]["bumps"]["ok"].as_u64().unwrap() > 100, "{a}");
+    assert!(String::from_utf8_lossy(&gauntlet(&["run", &plan, "--seed", "5"], &[]).stderr)
+        .starts_with("gauntlet: gossip-smoke with SIM_SEED=5"));
+}
+
+#[test]
+fn a_liveness_failure_exits_4_with_a_replay_line() {
+    let dir = std::env::temp_dir().join(format!("gauntlet-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("deaf.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "deaf"
+[app]
+name = "gossip"
+options = { planted_bugs = ["deaf_after_restart"], bump_until = "9s" }
+[topology.nodes]
+gossip = 3
+[run]
+duration = "10s"
+cooldown = "5s"
+[[chaos.schedule]]
+at = "2s"
+fault = { kind = "restart", node = "gossip-1" }
+[[expect]]
+name = "converge"
+"#,
+    )
+    .unwrap();
+    let out = gauntlet(&["run", file.to_str().unwrap(), "--seed", "3", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["class"], "liveness");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("replay: SIM_SEED=3 cargo run --release -p gauntlet-cli -- run"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
