@@ -48,8 +48,3 @@ pub const fn secs(n: u64) -> Duration {
 pub const fn millis(n: u64) -> Duration {
     Duration::from_millis(n)
 }
-
-/// The writing-scenarios guide (`docs/WRITING_SCENARIOS.md`), compiled so its examples are tested.
-#[cfg(all(doctest, madsim))]
-#[doc = include_str!("../../docs/WRITING_SCENARIOS.md")]
-pub struct WritingScenariosDoctests;

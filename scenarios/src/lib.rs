@@ -10,3 +10,9 @@
 pub mod gossip;
 pub mod plans;
 pub mod registry;
+
+/// The guide to writing scenarios (`docs/WRITING_SCENARIOS.md`), compiled so its examples are
+/// tested.
+#[cfg(all(doctest, madsim))]
+#[doc = include_str!("../../docs/WRITING_SCENARIOS.md")]
+pub struct WritingScenariosDoctests;
