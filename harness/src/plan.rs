@@ -8,13 +8,13 @@
 //! let plan = Plan::from_toml(r#"
 //!     name = "smoke"
 //!     [app]
-//!     name = "gossip"
+//!     name = "kv"
 //!     [topology.nodes]
-//!     gossip = 3
+//!     replica = 3
 //!     [run]
 //!     duration = "20s"
 //! "#).unwrap();
-//! assert_eq!(plan.topology.node_names(), ["gossip-0", "gossip-1", "gossip-2"]);
+//! assert_eq!(plan.topology.node_names(), ["replica-0", "replica-1", "replica-2"]);
 //! assert_eq!(plan.run.cooldown, std::time::Duration::from_secs(10)); // the default
 //! ```
 

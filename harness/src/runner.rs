@@ -102,7 +102,35 @@ struct Shared {
 }
 
 impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
+    /// Runs once; with determinism checking on (the builder flag or `SIM_CHECK_DETERMINISM=1`)
+    /// runs twice, each with fresh harness state, and fails with the first divergent event.
     fn run(&self, scenario: &Scenario<A>, seeds: Seeds) -> Result<RunOutcome, RunError> {
+        let check = self.check_determinism
+            || std::env::var(gauntlet_sim::world::CHECK_DETERMINISM_ENV).is_ok_and(|v| v == "1" || v == "true");
+        if !check {
+            return self.run_once(scenario, seeds, self.keep_events);
+        }
+        let first = self.run_once(scenario, seeds, true)?;
+        let second = self.run_once(scenario, seeds, true)?;
+        if let (Some(a), Some(b)) = (&first.trace, &second.trace) {
+            if let Some(d) = gauntlet_sim::determinism::first_divergence(a, b) {
+                return Err(RunError::Nondeterministic { seeds, divergence: Box::new(d) });
+            }
+        } else if first.verdict != second.verdict {
+            let msg = format!("the same seed gave {} and then {}", first.verdict, second.verdict);
+            return Err(RunError::Invalid(format!("nondeterministic run: {msg}")));
+        }
+        Ok(first)
+    }
+}
+
+impl SimDeployer {
+    fn run_once<A: Application + Send + Sync>(
+        &self,
+        scenario: &Scenario<A>,
+        seeds: Seeds,
+        keep_events: bool,
+    ) -> Result<RunOutcome, RunError> {
         let plan = scenario.plan.clone();
         let app = scenario.app.clone();
         let timeline = chaos::compile(&plan, seeds.chaos);
@@ -122,11 +150,12 @@ impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
         let workload_end =
             plan.run.duration + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
 
-        let mut builder =
-            World::builder().seeds(seeds).default_link(plan.topology.link.clone()).keep_events(self.keep_events);
-        if self.check_determinism {
-            builder = builder.check_determinism(true);
-        }
+        // The deployer checks determinism itself (fresh harness state per run), never the world.
+        let mut builder = World::builder()
+            .seeds(seeds)
+            .default_link(plan.topology.link.clone())
+            .keep_events(keep_events)
+            .check_determinism(false);
         for m in &members {
             let (app, setup) = (app.clone(), NodeSetup { node: m.clone(), options: plan.app.options.clone() });
             builder = builder.node(NodeSpec::new(&m.name).role(&m.role), move |ctx| app.node(ctx, setup.clone()));

@@ -163,3 +163,52 @@ fn an_invalid_plan_is_an_error_not_a_panic() {
     assert!(plan.clone().check().is_err());
     assert!(Scenario::new(Counter, plan).is_err());
 }
+
+/// Leaks state between runs of the same seed: a process-wide counter read by the node program.
+struct Leaky;
+static BOOTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Application for Leaky {
+    type State = u64;
+    type Client = Transport;
+    fn name(&self) -> &str {
+        "leaky"
+    }
+    fn roles(&self) -> Vec<String> {
+        vec!["node".into()]
+    }
+    fn operations(&self) -> Vec<String> {
+        vec!["noop".into()]
+    }
+    fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static + use<> {
+        let boots = BOOTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            // The number of earlier boots decides how long to wait before talking: a leak.
+            gauntlet::sim::time::sleep(Duration::from_millis(1 + boots % 7)).await;
+            ctx.transport().send(gauntlet::sim::NodeId(0), vec![1]);
+            std::future::pending::<()>().await;
+        }
+    }
+    fn client(&self, ctx: &NodeContext) -> Transport {
+        ctx.transport()
+    }
+    async fn execute(&self, _: &Transport, _: &Operation, _: &[NodeRef]) -> OpOutcome {
+        OpOutcome::ok("")
+    }
+    async fn read_state(&self, _: &Transport, _: &NodeRef) -> Result<u64, String> {
+        Ok(0)
+    }
+    fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch {
+        Launch::binary("leaky").arg(&n.name)
+    }
+}
+
+#[test]
+fn the_determinism_check_catches_state_leaking_between_runs() {
+    let plan =
+        ScenarioBuilder::new("leaky").app("leaky").topology(|t| t.nodes("node", 3)).with_run_duration(secs(1)).plan();
+    let scenario = Scenario::new(Leaky, plan).unwrap();
+    let err = SimDeployer::default().check_determinism(true).run(&scenario, Seeds::new(1)).err().expect("caught");
+    let msg = err.to_string();
+    assert!(msg.contains("SIM_SEED=1") && msg.contains("diverge"), "{msg}");
+}

@@ -204,3 +204,41 @@ fn outcome_plan_without_bug() -> Plan {
         .expect_convergence()
         .plan()
 }
+
+#[test]
+fn every_plan_is_deterministic_under_the_double_run_check() {
+    for (name, plan) in plans::all() {
+        for seed in 0..3 {
+            let scenario = Scenario::new(GossipApp, plan.clone()).unwrap();
+            let outcome = SimDeployer::default()
+                .check_determinism(true)
+                .run(&scenario, Seeds::new(seed))
+                .unwrap_or_else(|e| panic!("{name} seed {seed}: {e}"));
+            assert!(outcome.verdict.passed(), "{name} seed {seed}: {}", outcome.verdict);
+        }
+    }
+}
+
+/// Seeds per plan in [`every_plan_passes_a_seed_sweep`]: 10, or `GAUNTLET_SWEEP_SEEDS`.
+fn sweep_seeds() -> u64 {
+    std::env::var("GAUNTLET_SWEEP_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+}
+
+/// The shipped plans pass on every seed of a sweep. `cargo test` runs 10 seeds per plan;
+/// `GAUNTLET_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test runner sweep`
+/// runs the heavy sweep recorded in docs/PERFORMANCE.md.
+#[test]
+fn every_plan_passes_a_seed_sweep() {
+    let n = sweep_seeds();
+    let mut failures = Vec::new();
+    for (name, plan) in plans::all() {
+        let scenario = Scenario::new(GossipApp, plan).unwrap();
+        for seed in 1000..1000 + n {
+            let outcome = SimDeployer::default().run(&scenario, Seeds::new(seed)).unwrap();
+            if !outcome.verdict.passed() {
+                failures.push(format!("SIM_SEED={seed} {name}: {}", outcome.verdict));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failing runs:\n{}", failures.len(), failures.join("\n"));
+}

@@ -117,3 +117,18 @@ fn workspace_crates_use_rand_0_9_or_later() {
     }
     assert!(checked >= 2, "rand users were found ({checked})");
 }
+
+/// Architecture invariant: the harness knows no application semantics — no shipped
+/// application is named anywhere in its source.
+#[test]
+fn the_harness_names_no_application() {
+    let mut files = Vec::new();
+    rust_files(&root().join("harness/src"), &mut files);
+    assert!(files.len() >= 10, "found the harness sources");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for app in gauntlet_scenarios::registry::APPS {
+            assert!(!text.contains(app), "{} mentions the application {app:?}", file.display());
+        }
+    }
+}
