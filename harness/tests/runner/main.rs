@@ -208,7 +208,7 @@ fn the_determinism_check_catches_state_leaking_between_runs() {
     let plan =
         ScenarioBuilder::new("leaky").app("leaky").topology(|t| t.nodes("node", 3)).with_run_duration(secs(1)).plan();
     let scenario = Scenario::new(Leaky, plan).unwrap();
-    let err = SimDeployer::default().check_determinism(true).run(&scenario, Seeds::new(1)).err().expect("caught");
+    let err = SimDeployer::default().check_determinism(true).run(&scenario, Seeds::new(1)).expect_err("caught");
     let msg = err.to_string();
     assert!(msg.contains("SIM_SEED=1") && msg.contains("diverge"), "{msg}");
 }
