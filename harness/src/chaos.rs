@@ -38,8 +38,8 @@ pub struct Timeline {
     pub faults: FaultSchedule,
     /// Joins and leaves, in time order.
     pub churn: Vec<(Duration, ChurnEvent)>,
-    /// Nodes killed for good by `chaos.kill`.
-    pub killed: Vec<String>,
+    /// Nodes killed for good by `chaos.kill`, with when.
+    pub killed: Vec<(Duration, String)>,
 }
 
 /// Links set when the run starts (and restored when the cooldown begins): the network shape.
@@ -218,7 +218,7 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
                 } else {
                     faults.push((at, Fault::Crash { node: m.name.clone() }));
                     m.busy_until = at + c.down;
-                    if at + c.down < end {
+                    if at.saturating_add(c.down) < end {
                         faults.push((at + c.down, Fault::Restart { node: m.name.clone() }));
                     }
                 }
@@ -226,9 +226,10 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
             Trigger::Kill => {
                 let c = chaos.kill.as_ref().expect("kill configured");
                 let eligible: Vec<usize> = (0..members.len()).filter(|&i| free(&members[i], &c.roles)).collect();
-                let Some(&i) = eligible.choose(r) else { continue };
+                // Never the last member: a cluster of nobody proves nothing.
+                let Some(&i) = eligible.choose(r).filter(|_| members.len() > 1) else { continue };
                 let m = members.remove(i);
-                killed.push(m.name.clone());
+                killed.push((at, m.name.clone()));
                 faults.push((at, Fault::Crash { node: m.name }));
             }
             Trigger::Pause => {
@@ -239,7 +240,7 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
                 let m = &mut members[i];
                 m.busy_until = at + d;
                 faults.push((at, Fault::Pause { node: m.name.clone() }));
-                if at + d < end {
+                if at.saturating_add(d) < end {
                     faults.push((at + d, Fault::Resume { node: m.name.clone() }));
                 }
             }
@@ -251,9 +252,22 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
                 }
                 let kind = *c.kinds.choose(r).expect("kinds validated non-empty");
                 let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
-                faults.extend(partition(kind, &names, &c.groups, r).into_iter().map(|f| (at, f)));
-                partition_until = at + d;
-                if at + d < end {
+                let departed: Vec<String> = killed
+                    .iter()
+                    .map(|(_, n)| n.clone())
+                    .chain(churn.iter().filter_map(|(_, e)| match e {
+                        ChurnEvent::Leave { name } => Some(name.clone()),
+                        ChurnEvent::Join { .. } => None,
+                    }))
+                    .collect();
+                let cut = partition(kind, &names, &c.groups, &departed, r);
+                if cut.is_empty() {
+                    // The shape cuts nothing at this membership size (say, a ring of 3).
+                    continue;
+                }
+                faults.extend(cut.into_iter().map(|f| (at, f)));
+                partition_until = at.saturating_add(d);
+                if partition_until < end {
                     faults.push((at + d, Fault::Heal));
                 }
             }
@@ -261,7 +275,7 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
                 let c = chaos.churn.as_ref().expect("churn configured");
                 let of_role: Vec<usize> =
                     (0..members.len()).filter(|&i| members[i].role == c.role && members[i].busy_until <= at).collect();
-                let can_leave = leaves > 0 && of_role.len() > 1;
+                let can_leave = leaves > 0 && of_role.len() > 1 && members.len() > 1;
                 let join = joins > 0 && (!can_leave || r.random_bool(0.5));
                 if join {
                     joins -= 1;
@@ -296,8 +310,15 @@ fn between(r: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
     Duration::from_nanos(r.random_range(lo.as_nanos() as u64..=hi.as_nanos().max(lo.as_nanos()) as u64))
 }
 
-/// The faults that make one partition of `names` (already shuffled by nothing: we shuffle).
-fn partition(kind: PartitionKind, names: &[String], groups: &[Vec<String>], r: &mut impl Rng) -> Vec<Fault> {
+/// The faults that make one partition of the current members `names` (shuffled here); empty
+/// when the shape cuts nothing at this size.
+fn partition(
+    kind: PartitionKind,
+    names: &[String],
+    groups: &[Vec<String>],
+    departed: &[String],
+    r: &mut impl Rng,
+) -> Vec<Fault> {
     let mut shuffled = names.to_vec();
     shuffled.shuffle(r);
     let n = shuffled.len();
@@ -312,6 +333,7 @@ fn partition(kind: PartitionKind, names: &[String], groups: &[Vec<String>], r: &
         v
     };
     match kind {
+        _ if n < 2 => Vec::new(),
         PartitionKind::RandomHalves => {
             let (a, b) = shuffled.split_at(n / 2);
             vec![Fault::Partition { groups: vec![a.to_vec(), b.to_vec()] }]
@@ -320,7 +342,20 @@ fn partition(kind: PartitionKind, names: &[String], groups: &[Vec<String>], r: &
             let (a, b) = shuffled.split_at(((n - 1) / 2).max(1));
             vec![Fault::Partition { groups: vec![a.to_vec(), b.to_vec()] }]
         }
-        PartitionKind::Groups => vec![Fault::Partition { groups: groups.to_vec() }],
+        PartitionKind::Groups => {
+            // Groups name members by name; drop the ones that are gone (killed, departed).
+            let groups: Vec<Vec<String>> = groups
+                .iter()
+                .map(|g| g.iter().filter(|n| !departed.contains(n)).cloned().collect::<Vec<_>>())
+                .filter(|g| !g.is_empty())
+                .collect();
+            if groups.is_empty() {
+                Vec::new()
+            } else {
+                vec![Fault::Partition { groups }]
+            }
+        }
+        PartitionKind::Bridge if n < 3 => Vec::new(),
         PartitionKind::Bridge => {
             // Two halves that only the bridge (the middle node) talks to both of.
             let bridge = n / 2;

@@ -520,11 +520,13 @@ impl<O: Observer, P: SourceProvider<O::Source>> ObservationRuntime<O, P> {
                 s.ticks += 1;
                 s.wake_all();
             }
-            tick += 1;
-            // Ticks are anchored to the start, so slow polls do not make the schedule drift.
-            let next = config.interval.saturating_mul(tick.min(u64::from(u32::MAX)) as u32);
+            // Ticks are anchored to the start, so slow polls do not make the schedule drift; a
+            // tick that overran skips the slots it missed instead of catching up in a burst.
             let now = since_start();
-            time::sleep(next.saturating_sub(now).max(config.interval / 10)).await;
+            let slot = (now.as_nanos() / config.interval.as_nanos().max(1)) as u64;
+            tick = (tick + 1).max(slot + 1);
+            let next = config.interval.saturating_mul(tick.min(u64::from(u32::MAX)) as u32);
+            time::sleep(next.saturating_sub(now)).await;
         }
         handle.lock().wake_all();
     }

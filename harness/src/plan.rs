@@ -193,7 +193,7 @@ pub struct WorkloadPlan {
     #[serde(default = "one")]
     pub users: u32,
     /// Sustained rate in operations per second, used when there are no `steps` and after the
-    /// last step ends. Default none.
+    /// last step ends (without it, the last step's rate continues). Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
     /// Load progression: rates held for a duration each, in order, from `start`. Default none.
@@ -244,6 +244,20 @@ impl WorkloadPlan {
             max_in_flight: default_in_flight(),
             op_timeout: default_op_timeout(),
         }
+    }
+
+    /// Operations this workload offers in `[0, end)`: the rate integrated over time, plus
+    /// bursts. Used to bound a plan's size before it runs.
+    pub fn expected_ops(&self, end: Duration) -> f64 {
+        let mut total: f64 = self.bursts.iter().map(|b| f64::from(b.ops)).sum();
+        let mut t = self.start.min(end);
+        for step in &self.steps {
+            let until = t.saturating_add(step.duration).min(end);
+            total += step.rate.max(0.0) * (until - t).as_secs_f64();
+            t = until;
+        }
+        let after = self.rate.or(self.steps.last().map(|s| s.rate)).unwrap_or(0.0).max(0.0);
+        total + after * end.saturating_sub(t).as_secs_f64()
     }
 
     /// The offered rate (ops/s) at `t` since the run started, ignoring bursts.

@@ -70,7 +70,7 @@ pub fn arrivals(w: &WorkloadPlan, end: Duration, rng: &mut impl Rng, limit: usiz
             Arrival::Uniform => 1.0 / rate,
             Arrival::Poisson => -(1.0 - rng.random::<f64>()).ln() / rate,
         };
-        let next = t + Duration::from_secs_f64(gap);
+        let next = t.saturating_add(Duration::try_from_secs_f64(gap).unwrap_or(Duration::MAX));
         if next >= next_boundary && next_boundary < end && boundaries.contains(&next_boundary) {
             // Memoryless restart at the boundary with the next step's rate.
             t = next_boundary;
@@ -112,9 +112,9 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
     let mut rng = stream(seed, Purpose::Workload, &w.name, 0);
     let mut times = arrivals(&w, end, &mut rng, MAX_OPS_PER_WORKLOAD);
     for b in &w.bursts {
-        for i in 0..b.ops {
-            times.push(b.at + b.over.mul_f64(f64::from(i) / f64::from(b.ops)));
-        }
+        // Validation keeps bursts inside [start, end); clip anyway, so `end` is a hard bound.
+        let burst = (0..b.ops).map(|i| b.at + b.over.mul_f64(f64::from(i) / f64::from(b.ops)));
+        times.extend(burst.filter(|&t| t >= w.start && t < end));
     }
     times.sort();
     let mix: Vec<(String, u32)> = if w.mix.is_empty() {

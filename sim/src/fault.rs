@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// One thing that can go wrong (or be put right) in a world.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// Split the nodes into groups that cannot talk to each other, both directions. Nodes named
     /// in no group form one more group together. Replaces any active cuts.
@@ -107,10 +107,24 @@ impl Fault {
                 Ok(())
             }
             Fault::SetLink { link, .. } => link.validate("link").map_err(|e| e.join("; ")),
+            Fault::ClockSkew { offset_ms, drift_ppm, .. } => {
+                if offset_ms.unsigned_abs() > MAX_SKEW_OFFSET_MS {
+                    Err(format!("clock skew: offset {offset_ms} ms is beyond ±{MAX_SKEW_OFFSET_MS} ms (a day)"))
+                } else if drift_ppm.unsigned_abs() > MAX_DRIFT_PPM {
+                    Err(format!("clock skew: drift {drift_ppm} ppm is beyond ±{MAX_DRIFT_PPM} ppm (50%)"))
+                } else {
+                    Ok(())
+                }
+            }
             _ => Ok(()),
         }
     }
 }
+
+/// Largest clock offset a fault may set, in milliseconds (one day).
+pub const MAX_SKEW_OFFSET_MS: u64 = 24 * 3600 * 1000;
+/// Largest drift a fault may set, in parts per million (50%).
+pub const MAX_DRIFT_PPM: u64 = 500_000;
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,6 +160,7 @@ impl fmt::Display for Fault {
 
 /// A fault due at a simulated time since the start of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduledFault {
     /// When, since the start of the run.
     #[serde(with = "humantime_serde")]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// How long a message spends on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Latency {
     /// Always the same.
     Fixed {

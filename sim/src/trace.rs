@@ -125,6 +125,29 @@ pub enum EventKind {
     },
 }
 
+/// Number of tag slots in per-kind counts (tags are 1..=15; 0 is unused).
+const TAGS: usize = 16;
+
+/// [`EventKind::name`] by [`EventKind::tag`].
+const TAG_NAMES: [&str; TAGS] = [
+    "",
+    "node_start",
+    "node_exit",
+    "node_crash",
+    "node_pause",
+    "node_resume",
+    "send",
+    "deliver",
+    "drop",
+    "duplicate",
+    "fault",
+    "storage_sync",
+    "storage_loss",
+    "buggify",
+    "annotation",
+    "op",
+];
+
 /// Where a client operation is in its life, in Jepsen's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpPhase {
@@ -338,6 +361,9 @@ pub struct TraceLimitExceeded {
 pub struct Trace {
     events: Vec<TraceEvent>,
     count: u64,
+    /// Events recorded per [`EventKind::tag`], kept or not.
+    #[serde(default)]
+    by_tag: [u64; TAGS],
     hash: u64,
     limit: usize,
     keep_events: bool,
@@ -350,6 +376,7 @@ impl Trace {
         Trace {
             events: Vec::new(),
             count: 0,
+            by_tag: [0; TAGS],
             hash: StableHasher::default().finish(),
             limit,
             keep_events,
@@ -368,6 +395,7 @@ impl Trace {
         h.event(&event);
         self.hash = h.finish();
         self.count += 1;
+        self.by_tag[usize::from(event.kind.tag()) % TAGS] += 1;
         if tracing::enabled!(target: "gauntlet::trace", tracing::Level::DEBUG) {
             tracing::debug!(target: "gauntlet::trace", "{event}");
         }
@@ -405,19 +433,51 @@ impl Trace {
         }
     }
 
-    /// Counts of kept events by [`EventKind::name`], in name order.
+    /// Counts of recorded events (kept or not) by [`EventKind::name`], in name order; kinds
+    /// that never happened are left out.
     pub fn counts_by_kind(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        let mut counts = std::collections::BTreeMap::new();
-        for e in &self.events {
-            *counts.entry(e.kind.name()).or_insert(0) += 1;
-        }
-        counts
+        TAG_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(tag, _)| self.by_tag[*tag] > 0)
+            .map(|(tag, name)| (*name, self.by_tag[tag]))
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-tag name table agrees with `EventKind::name` for every kind.
+    #[test]
+    fn tag_names_match_kind_names() {
+        let kinds = [
+            EventKind::NodeStart { incarnation: 0 },
+            EventKind::NodeExit,
+            EventKind::NodeCrash,
+            EventKind::NodePause,
+            EventKind::NodeResume,
+            EventKind::Send { msg: 0, to: NodeId(0), bytes: 0, digest: 0 },
+            EventKind::Deliver { msg: 0, from: NodeId(0), copy: 0 },
+            EventKind::Drop { msg: 0, to: NodeId(0), reason: DropReason::Loss },
+            EventKind::Duplicate { msg: 0 },
+            EventKind::Fault { fault: crate::Fault::Heal },
+            EventKind::StorageSync { file: String::new(), bytes: 0 },
+            EventKind::StorageLoss { file: String::new(), bytes: 0, torn: 0 },
+            EventKind::Buggify { site: String::new() },
+            EventKind::Annotation { text: String::new() },
+            EventKind::Op { op: String::new(), phase: OpPhase::Invoke },
+        ];
+        for k in &kinds {
+            assert_eq!(TAG_NAMES[usize::from(k.tag())], k.name());
+        }
+        let mut hash_only = Trace::new(100, false);
+        for k in kinds {
+            hash_only.push(TraceEvent { at: Duration::ZERO, node: None, kind: k });
+        }
+        assert_eq!(hash_only.counts_by_kind().len(), 15, "counted without keeping events");
+    }
 
     /// The hash algorithm is part of the product: this pins its value for a fixed input.
     #[test]

@@ -13,6 +13,12 @@ pub const MAX_NODES: u32 = 512;
 pub const MAX_RATE: f64 = 100_000.0;
 /// Most users a workload may spread operations over.
 pub const MAX_USERS: u32 = 100_000;
+/// Lowest rate a workload may offer (one operation every ~17 minutes).
+pub const MIN_RATE: f64 = 0.001;
+/// Shortest cadence delay and observation interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// Most operations one workload may be expected to offer in a run (rate × time + bursts).
+pub const MAX_OPS: f64 = 2_000_000.0;
 
 /// One thing wrong with a plan: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +97,12 @@ struct Checker<'a> {
     problems: Vec<Problem>,
     plan: &'a Plan,
     catalog: Option<&'a Catalog>,
+    /// Member names (empty when the topology is over its limit: node checks are then skipped).
+    members: Vec<String>,
+    /// Members plus client nodes (`client-<workload>`, `observer`), which faults may name.
+    nameable: Vec<String>,
+    /// Whether the node count is within [`MAX_NODES`].
+    sized: bool,
 }
 
 impl Checker<'_> {
@@ -102,6 +114,20 @@ impl Checker<'_> {
         if d.is_zero() {
             self.problem(path, format!("{name} must be more than 0"));
         }
+        self.bounded(path, name, d);
+    }
+
+    fn bounded(&mut self, path: &str, name: &str, d: Duration) {
+        if d > MAX_PHASE {
+            self.problem(path, format!("{name} {} is longer than the limit of {}", fmt_d(d), fmt_d(MAX_PHASE)));
+        }
+    }
+
+    fn interval(&mut self, path: &str, name: &str, d: Duration) {
+        if d < MIN_INTERVAL {
+            self.problem(path, format!("{name} {} is shorter than the limit of {}", fmt_d(d), fmt_d(MIN_INTERVAL)));
+        }
+        self.bounded(path, name, d);
     }
 
     fn range(&mut self, path: &str, (lo_name, lo): (&str, Duration), (hi_name, hi): (&str, Duration)) {
@@ -125,15 +151,22 @@ impl Checker<'_> {
         }
     }
 
-    fn node(&mut self, path: &str, name: &str, nodes: &[String]) {
-        if !nodes.iter().any(|n| n == name) {
-            self.problem(path, format!("unknown node {name:?}; nodes are: {}", nodes.join(", ")));
+    /// Checks that `name` is a node a fault may name (a member or a client node).
+    fn node(&mut self, path: &str, name: &str) {
+        if self.sized && !self.nameable.iter().any(|n| n == name) {
+            self.problem(path, format!("unknown node {name:?}; nodes are: {}", self.nameable.join(", ")));
         }
     }
 
     /// Member nodes the `roles` selector covers (all when empty).
-    fn targets(&self, roles: &[String]) -> u32 {
-        self.plan.topology.nodes.iter().filter(|(r, _)| roles.is_empty() || roles.contains(r)).map(|(_, n)| n).sum()
+    fn targets(&self, roles: &[String]) -> u64 {
+        self.plan
+            .topology
+            .nodes
+            .iter()
+            .filter(|(r, _)| roles.is_empty() || roles.contains(r))
+            .map(|(_, &n)| u64::from(n))
+            .sum()
     }
 }
 
@@ -169,7 +202,13 @@ impl Plan {
 
     /// Every problem with the plan (empty when it is valid).
     pub fn problems(&self, catalog: Option<&Catalog>) -> Vec<Problem> {
-        let mut c = Checker { problems: Vec::new(), plan: self, catalog };
+        let total: u64 = self.topology.nodes.values().map(|&n| u64::from(n)).sum();
+        let sized = total <= u64::from(MAX_NODES);
+        let members = if sized { self.topology.node_names() } else { Vec::new() };
+        let mut nameable = members.clone();
+        nameable.extend(self.workloads.iter().map(|w| format!("client-{}", w.name)));
+        nameable.push("observer".into());
+        let mut c = Checker { problems: Vec::new(), plan: self, catalog, members, nameable, sized };
         if self.name.trim().is_empty() {
             c.problem("name", "must not be empty");
         }
@@ -223,12 +262,17 @@ fn check_topology(c: &mut Checker<'_>) {
             c.problem(path.to_owned(), msg.to_owned());
         }
     }
-    let names = t.node_names();
+    let names = c.members.clone();
     match &t.network {
         Network::Mesh => {}
         Network::Star { hub } => {
             if let Some(hub) = hub {
-                c.node("topology.network.hub", hub, &names);
+                if c.sized && !names.contains(hub) {
+                    c.problem(
+                        "topology.network.hub",
+                        format!("unknown node {hub:?}; members are: {}", names.join(", ")),
+                    );
+                }
             }
         }
         Network::Tiers { tiers } => {
@@ -237,6 +281,7 @@ fn check_topology(c: &mut Checker<'_>) {
             }
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
             for (i, tier) in tiers.iter().enumerate() {
+                c.bounded(&format!("topology.network.tiers[{i}].latency"), "latency", tier.latency);
                 let path = format!("topology.network.tiers[{i}].members");
                 if tier.members.is_empty() {
                     c.problem(&path, "empty tier");
@@ -244,7 +289,7 @@ fn check_topology(c: &mut Checker<'_>) {
                 for m in &tier.members {
                     let covered: Vec<String> = if t.nodes.contains_key(m) {
                         t.nodes().into_iter().filter(|(_, r)| r == m).map(|(n, _)| n).collect()
-                    } else if names.contains(m) {
+                    } else if names.contains(m) || !c.sized {
                         vec![m.clone()]
                     } else {
                         c.problem(&path, format!("{m:?} is neither a node nor a role"));
@@ -264,11 +309,17 @@ fn check_topology(c: &mut Checker<'_>) {
 fn check_run(c: &mut Checker<'_>) {
     let r = &c.plan.run;
     c.positive("run.duration", "duration", r.duration);
-    c.positive("run.observe_every", "observe_every", r.observe_every);
-    for (name, d) in [("duration", r.duration), ("cooldown", r.cooldown)] {
-        if d > MAX_PHASE {
-            c.problem(format!("run.{name}"), format!("{} is longer than the limit of {}", fmt_d(d), fmt_d(MAX_PHASE)));
-        }
+    c.bounded("run.cooldown", "cooldown", r.cooldown);
+    c.interval("run.observe_every", "observe_every", r.observe_every);
+    if !c.plan.expect.is_empty() && r.cooldown < r.observe_every * 2 {
+        c.problem(
+            "run.cooldown",
+            format!(
+                "{} leaves no time for the liveness phase; give at least two observations ({})",
+                fmt_d(r.cooldown),
+                fmt_d(r.observe_every * 2)
+            ),
+        );
     }
 }
 
@@ -290,8 +341,8 @@ fn check_workloads(c: &mut Checker<'_>) {
         }
         c.positive(&format!("{at}.op_timeout"), "op_timeout", w.op_timeout);
         let rate = |c: &mut Checker<'_>, path: String, r: f64| {
-            if !r.is_finite() || r <= 0.0 || r > MAX_RATE {
-                c.problem(path, format!("{r} is not a rate in (0, {MAX_RATE}] operations per second"));
+            if !r.is_finite() || !(MIN_RATE..=MAX_RATE).contains(&r) {
+                c.problem(path, format!("{r} is not a rate in [{MIN_RATE}, {MAX_RATE}] operations per second"));
             }
         };
         if let Some(r) = w.rate {
@@ -307,10 +358,32 @@ fn check_workloads(c: &mut Checker<'_>) {
                     format!("{at}.bursts[{j}].at"),
                     format!("{} is not before the end of the active phase ({})", fmt_d(b.at), fmt_d(end)),
                 );
+            } else if b.at.saturating_add(b.over) > end {
+                c.problem(
+                    format!("{at}.bursts[{j}].over"),
+                    format!(
+                        "the burst runs to {}, past the end of the active phase ({})",
+                        fmt_d(b.at + b.over),
+                        fmt_d(end)
+                    ),
+                );
+            } else if b.at < w.start {
+                c.problem(
+                    format!("{at}.bursts[{j}].at"),
+                    format!("{} is before the workload starts ({})", fmt_d(b.at), fmt_d(w.start)),
+                );
             }
             if b.ops == 0 {
                 c.problem(format!("{at}.bursts[{j}].ops"), "must be at least 1");
             }
+        }
+        let horizon = end + if c.plan.run.workloads_in_cooldown { c.plan.run.cooldown } else { Duration::ZERO };
+        let expected = w.expected_ops(horizon);
+        if expected > MAX_OPS {
+            c.problem(
+                &at,
+                format!("offers about {expected:.0} operations, more than the limit of {MAX_OPS:.0} per run"),
+            );
         }
         if w.rate.is_none() && w.steps.is_empty() && w.bursts.is_empty() {
             c.problem(&at, format!("workload {:?} offers no load; set rate, steps or bursts", w.name));
@@ -338,14 +411,19 @@ fn check_workloads(c: &mut Checker<'_>) {
 }
 
 fn check_cadence(c: &mut Checker<'_>, path: &str, min: Duration, max: Duration) {
-    c.positive(path, "min_delay", min);
+    if min.is_zero() {
+        c.problem(path, "min_delay must be more than 0");
+    } else {
+        c.interval(path, "min_delay", min);
+    }
+    c.bounded(path, "max_delay", max);
     c.range(path, ("min_delay", min), ("max_delay", max));
 }
 
 fn check_chaos(c: &mut Checker<'_>) {
     let ch = &c.plan.chaos;
     let end = c.plan.run.duration;
-    let names = c.plan.topology.node_names();
+    c.bounded("chaos.start", "start", ch.start);
     if ch.start >= end && !ch.kinds().is_empty() {
         c.problem(
             "chaos.start",
@@ -354,28 +432,48 @@ fn check_chaos(c: &mut Checker<'_>) {
     }
     if let Some(r) = &ch.restart {
         check_cadence(c, "chaos.restart", r.min_delay, r.max_delay);
+        c.bounded("chaos.restart", "target_cooldown", r.target_cooldown);
+        c.bounded("chaos.restart", "down", r.down);
         c.roles("chaos.restart.roles", &r.roles);
     }
     if let Some(k) = &ch.kill {
         check_cadence(c, "chaos.kill", k.min_delay, k.max_delay);
         c.roles("chaos.kill.roles", &k.roles);
         let targets = c.targets(&k.roles);
+        let leaves = ch.churn.as_ref().map_or(0, |x| u64::from(x.leaves));
+        let joins = ch.churn.as_ref().map_or(0, |x| u64::from(x.joins));
         if k.count == 0 {
             c.problem("chaos.kill.count", "must be at least 1");
-        } else if k.count >= targets {
+        } else if u64::from(k.count) >= targets {
             c.problem("chaos.kill.count", format!("{} would kill every targeted node ({targets} in all)", k.count));
+        } else if u64::from(k.count) + leaves >= c.targets(&[]) + joins {
+            c.problem(
+                "chaos.kill.count",
+                format!("{} kills and {leaves} churn departures could remove every member", k.count),
+            );
         }
     }
     if let Some(p) = &ch.pause {
         check_cadence(c, "chaos.pause", p.min_delay, p.max_delay);
         c.positive("chaos.pause", "min_duration", p.min_duration);
+        c.bounded("chaos.pause", "max_duration", p.max_duration);
         c.range("chaos.pause", ("min_duration", p.min_duration), ("max_duration", p.max_duration));
         c.roles("chaos.pause.roles", &p.roles);
     }
     if let Some(p) = &ch.partition {
         check_cadence(c, "chaos.partition", p.min_delay, p.max_delay);
         c.positive("chaos.partition", "min_duration", p.min_duration);
+        c.bounded("chaos.partition", "max_duration", p.max_duration);
         c.range("chaos.partition", ("min_duration", p.min_duration), ("max_duration", p.max_duration));
+        let members = c.targets(&[]);
+        for (kind, least) in [(PartitionKind::MajorityRing, 4), (PartitionKind::Bridge, 3)] {
+            if p.kinds.contains(&kind) && members < least {
+                c.problem(
+                    "chaos.partition.kinds",
+                    format!("{kind:?} needs at least {least} members to cut anything; the topology has {members}"),
+                );
+            }
+        }
         if p.kinds.is_empty() {
             let all: Vec<String> = PartitionKind::ALL.iter().map(|k| format!("{k:?}")).collect();
             c.problem("chaos.partition.kinds", format!("empty; choose from {}", all.join(", ")));
@@ -390,17 +488,20 @@ fn check_chaos(c: &mut Checker<'_>) {
                 c.problem(&path, "empty group");
             }
             for n in g {
-                c.node(&path, n, &names);
+                c.node(&path, n);
                 if !seen.insert(n.clone()) {
                     c.problem(&path, format!("node {n:?} is in more than one group"));
                 }
             }
         }
-        if c.plan.topology.nodes.values().sum::<u32>() < 2 {
+        if c.targets(&[]) < 2 {
             c.problem("chaos.partition", "a partition needs at least 2 nodes");
         }
     }
     if let Some(t) = &ch.latency_tiers {
+        for (i, l) in t.tiers.iter().enumerate() {
+            c.bounded(&format!("chaos.latency_tiers.tiers[{i}]"), "latency", *l);
+        }
         if t.tiers.is_empty() {
             c.problem("chaos.latency_tiers.tiers", "no tiers; give latencies such as [\"10ms\", \"100ms\", \"300ms\"]");
         }
@@ -413,7 +514,7 @@ fn check_chaos(c: &mut Checker<'_>) {
     if let Some(s) = &ch.clock_skew {
         let members = c.targets(&[]);
         if let Some(n) = s.nodes {
-            if n == 0 || n > members {
+            if n == 0 || u64::from(n) > members {
                 c.problem("chaos.clock_skew.nodes", format!("{n} is not in 1..={members} (the member count)"));
             }
         }
@@ -433,7 +534,10 @@ fn check_chaos(c: &mut Checker<'_>) {
         if ch.joins == 0 && ch.leaves == 0 {
             c.problem("chaos.churn", "joins and leaves are both 0; nothing would change");
         }
-        if ch.leaves >= c.targets(std::slice::from_ref(&ch.role)) + ch.joins {
+        if ch.joins > MAX_NODES {
+            c.problem("chaos.churn.joins", format!("{} is more than the node limit of {MAX_NODES}", ch.joins));
+        }
+        if u64::from(ch.leaves) >= c.targets(std::slice::from_ref(&ch.role)) + u64::from(ch.joins) {
             c.problem("chaos.churn.leaves", format!("{} could remove every {:?} node", ch.leaves, ch.role));
         }
     }
@@ -449,7 +553,7 @@ fn check_chaos(c: &mut Checker<'_>) {
             c.problem(&path, msg);
         }
         for n in e.fault.nodes() {
-            c.node(&path, n, &names);
+            c.node(&path, n);
         }
     }
     if ch.swarm && ch.kinds().len() < 2 {

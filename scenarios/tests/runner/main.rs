@@ -242,3 +242,61 @@ fn every_plan_passes_a_seed_sweep() {
     }
     assert!(failures.is_empty(), "{} failing runs:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// Regression: a restart with `down` crashes the node first; that crash used to count as the
+/// kill's departure when the same node was later killed, dropping it from the membership early
+/// and listing it twice.
+#[test]
+fn a_killed_node_leaves_once_at_its_kill() {
+    let plan = gauntlet::ScenarioBuilder::topology_with(|t| t.nodes("gossip", 4))
+        .app("gossip")
+        .named("kill-and-restart")
+        .with_run_duration(Duration::from_secs(40))
+        .chaos_with(|c| {
+            c.restart()
+                .min_delay(Duration::from_secs(1))
+                .max_delay(Duration::from_secs(2))
+                .down(Duration::from_millis(500))
+                .and()
+                .kill(1)
+                .min_delay(Duration::from_secs(20))
+                .max_delay(Duration::from_secs(30))
+        })
+        .expect_convergence()
+        .plan();
+    for seed in 0..10 {
+        let outcome = run(plan.clone(), seed);
+        assert!(outcome.verdict.passed(), "seed {seed}: {}", outcome.verdict);
+        let left: Vec<_> = outcome.membership_changes.iter().filter(|c| !c.joined).collect();
+        assert_eq!(left.len(), 1, "seed {seed}: {:?}", outcome.membership_changes);
+        let killed = &left[0].node;
+        let crashes: Vec<Duration> = outcome
+            .schedule
+            .entries
+            .iter()
+            .filter(|e| matches!(&e.fault, Fault::Crash { node } if node == killed))
+            .map(|e| e.at)
+            .collect();
+        assert_eq!(left[0].at, *crashes.last().unwrap(), "seed {seed}: it leaves at its last crash, the kill");
+        assert!(!outcome.observed_sources.contains(killed), "seed {seed}: the observer dropped {killed}");
+        assert_eq!(outcome.observed_sources.len(), 3);
+    }
+}
+
+/// Regression: with only safety expectations (or none) the run used to end the moment the
+/// cooldown began; recovery must be watched for the whole cooldown.
+#[test]
+fn without_liveness_expectations_the_whole_cooldown_is_watched() {
+    let plan = gauntlet::ScenarioBuilder::topology_with(|t| t.nodes("gossip", 3))
+        .app("gossip")
+        .named("no-liveness")
+        .with_run_duration(Duration::from_secs(5))
+        .with_cooldown(Duration::from_secs(7))
+        .plan();
+    let scenario = Scenario::new(GossipApp, plan).unwrap();
+    let outcome = SimDeployer::default().run(&scenario, Seeds::new(1)).unwrap();
+    assert!(outcome.trace.as_ref().unwrap().events().is_empty(), "events were not kept");
+    assert!(outcome.verdict.passed());
+    assert!(outcome.sim_time >= Duration::from_secs(12), "ran {:?}", outcome.sim_time);
+    assert!(outcome.counts["send"] > 0, "counts are kept without keeping events");
+}
