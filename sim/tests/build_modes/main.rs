@@ -23,8 +23,10 @@ fn cargo(args: &[&str]) {
 }
 
 #[test]
-fn the_real_build_compiles_and_its_transport_tests_pass() {
+fn the_real_build_compiles_and_its_transport_and_observation_tests_pass() {
     cargo(&["real-test", "-p", "gauntlet-sim", "--test", "real_transport"]);
+    // The observation runtime, unchanged, on tokio and wall-clock time.
+    cargo(&["real-test", "-p", "gauntlet", "--test", "observe_real"]);
     cargo(&["real-build", "-p", "gauntlet-scenarios", "--bin", "gossip-node"]);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     assert!(root.join("target/real/debug/gossip-node").exists(), "the real node binary lands in target/real");
