@@ -420,3 +420,181 @@ fn active_links(plan: &Plan, r: &mut impl Rng, tiers: bool, degrade: bool) -> Ve
     out.extend(pairs.into_iter().map(|((a, b), l)| set_link(&a, &b, degrade_link(l))));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+    use rand::SeedableRng;
+    use std::collections::BTreeSet;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("n{i}")).collect()
+    }
+
+    /// Who can send to whom after applying `faults` (cuts or one partition) to `nodes`.
+    fn reach(nodes: &[String], faults: &[Fault]) -> BTreeSet<(String, String)> {
+        let mut cut = BTreeSet::new();
+        for f in faults {
+            match f {
+                Fault::CutOneWay { from, to } => {
+                    cut.insert((from.clone(), to.clone()));
+                }
+                Fault::Partition { groups } => {
+                    let group = |n: &String| groups.iter().position(|g| g.contains(n)).unwrap_or(groups.len());
+                    for a in nodes {
+                        for b in nodes {
+                            if group(a) != group(b) {
+                                cut.insert((a.clone(), b.clone()));
+                            }
+                        }
+                    }
+                }
+                other => panic!("unexpected fault {other}"),
+            }
+        }
+        let mut ok = BTreeSet::new();
+        for a in nodes {
+            for b in nodes {
+                if a != b && !cut.contains(&(a.clone(), b.clone())) {
+                    ok.insert((a.clone(), b.clone()));
+                }
+            }
+        }
+        ok
+    }
+
+    fn shape(kind: PartitionKind, n: usize, seed: u64) -> (Vec<String>, BTreeSet<(String, String)>) {
+        let nodes = names(n);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let faults = partition(kind, &nodes, &[], &[], &mut rng);
+        let r = reach(&nodes, &faults);
+        (nodes, r)
+    }
+
+    #[test]
+    fn random_halves_and_minority_split_into_two_sides_of_the_right_sizes() {
+        for n in 2..9 {
+            for seed in 0..5 {
+                let (nodes, r) = shape(PartitionKind::RandomHalves, n, seed);
+                let side =
+                    nodes.iter().filter(|b| *b == &nodes[0] || r.contains(&(nodes[0].clone(), (*b).clone()))).count();
+                assert!(side == n / 2 || side == n - n / 2, "n={n}: side of {side}");
+                let (nodes, r) = shape(PartitionKind::Minority, n, seed);
+                let sizes: BTreeSet<usize> = nodes
+                    .iter()
+                    .map(|a| 1 + nodes.iter().filter(|b| r.contains(&(a.clone(), (*b).clone()))).count())
+                    .collect();
+                let minority = ((n - 1) / 2).max(1);
+                assert_eq!(sizes, BTreeSet::from([minority, n - minority]), "n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_majority_ring_gives_every_node_a_different_majority() {
+        for n in 4..10 {
+            let (nodes, r) = shape(PartitionKind::MajorityRing, n, n as u64);
+            let views: Vec<BTreeSet<&String>> = nodes
+                .iter()
+                .map(|a| nodes.iter().filter(|b| *b == a || r.contains(&(a.clone(), (*b).clone()))).collect())
+                .collect();
+            for v in &views {
+                assert!(v.len() > n / 2, "n={n}: every node sees a majority (itself included): {v:?}");
+            }
+            if n >= 5 {
+                let distinct: BTreeSet<_> = views.iter().collect();
+                assert_eq!(distinct.len(), n, "n={n}: no two nodes see the same majority");
+            }
+            assert!(r.len() < n * (n - 1), "n={n}: something is cut");
+        }
+    }
+
+    #[test]
+    fn a_bridge_is_the_only_node_that_reaches_both_sides() {
+        for n in 3..9 {
+            let (nodes, r) = shape(PartitionKind::Bridge, n, 3);
+            let full: Vec<&String> = nodes
+                .iter()
+                .filter(|a| nodes.iter().all(|b| b == *a || r.contains(&((*a).clone(), b.clone()))))
+                .collect();
+            assert_eq!(full.len(), 1, "n={n}: exactly one bridge: {full:?}");
+        }
+        assert!(shape(PartitionKind::Bridge, 2, 1).1.len() == 2, "two nodes: no bridge, nothing cut");
+    }
+
+    #[test]
+    fn one_way_silences_one_node_but_it_still_hears() {
+        let (nodes, r) = shape(PartitionKind::OneWay, 5, 9);
+        let silent: Vec<&String> =
+            nodes.iter().filter(|a| nodes.iter().all(|b| !r.contains(&((*a).clone(), b.clone())))).collect();
+        assert_eq!(silent.len(), 1);
+        assert!(nodes.iter().filter(|b| *b != silent[0]).all(|b| r.contains(&(b.clone(), silent[0].clone()))));
+    }
+
+    fn plan(toml: &str) -> Plan {
+        let p = Plan::from_toml(toml).unwrap();
+        p.check().unwrap();
+        p
+    }
+
+    #[test]
+    fn compile_is_a_function_of_the_chaos_seed_and_kinds_do_not_disturb_each_other() {
+        let both = plan(
+            r#"name = "p"
+            [app]
+            name = "x"
+            [topology.nodes]
+            r = 5
+            [chaos.restart]
+            min_delay = "1s"
+            max_delay = "3s"
+            [chaos.pause]
+            min_delay = "1s"
+            max_delay = "3s"
+            min_duration = "100ms"
+            max_duration = "200ms""#,
+        );
+        assert_eq!(compile(&both, 5), compile(&both, 5));
+        assert_ne!(compile(&both, 5), compile(&both, 6));
+        let mut restart_only = both.clone();
+        restart_only.chaos.pause = None;
+        let times = |t: &Timeline, f: fn(&Fault) -> bool| -> Vec<Duration> {
+            t.faults.entries.iter().filter(|e| f(&e.fault)).map(|e| e.at).collect()
+        };
+        let restart = |f: &Fault| matches!(f, Fault::Restart { .. });
+        // Restart times come from the restart stream alone (targets may differ: pauses make
+        // some nodes ineligible).
+        assert_eq!(times(&compile(&both, 5), restart).len(), times(&compile(&restart_only, 5), restart).len());
+        assert_eq!(times(&compile(&both, 5), restart), times(&compile(&restart_only, 5), restart));
+    }
+
+    #[test]
+    fn latency_tiers_set_every_pair_to_the_slower_tier() {
+        let p = plan(
+            r#"name = "p"
+            [app]
+            name = "x"
+            [topology.nodes]
+            r = 4
+            [chaos]
+            latency_tiers = { tiers = ["10ms", "300ms"] }"#,
+        );
+        let t = compile(&p, 1);
+        let pairs: Vec<(&String, &String, Duration)> = t
+            .faults
+            .entries
+            .iter()
+            .filter_map(|e| match &e.fault {
+                Fault::SetLink { from: Some(a), to: Some(b), link } => Some((a, b, link.latency.bounds().0)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pairs.len(), 12, "every ordered pair of 4 nodes");
+        for (a, b, lat) in &pairs {
+            let back = pairs.iter().find(|(x, y, _)| x == b && y == a).unwrap().2;
+            assert_eq!(*lat, back, "symmetric: {a} <-> {b}");
+            assert!(*lat == Duration::from_millis(10) || *lat == Duration::from_millis(300));
+        }
+    }
+}

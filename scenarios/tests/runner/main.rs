@@ -300,3 +300,67 @@ fn without_liveness_expectations_the_whole_cooldown_is_watched() {
     assert!(outcome.sim_time >= Duration::from_secs(12), "ran {:?}", outcome.sim_time);
     assert!(outcome.counts["send"] > 0, "counts are kept without keeping events");
 }
+
+#[test]
+fn a_latency_tier_slows_every_message_to_and_from_its_members() {
+    let plan = gauntlet::ScenarioBuilder::topology_with(|t| {
+        t.nodes("gossip", 4)
+            .tier(Duration::from_millis(50), &["gossip-0"])
+            .link(gauntlet::sim::LinkConfig::fixed(Duration::from_millis(2)))
+    })
+    .app("gossip")
+    .named("tiers")
+    .with_run_duration(Duration::from_secs(3))
+    .plan();
+    let outcome = run(plan, 1);
+    let mut sent = std::collections::BTreeMap::new();
+    let (mut slow, mut fast) = (0, 0);
+    for e in outcome.trace.as_ref().unwrap().events() {
+        match &e.kind {
+            EventKind::Send { msg, to, .. } => {
+                sent.insert(*msg, (e.at, e.node.unwrap(), *to));
+            }
+            EventKind::Deliver { msg, copy: 0, .. } => {
+                let (at, from, to) = sent[msg];
+                let (from_i, to_i) = (from.0, to.0);
+                // Members are ids 0..4; the observer (a client) is outside every tier.
+                if from_i >= 4 || to_i >= 4 {
+                    continue;
+                }
+                let took = e.at - at;
+                if from_i == 0 || to_i == 0 {
+                    assert!(took >= Duration::from_millis(50) && took < Duration::from_millis(51), "{took:?}");
+                    slow += 1;
+                } else {
+                    assert!(took < Duration::from_millis(3), "{took:?}");
+                    fast += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(slow > 50 && fast > 50, "both kinds of links carried messages: {slow} slow, {fast} fast");
+}
+
+#[test]
+fn the_operation_mix_and_bursts_shape_the_offered_load() {
+    let outcome = run(plans::gossip_smoke(), 4);
+    let trace = outcome.trace.as_ref().unwrap();
+    let count = |name: &str| {
+        trace
+            .events()
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::Op { op, phase: OpPhase::Invoke } if op == name))
+            .count()
+    };
+    let (bumps, reads) = (count("bump"), count("read"));
+    let share = bumps as f64 / (bumps + reads) as f64;
+    assert!((share - 0.75).abs() < 0.06, "mix bump=3 read=1 gave {bumps} bumps and {reads} reads");
+
+    let swarm = run(plans::gossip_swarm(), 4);
+    let s = Duration::from_secs(1);
+    let in_burst = invocations(&swarm, s * 5, s * 5 + Duration::from_millis(500));
+    let before = invocations(&swarm, s * 4, s * 4 + Duration::from_millis(500));
+    assert!(in_burst >= 50, "the burst of 50 (plus the 10/s base) landed in its half second: {in_burst}");
+    assert!(before < 20, "half a second without a burst carries ~5: {before}");
+}
