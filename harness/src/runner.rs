@@ -224,13 +224,13 @@ impl SimDeployer {
                     trace: Some(report.trace),
                 })
             }
-            Err(RunError::Panic { who, message, .. }) => Ok(RunOutcome {
+            Err(RunError::Panic { who, message, at, .. }) => Ok(RunOutcome {
                 plan: plan.name.clone(),
                 seeds,
                 verdict: Verdict::Fail(Failure {
                     class: FailureClass::Crash,
                     source: who,
-                    at: Duration::ZERO,
+                    at: at.unwrap_or_default(),
                     message,
                 }),
                 trace_hash: 0,

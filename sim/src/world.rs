@@ -25,7 +25,7 @@ pub const CHECK_DETERMINISM_ENV: &str = "SIM_CHECK_DETERMINISM";
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A node's program (or the supervisor) panicked.
-    #[error("{seeds}: {who} panicked: {message}")]
+    #[error("{seeds}: {who} panicked{}: {message}", at.map(|t| format!(" at {t:?}")).unwrap_or_default())]
     Panic {
         /// The run's seeds.
         seeds: Seeds,
@@ -33,6 +33,8 @@ pub enum RunError {
         who: String,
         /// The panic message.
         message: String,
+        /// Simulated time of the panic, when known (always for a node's program).
+        at: Option<Duration>,
     },
     /// The run recorded more events than allowed.
     #[error("{seeds}: {source}")]
@@ -283,6 +285,7 @@ pub struct World {
 struct NodePanic {
     node: String,
     message: String,
+    at: Duration,
 }
 
 impl World {
@@ -336,11 +339,11 @@ impl World {
             Ok(result) => result,
             Err(payload) => {
                 // Drop whatever the dead run left in this thread's slot (nothing: it was another thread).
-                let (who, message) = match payload.downcast::<NodePanic>() {
-                    Ok(p) => (format!("node {:?}", p.node), p.message),
-                    Err(other) => ("a task".to_owned(), panic_message(&*other)),
+                let (who, message, at) = match payload.downcast::<NodePanic>() {
+                    Ok(p) => (format!("node {:?}", p.node), p.message, Some(p.at)),
+                    Err(other) => ("a task".to_owned(), panic_message(&*other), None),
                 };
-                Err(RunError::Panic { seeds, who, message })
+                Err(RunError::Panic { seeds, who, message, at })
             }
         }
     }
@@ -479,7 +482,8 @@ impl Sim {
                     let incarnation = ctx.incarnation();
                     if let Err(payload) = std::panic::AssertUnwindSafe(program(ctx)).catch_unwind().await {
                         let message = panic_message(&*payload);
-                        std::panic::resume_unwind(Box::new(NodePanic { node: name, message }));
+                        let at = madsim::time::TimeHandle::current().elapsed();
+                        std::panic::resume_unwind(Box::new(NodePanic { node: name, message, at }));
                     }
                     with_world(|w| w.node_exited(id, incarnation));
                 }

@@ -29,13 +29,16 @@ impl Application for Counter {
     fn check_options(&self, _: &toml::Table) -> Vec<(String, String)> {
         Vec::new()
     }
-    fn node(&self, ctx: NodeContext, _: NodeSetup) -> impl std::future::Future<Output = ()> + 'static + use<> {
+    fn node(&self, ctx: NodeContext, setup: NodeSetup) -> impl std::future::Future<Output = ()> + 'static + use<> {
+        // Option `panic_at = N`: the node panics when its count reaches N (a planted crash).
+        let panic_at = setup.options.get("panic_at").and_then(|v| v.as_integer()).map(|n| n as u64);
         async move {
             let (t, mut n) = (ctx.transport(), 0u64);
             loop {
                 let m = t.recv().await;
                 if m.body.first() == Some(&1) {
                     n += 1;
+                    assert!(Some(n) != panic_at, "count reached {n}");
                 }
                 if let Some(r) = m.reply_to {
                     t.reply(r, n.to_le_bytes().to_vec());
@@ -109,6 +112,18 @@ fn a_safety_violation_fails_fast_with_its_time() {
     assert!(f.at > secs(1) && f.at < secs(4), "{f}");
     assert!(outcome.sim_time < secs(4), "the run stopped early: {:?}", outcome.sim_time);
     assert!(f.message.contains("> 100"), "{f}");
+}
+
+#[test]
+fn a_node_panic_is_a_crash_failure_with_its_node_and_time() {
+    let plan = base().app_option("panic_at", 40).workload_with("adds", |w| w.rate(20.0).mix("add", 1)).plan();
+    let outcome = run(plan, 4);
+    let Verdict::Fail(f) = &outcome.verdict else { panic!("passed") };
+    assert_eq!(f.class, FailureClass::Crash, "{f}");
+    assert_eq!(f.source, "node \"node-0\"");
+    assert!(f.message.contains("count reached 40"), "{f}");
+    // 40 adds at 20/s: about two seconds in.
+    assert!(f.at > secs(1) && f.at < secs(4), "{f}");
 }
 
 #[test]

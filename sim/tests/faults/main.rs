@@ -507,9 +507,11 @@ fn a_node_panic_is_a_run_error_naming_the_node_and_the_seed() {
         .run(|sim| async move { sim.sleep(secs(1)).await })
         .unwrap_err();
     match &err {
-        RunError::Panic { who, message, .. } => {
+        RunError::Panic { who, message, at, .. } => {
             assert_eq!(who, "node \"boom\"");
             assert_eq!(message, "invariant broken: term went backwards");
+            let at = at.expect("a node's panic has a time");
+            assert!(at >= ms(5) && at < ms(6), "panicked at {at:?}");
         }
         other => panic!("expected a panic error, got {other}"),
     }
