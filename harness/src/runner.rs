@@ -204,49 +204,36 @@ impl SimDeployer {
         let membership_changes = shared.changes.lock().expect("changes").clone();
         let mut observed_sources: Vec<String> = handle.sources().into_iter().map(|s| s.name).collect();
         observed_sources.sort();
-        match report {
+        // A node's panic is a crash verdict (without a trace: the world stopped); any other
+        // run error means the run did not happen.
+        let (verdict, settled, trace, sim_time) = match report {
             Ok(report) => {
-                let (verdict, settled) = report.output.clone();
-                Ok(RunOutcome {
-                    plan: plan.name.clone(),
-                    seeds,
-                    verdict,
-                    trace_hash: report.trace_hash(),
-                    events: report.trace.len(),
-                    sim_time: report.sim_elapsed,
-                    counts: report.trace.counts_by_kind(),
-                    ops: log.counts.clone(),
-                    chaos_kinds: timeline.kinds.clone(),
-                    schedule: timeline.faults.clone(),
-                    settled,
-                    membership_changes,
-                    observed_sources,
-                    trace: Some(report.trace),
-                })
+                let (verdict, settled) = report.output;
+                (verdict, settled, Some(report.trace), report.sim_elapsed)
             }
-            Err(RunError::Panic { who, message, at, .. }) => Ok(RunOutcome {
-                plan: plan.name.clone(),
-                seeds,
-                verdict: Verdict::Fail(Failure {
-                    class: FailureClass::Crash,
-                    source: who,
-                    at: at.unwrap_or_default(),
-                    message,
-                }),
-                trace_hash: 0,
-                events: 0,
-                sim_time: Duration::ZERO,
-                counts: BTreeMap::new(),
-                ops: log.counts.clone(),
-                chaos_kinds: timeline.kinds.clone(),
-                schedule: timeline.faults.clone(),
-                settled: BTreeMap::new(),
-                membership_changes,
-                observed_sources,
-                trace: None,
-            }),
-            Err(e) => Err(e),
-        }
+            Err(RunError::Panic { who, message, at, .. }) => {
+                let at = at.unwrap_or_default();
+                let failure = Failure { class: FailureClass::Crash, source: who, at, message };
+                (Verdict::Fail(failure), BTreeMap::new(), None, at)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(RunOutcome {
+            plan: plan.name.clone(),
+            seeds,
+            verdict,
+            trace_hash: trace.as_ref().map_or(0, |t| t.hash()),
+            events: trace.as_ref().map_or(0, |t| t.len()),
+            sim_time,
+            counts: trace.as_ref().map(|t| t.counts_by_kind()).unwrap_or_default(),
+            ops: log.counts.clone(),
+            chaos_kinds: timeline.kinds.clone(),
+            schedule: timeline.faults.clone(),
+            settled,
+            membership_changes,
+            observed_sources,
+            trace,
+        })
     }
 }
 
