@@ -210,6 +210,11 @@ impl TopologyBuilder {
         self.0.link = link;
         self
     }
+    /// Sets the simulated fsync time (default 0).
+    pub fn fsync(mut self, d: Duration) -> Self {
+        self.0.fsync = d;
+        self
+    }
 }
 
 /// Configures a [`WorkloadPlan`].
@@ -432,6 +437,12 @@ impl ChaosBuilder {
         });
         PauseBuilder(self)
     }
+    /// Power loss: every member crashes at once every `[min_delay, max_delay]` and restarts
+    /// after `down`.
+    pub fn power_loss(mut self, min_delay: Duration, max_delay: Duration, down: Duration) -> Self {
+        self.0.power_loss = Some(PowerLossChaos { min_delay, max_delay, down });
+        self
+    }
     /// Partition chaos choosing among `kinds`.
     pub fn partition(mut self, kinds: &[PartitionKind]) -> PartitionBuilder {
         self.0.partition = Some(PartitionChaos {
@@ -466,7 +477,25 @@ impl ChaosBuilder {
     }
     /// Clock skew on `nodes` members (all when `None`).
     pub fn clock_skew(mut self, max_offset: Duration, max_drift_ppm: u32, nodes: Option<u32>) -> Self {
-        self.0.clock_skew = Some(ClockSkewChaos { max_offset, max_drift_ppm, nodes });
+        self.0.clock_skew = Some(ClockSkewChaos { max_offset, max_drift_ppm, nodes, min_delay: None, max_delay: None });
+        self
+    }
+    /// Clock skew that keeps changing: every `[min_delay, max_delay]` a random member's clock
+    /// jumps to a new offset (within `max_offset`) and drift (within `max_drift_ppm`).
+    pub fn clock_jumps(
+        mut self,
+        max_offset: Duration,
+        max_drift_ppm: u32,
+        min_delay: Duration,
+        max_delay: Duration,
+    ) -> Self {
+        self.0.clock_skew = Some(ClockSkewChaos {
+            max_offset,
+            max_drift_ppm,
+            nodes: None,
+            min_delay: Some(min_delay),
+            max_delay: Some(max_delay),
+        });
         self
     }
     /// Churn of `role` nodes.

@@ -104,6 +104,8 @@ pub fn enabled_kinds(chaos: &ChaosPlan, chaos_seed: u64) -> Vec<&'static str> {
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Trigger {
+    Skew,
+    PowerLoss,
     Restart,
     Kill,
     Pause,
@@ -169,6 +171,14 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
         }
         streams.insert(t, r);
     };
+    if let (true, Some(c)) = (on("clock_skew"), &chaos.clock_skew) {
+        if let (Some(lo), Some(hi)) = (c.min_delay, c.max_delay) {
+            cadence(Trigger::Skew, "clock_jumps", lo, hi, None);
+        }
+    }
+    if let (true, Some(c)) = (on("power_loss"), &chaos.power_loss) {
+        cadence(Trigger::PowerLoss, "power_loss", c.min_delay, c.max_delay, None);
+    }
     if let (true, Some(c)) = (on("restart"), &chaos.restart) {
         cadence(Trigger::Restart, "restart", c.min_delay, c.max_delay, None);
     }
@@ -202,6 +212,29 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
         let r = streams.get_mut(&trigger).expect("a stream per trigger kind");
         let free = |m: &Member, roles: &[String]| m.busy_until <= at && (roles.is_empty() || roles.contains(&m.role));
         match trigger {
+            Trigger::PowerLoss => {
+                let c = chaos.power_loss.as_ref().expect("power loss configured");
+                // Every member that is not already down goes down together.
+                let up: Vec<usize> = (0..members.len()).filter(|&i| members[i].busy_until <= at).collect();
+                for &i in &up {
+                    let m = &mut members[i];
+                    faults.push((at, Fault::Crash { node: m.name.clone() }));
+                    m.busy_until = at.saturating_add(c.down);
+                }
+                for &i in &up {
+                    if at.saturating_add(c.down) < end {
+                        faults.push((at + c.down, Fault::Restart { node: members[i].name.clone() }));
+                    }
+                }
+            }
+            Trigger::Skew => {
+                let c = chaos.clock_skew.as_ref().expect("clock skew configured");
+                let Some(m) = members.choose(r) else { continue };
+                let max_ms = c.max_offset.as_millis() as i64;
+                let d = i64::from(c.max_drift_ppm);
+                let (offset_ms, drift_ppm) = (r.random_range(-max_ms..=max_ms), r.random_range(-d..=d));
+                faults.push((at, Fault::ClockSkew { node: m.name.clone(), offset_ms, drift_ppm }));
+            }
             Trigger::Restart => {
                 let c = chaos.restart.as_ref().expect("restart configured");
                 let eligible: Vec<usize> = (0..members.len())

@@ -70,6 +70,8 @@ pub struct Check<'a, A: Application> {
     pub ops: OpCounts,
     /// Operation counts when the cooldown began (zero during the active phase).
     pub ops_at_cooldown: OpCounts,
+    /// The whole operation history — filled only for [`Expectation::at_end`], empty otherwise.
+    pub history: &'a [crate::workload::HistoryEntry],
 }
 
 /// The result of one check.
@@ -87,8 +89,13 @@ pub enum Status {
 pub trait Expectation<A: Application> {
     /// Safety or liveness.
     fn class(&self) -> FailureClass;
-    /// Checks the current state.
+    /// Checks the current state, at every observation.
     fn check(&mut self, cx: &Check<'_, A>) -> Status;
+    /// Checks once when the run is over, with the whole history (linearizability and other
+    /// checks of the complete record). Default: holds.
+    fn at_end(&mut self, _cx: &Check<'_, A>) -> Status {
+        Status::Holds
+    }
 }
 
 /// An expectation built from its parameters, or the problems with them.

@@ -20,6 +20,7 @@ pub mod app;
 pub mod builder;
 pub mod chaos;
 pub mod expect;
+pub mod lincheck;
 pub mod observe;
 pub mod plan;
 #[cfg(madsim)]

@@ -101,6 +101,10 @@ pub struct TopologyPlan {
     /// The link model every pair starts with. Default: [`LinkConfig::default`].
     #[serde(default)]
     pub link: LinkConfig,
+    /// Simulated time an fsync takes (a crash meanwhile loses what was being synced).
+    /// Default 0.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Duration::is_zero")]
+    pub fsync: Duration,
 }
 
 impl TopologyPlan {
@@ -331,6 +335,9 @@ pub struct ChaosPlan {
     /// Pauses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseChaos>,
+    /// Power loss: every member crashes at once, then all restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<PowerLossChaos>,
     /// Partitions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<PartitionChaos>,
@@ -388,6 +395,22 @@ pub struct KillChaos {
     /// Roles that may be targeted. Default: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+}
+
+/// Crash every member at once every `[min_delay, max_delay]` (a power loss), and restart them
+/// all after `down`: whatever was not synced is gone everywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerLossChaos {
+    /// Shortest gap between power losses (required, > 0).
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Longest gap between power losses (required).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// How long the cluster stays down. Default 0 (restart at once).
+    #[serde(default, with = "humantime_serde")]
+    pub down: Duration,
 }
 
 /// Pause a random node every `[min_delay, max_delay]` for `[min_duration, max_duration]`.
@@ -486,7 +509,8 @@ pub struct LinkChaos {
     pub reorder: f64,
 }
 
-/// Clock offsets and drift for some nodes, set when chaos starts.
+/// Clock offsets and drift for some nodes, set when chaos starts (and changed again on a
+/// cadence if `min_delay`/`max_delay` are set).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClockSkewChaos {
@@ -499,6 +523,14 @@ pub struct ClockSkewChaos {
     /// How many nodes get a skew. Default: all members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<u32>,
+    /// With `max_delay`: every `[min_delay, max_delay]` one random member's clock jumps to a
+    /// new random offset and drift (clocks that step, as NTP makes them do). Default: skews
+    /// are set once, when chaos starts.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub min_delay: Option<Duration>,
+    /// See `min_delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub max_delay: Option<Duration>,
 }
 
 /// Nodes join (fresh identities) and leave (for good) every `[min_delay, max_delay]`.

@@ -154,6 +154,7 @@ impl SimDeployer {
         let mut builder = World::builder()
             .seeds(seeds)
             .default_link(plan.topology.link.clone())
+            .fsync_latency(plan.topology.fsync)
             .keep_events(keep_events)
             .check_determinism(false)
             .time_limit(plan.run.duration + plan.run.cooldown + Duration::from_secs(3600));
@@ -295,7 +296,7 @@ async fn supervise<A: Application + Send + Sync>(
             return (fail(FailureClass::Crash, &format!("workload {workload}"), at, message), settled);
         }
         let Some(view) = handle.latest() else { continue };
-        let cx = Check { app: &*app, now, phase, view: &view, ops, ops_at_cooldown };
+        let cx = Check { app: &*app, now, phase, view: &view, ops, ops_at_cooldown, history: &[] };
         // The first liveness expectation not holding in this very check, with its reason.
         let mut waiting: Option<(String, String)> = None;
         for (name, e) in expectations.iter_mut() {
@@ -315,10 +316,18 @@ async fn supervise<A: Application + Send + Sync>(
         }
         let Phase::Cooldown { since } = phase else { continue };
         match waiting {
-            // Every liveness expectation holds in the same check: the cluster recovered.
-            None if has_liveness => return (Verdict::Pass, settled),
-            // Only safety to check: keep checking it through the whole recovery.
-            None if now >= end => return (Verdict::Pass, settled),
+            // Every liveness expectation holds in the same check (the cluster recovered), or
+            // there is only safety to check and the whole recovery was watched.
+            None if has_liveness || now >= end => {
+                let log = shared.log.lock().expect("op log");
+                let cx = Check { history: &log.history, ..cx };
+                for (name, e) in expectations.iter_mut() {
+                    if let Status::Violated(why) = e.at_end(&cx) {
+                        return (fail(e.class(), name, now, why), settled);
+                    }
+                }
+                return (Verdict::Pass, settled);
+            }
             None => {}
             Some((name, why)) if now >= end => {
                 let msg =

@@ -16,11 +16,37 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// One operation as a client saw it: what it asked, when, and what came back. The history of
+/// a run is what linearizability checkers read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The workload that issued it.
+    pub workload: String,
+    /// The logical user (the client, in checker terms).
+    pub user: u32,
+    /// Sequence number within the workload.
+    pub id: u64,
+    /// Operation name.
+    pub op: String,
+    /// The operation's random argument (the app derives keys and values from it).
+    pub arg: u64,
+    /// When it was invoked, since the run started.
+    pub invoke: Duration,
+    /// When it completed (`None`: it never did, or timed out — its outcome is unknown).
+    pub complete: Option<Duration>,
+    /// `Ok`, `Fail` or `Info` (unknown); `Invoke` while it is in flight.
+    pub outcome: OpPhase,
+    /// The application's result text (a read's value, a failure's reason).
+    pub result: String,
+}
+
 /// What the workloads of a run have done, shared with the runner.
 #[derive(Debug, Default)]
 pub struct OpLog {
     /// Counts per workload.
     pub counts: BTreeMap<String, OpCounts>,
+    /// Every operation, in invocation order.
+    pub history: Vec<HistoryEntry>,
     /// Panics raised while executing an operation: `(at, workload, message)`.
     pub panics: Vec<(Duration, String, String)>,
 }
@@ -158,29 +184,48 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
         let timeout = w.op_timeout;
         time::spawn_local(async move {
             ctx.record_op(&op.op, OpPhase::Invoke);
-            log.lock().expect("op log").counts.get_mut(&op.workload).expect("entry").invoked += 1;
+            let invoke = time::now().saturating_duration_since(run_start);
+            let slot = {
+                let mut l = log.lock().expect("op log");
+                l.counts.get_mut(&op.workload).expect("entry").invoked += 1;
+                l.history.push(HistoryEntry {
+                    workload: op.workload.clone(),
+                    user: op.user,
+                    id: op.id,
+                    op: op.op.clone(),
+                    arg: op.arg,
+                    invoke,
+                    complete: None,
+                    outcome: OpPhase::Invoke,
+                    result: String::new(),
+                });
+                l.history.len() - 1
+            };
             let nodes = members.lock().expect("membership").clone();
             let result = std::panic::AssertUnwindSafe(time::timeout(timeout, app.execute(&client, &op, &nodes)))
                 .catch_unwind()
                 .await;
-            let phase = match result {
-                Ok(Ok(OpOutcome::Ok(_))) => OpPhase::Ok,
-                Ok(Ok(OpOutcome::Fail(_))) => OpPhase::Fail,
-                Ok(Ok(OpOutcome::Info(_))) | Ok(Err(_)) => OpPhase::Info,
+            let at = time::now().saturating_duration_since(run_start);
+            let (phase, text) = match result {
+                Ok(Ok(OpOutcome::Ok(r))) => (OpPhase::Ok, r),
+                Ok(Ok(OpOutcome::Fail(r))) => (OpPhase::Fail, r),
+                Ok(Ok(OpOutcome::Info(r))) => (OpPhase::Info, r),
+                Ok(Err(_)) => (OpPhase::Info, format!("no answer within {timeout:?}")),
                 Err(payload) => {
                     let msg = panic_text(&*payload);
-                    let at = time::now().saturating_duration_since(run_start);
-                    log.lock().expect("op log").panics.push((
-                        at,
-                        op.workload.clone(),
-                        format!("operation {:?} panicked: {msg}", op.op),
-                    ));
-                    OpPhase::Info
+                    let why = format!("operation {:?} panicked: {msg}", op.op);
+                    log.lock().expect("op log").panics.push((at, op.workload.clone(), why));
+                    (OpPhase::Info, "panicked".to_owned())
                 }
             };
             ctx.record_op(&op.op, phase);
             {
                 let mut l = log.lock().expect("op log");
+                let entry = &mut l.history[slot];
+                entry.outcome = phase;
+                entry.result = text;
+                // An unknown outcome has no completion: it may take effect at any later time.
+                entry.complete = (phase != OpPhase::Info).then_some(at);
                 let c = l.counts.get_mut(&op.workload).expect("entry");
                 match phase {
                     OpPhase::Ok => c.ok += 1,

@@ -9,6 +9,7 @@
 
 pub mod gossip;
 pub mod plans;
+pub mod raft;
 pub mod registry;
 
 /// The guide to writing scenarios (`docs/WRITING_SCENARIOS.md`), compiled so its examples are

@@ -2,16 +2,18 @@
 //! can be checked and run without writing Rust (`gauntlet check`, `gauntlet run`).
 
 use crate::gossip::GossipApp;
+use crate::raft::RaftKv;
 use gauntlet::plan::{Plan, PlanError, Problem};
 use gauntlet::Scenario;
 
 /// Names of the registered applications.
-pub const APPS: [&str; 1] = ["gossip"];
+pub const APPS: [&str; 2] = ["gossip", "raft-kv"];
 
 /// Validates `plan` against its application.
 pub fn check(plan: &Plan) -> Result<(), PlanError> {
     match plan.app.name.as_str() {
         "gossip" => Scenario::new(GossipApp, plan.clone()).map(|_| ()),
+        "raft-kv" => Scenario::new(RaftKv, plan.clone()).map(|_| ()),
         other => {
             let mut problems = vec![Problem {
                 path: "app.name".into(),
@@ -31,6 +33,7 @@ pub fn run(plan: &Plan, seeds: gauntlet::sim::Seeds, keep_events: bool) -> Resul
     let deployer = SimDeployer::default().keep_events(keep_events);
     match plan.app.name.as_str() {
         "gossip" => Ok(deployer.run(&Scenario::new(GossipApp, plan.clone())?, seeds)?),
+        "raft-kv" => Ok(deployer.run(&Scenario::new(RaftKv, plan.clone())?, seeds)?),
         _ => unreachable!("check() accepted only registered applications"),
     }
 }

@@ -173,8 +173,13 @@ mod handle {
             with_world(|w| w.node(self.node).disk.files.keys().cloned().collect())
         }
 
-        /// Makes every write to `file` so far durable (fsync).
+        /// Makes every write to `file` so far durable (fsync). Takes the world's fsync latency;
+        /// a crash before it completes loses the writes.
         pub async fn sync(&self, file: &str) -> Result<(), DiskError> {
+            let latency = with_world(|w| w.limits.fsync_latency);
+            if !latency.is_zero() {
+                crate::time::sleep(latency).await;
+            }
             with_world(|w| w.sync_file(self.node, file)).ok_or_else(|| DiskError::NotFound(file.to_owned()))
         }
     }

@@ -86,6 +86,7 @@ pub(crate) struct Limits {
     pub(crate) pending_requests_max: usize,
     pub(crate) buggify: Option<BuggifyConfig>,
     pub(crate) torn_writes: bool,
+    pub(crate) fsync_latency: std::time::Duration,
 }
 
 /// Buggify probabilities.

@@ -133,6 +133,7 @@ pub struct WorldBuilder {
     in_flight_capacity: usize,
     buggify: Option<BuggifyConfig>,
     torn_writes: bool,
+    fsync_latency: Duration,
     time_limit: Duration,
     check_determinism: Option<bool>,
 }
@@ -150,6 +151,7 @@ impl Default for WorldBuilder {
             in_flight_capacity: 1_000_000,
             buggify: None,
             torn_writes: false,
+            fsync_latency: Duration::ZERO,
             time_limit: Duration::from_secs(24 * 3600),
             check_determinism: None,
         }
@@ -224,6 +226,13 @@ impl WorldBuilder {
     /// Whether a crash may keep a random prefix of the first unsynced write. Default: off.
     pub fn torn_writes(mut self, on: bool) -> Self {
         self.torn_writes = on;
+        self
+    }
+
+    /// Simulated time an fsync takes; a node that crashes meanwhile loses the writes it was
+    /// syncing. Default: 0 (instant).
+    pub fn fsync_latency(mut self, d: Duration) -> Self {
+        self.fsync_latency = d;
         self
     }
 
@@ -377,6 +386,7 @@ where
         pending_requests_max: 100_000,
         buggify: b.buggify,
         torn_writes: b.torn_writes,
+        fsync_latency: b.fsync_latency,
     };
     let trace = Trace::new(b.max_trace_events, b.keep_events || force_keep);
     let result = rt.block_on(async move {

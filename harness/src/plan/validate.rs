@@ -262,6 +262,9 @@ fn check_topology(c: &mut Checker<'_>) {
             c.problem(path.to_owned(), msg.to_owned());
         }
     }
+    if t.fsync > Duration::from_secs(10) {
+        c.problem("topology.fsync", format!("{} is longer than the limit of 10s", fmt_d(t.fsync)));
+    }
     let names = c.members.clone();
     match &t.network {
         Network::Mesh => {}
@@ -460,6 +463,10 @@ fn check_chaos(c: &mut Checker<'_>) {
         c.range("chaos.pause", ("min_duration", p.min_duration), ("max_duration", p.max_duration));
         c.roles("chaos.pause.roles", &p.roles);
     }
+    if let Some(p) = &ch.power_loss {
+        check_cadence(c, "chaos.power_loss", p.min_delay, p.max_delay);
+        c.bounded("chaos.power_loss", "down", p.down);
+    }
     if let Some(p) = &ch.partition {
         check_cadence(c, "chaos.partition", p.min_delay, p.max_delay);
         c.positive("chaos.partition", "min_duration", p.min_duration);
@@ -523,6 +530,11 @@ fn check_chaos(c: &mut Checker<'_>) {
                 "chaos.clock_skew.max_offset",
                 format!("{} is longer than {}", fmt_d(s.max_offset), fmt_d(MAX_PHASE)),
             );
+        }
+        match (s.min_delay, s.max_delay) {
+            (Some(lo), Some(hi)) => check_cadence(c, "chaos.clock_skew", lo, hi),
+            (None, None) => {}
+            _ => c.problem("chaos.clock_skew", "set both min_delay and max_delay, or neither"),
         }
         if s.max_drift_ppm > 500_000 {
             c.problem("chaos.clock_skew.max_drift_ppm", format!("{} is more than 500000 (50%)", s.max_drift_ppm));
@@ -588,6 +600,7 @@ impl ChaosPlan {
             ("restart", self.restart.is_some()),
             ("kill", self.kill.is_some()),
             ("pause", self.pause.is_some()),
+            ("power_loss", self.power_loss.is_some()),
             ("partition", self.partition.is_some()),
             ("latency_tiers", self.latency_tiers.is_some()),
             ("link", self.link.is_some()),

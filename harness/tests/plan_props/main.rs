@@ -125,6 +125,11 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     roles,
                 }),
                 kill: kill.map(|(count, min_delay, max_delay, roles)| KillChaos { count, min_delay, max_delay, roles }),
+                power_loss: restart.as_ref().map(|(a, b, _, d, _)| PowerLossChaos {
+                    min_delay: *a,
+                    max_delay: *b,
+                    down: *d,
+                }),
                 pause: pause.map(|(min_delay, max_delay, min_duration, max_duration, roles)| PauseChaos {
                     min_delay,
                     max_delay,
@@ -188,7 +193,7 @@ prop_compose! {
     ) -> Plan {
         let mut plan = ScenarioBuilder::new(plan_name).describe(description).app(app.0).plan();
         plan.app.options = app.1.into_iter().collect();
-        plan.topology = TopologyPlan { nodes, network, link };
+        plan.topology = TopologyPlan { nodes, network, link, fsync: Duration::from_millis(u64::from(run.3.subsec_millis())) };
         plan.run = RunPlan { duration: run.0, cooldown: run.1, workloads_in_cooldown: run.2, observe_every: run.3, seed: run.4 };
         plan.workloads = workloads;
         plan.chaos = chaos;

@@ -1,0 +1,194 @@
+//! `raft-kv-node`: a raft-kv replica as a real process (built with `cargo real-build`), with a
+//! small HTTP/JSON API for clients and operators.
+//!
+//! ```text
+//! raft-kv-node --id 0 --listen 127.0.0.1:7100 --http 127.0.0.1:8100 --data ./r0 \
+//!              --peers 0=127.0.0.1:7100,1=127.0.0.1:7101,2=127.0.0.1:7102
+//! ```
+//!
+//! Every flag can also come from the environment: `RAFT_KV_ID`, `RAFT_KV_LISTEN`,
+//! `RAFT_KV_HTTP`, `RAFT_KV_DATA`, `RAFT_KV_PEERS`, `RAFT_KV_BUGS` (comma-separated planted
+//! bugs; default none). Flags win.
+//!
+//! HTTP API (HTTP/1.1, one request per connection):
+//! * `GET /kv/{key}` → `200 {"value": "..."|null}`;
+//! * `PUT /kv/{key}` with the value as the body → `200 {"ok": true}`; with header
+//!   `If-Match: <expected>` it is a compare-and-set → `200 {"ok": true|false}`;
+//! * `GET /status` → `200` with the replica's status as JSON;
+//! * `GET /healthz` → `200 ok`;
+//! * a replica that is not the leader answers `421 {"error": "not leader", "leader": id|null}`;
+//!   a request that gets no answer in 2 s → `504`.
+
+#[cfg(madsim)]
+fn main() {
+    gauntlet_sim::assert_real_build();
+}
+
+#[cfg(not(madsim))]
+fn main() {
+    gauntlet_sim::assert_real_build();
+    if let Err(e) = real::main() {
+        eprintln!("raft-kv-node: {e}");
+        std::process::exit(2);
+    }
+}
+
+#[cfg(not(madsim))]
+mod real {
+    use futures::channel::{mpsc, oneshot};
+    use futures::SinkExt;
+    use gauntlet_scenarios::raft::bugs::Bugs;
+    use gauntlet_scenarios::raft::core::{ClientCommand, ClientResult};
+    use gauntlet_scenarios::raft::driver::{run_with_local, LocalRequest, RaftConfig};
+    use gauntlet_sim::{Clock, Disk, NodeContext, NodeId, NodeSpec, Transport};
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A flag's value, or its environment variable's.
+    fn setting(args: &[String], flag: &str, env: &str) -> Option<String> {
+        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned().or_else(|| std::env::var(env).ok())
+    }
+
+    fn required(args: &[String], flag: &str, env: &str) -> Result<String, String> {
+        setting(args, flag, env).ok_or_else(|| format!("missing {flag} (or {env}); see the usage in the binary's docs"))
+    }
+
+    fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, String> {
+        v.parse().map_err(|_| format!("{what} {v:?} is not valid"))
+    }
+
+    pub fn main() -> Result<(), String> {
+        let args: Vec<String> = std::env::args().collect();
+        let id = NodeId(parse("--id", &required(&args, "--id", "RAFT_KV_ID")?)?);
+        let listen: SocketAddr = parse("--listen", &required(&args, "--listen", "RAFT_KV_LISTEN")?)?;
+        let http: SocketAddr = parse("--http", &required(&args, "--http", "RAFT_KV_HTTP")?)?;
+        let data = required(&args, "--data", "RAFT_KV_DATA")?;
+        let bugs_text = setting(&args, "--bugs", "RAFT_KV_BUGS").unwrap_or_default();
+        let bugs = Bugs::parse(bugs_text.split(',').filter(|b| !b.is_empty()))?;
+        let mut peers = BTreeMap::new();
+        let mut members = Vec::new();
+        for entry in required(&args, "--peers", "RAFT_KV_PEERS")?.split(',') {
+            let (i, addr) = entry.split_once('=').ok_or_else(|| format!("--peers entry {entry:?} is not ID=ADDR"))?;
+            let (i, addr): (u32, SocketAddr) = (parse("--peers id", i)?, parse("--peers address", addr)?);
+            members.push((NodeId(i), NodeSpec::new(format!("replica-{i}")).role("replica").addr(addr)));
+            if NodeId(i) != id {
+                peers.insert(NodeId(i), addr);
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async move {
+            let transport =
+                Transport::bind(id, listen, peers).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let http_listener =
+                TcpListener::bind(http).await.map_err(|e| format!("cannot serve HTTP on {http}: {e}"))?;
+            let disk = Disk::open(&data).map_err(|e| e.to_string())?;
+            let spec = NodeSpec::new(format!("replica-{}", id.0)).role("replica").addr(listen);
+            let seed = u64::from(id.0) ^ std::process::id() as u64;
+            let ctx = NodeContext::new(id, spec, members, transport, disk, Clock::new(0, 0), seed);
+            let (tx, rx) = mpsc::channel::<LocalRequest>(1024);
+            tokio::task::spawn_local(run_with_local(ctx, RaftConfig { bugs, ..RaftConfig::default() }, Some(rx)));
+            eprintln!("raft-kv-node: replica {} raft on {listen}, HTTP on {http}", id.0);
+            loop {
+                let (stream, _) = http_listener.accept().await.map_err(|e| format!("HTTP accept: {e}"))?;
+                tokio::task::spawn_local(serve(stream, tx.clone()));
+            }
+        })
+    }
+
+    async fn serve(stream: TcpStream, raft: mpsc::Sender<LocalRequest>) {
+        let (status, body, mut stream) = match read_request(stream).await {
+            Ok(request) => handle(request, raft).await,
+            Err(bad) => bad,
+        };
+        let _ = respond(&mut stream, status, &body).await;
+    }
+
+    type Request = (String, String, BTreeMap<String, String>, Vec<u8>, TcpStream);
+
+    /// Reads one request: method, path, headers (lower-cased names) and body.
+    async fn read_request(stream: TcpStream) -> Result<Request, (u16, String, TcpStream)> {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.is_err() {
+            return Err((400, r#"{"error":"unreadable request"}"#.into(), reader.into_inner()));
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).await.is_err() || h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+            if headers.len() > 100 {
+                break;
+            }
+        }
+        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0).min(1 << 20);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).await.is_err() {
+            return Err((400, r#"{"error":"short body"}"#.into(), reader.into_inner()));
+        }
+        Ok((method, path, headers, body, reader.into_inner()))
+    }
+
+    async fn handle(request: Request, mut raft: mpsc::Sender<LocalRequest>) -> (u16, String, TcpStream) {
+        let (method, path, headers, body, stream) = request;
+        let key = path.strip_prefix("/kv/").map(str::to_owned);
+        let command = match (method.as_str(), path.as_str(), key) {
+            ("GET", "/healthz", _) => return (200, "ok".into(), stream),
+            ("GET", "/status", _) => {
+                let (tx, rx) = oneshot::channel();
+                let _ = raft.send(LocalRequest::Status(tx)).await;
+                return match tokio::time::timeout(Duration::from_secs(2), rx).await {
+                    Ok(Ok(s)) => (200, serde_json::to_string(&s).expect("status encodes"), stream),
+                    _ => (504, r#"{"error":"no answer"}"#.into(), stream),
+                };
+            }
+            ("GET", _, Some(key)) => ClientCommand::Get { key },
+            ("PUT", _, Some(key)) => {
+                let value = String::from_utf8_lossy(&body).into_owned();
+                match headers.get("if-match") {
+                    Some(expected) => ClientCommand::Cas { key, expected: Some(expected.clone()), new: value },
+                    None => ClientCommand::Put { key, value },
+                }
+            }
+            _ => return (404, r#"{"error":"no such route"}"#.into(), stream),
+        };
+        let (tx, rx) = oneshot::channel();
+        let _ = raft.send(LocalRequest::Command(command, tx)).await;
+        let (status, body) = match tokio::time::timeout(Duration::from_secs(2), rx).await {
+            Ok(Ok(ClientResult::Value(v))) => (200, serde_json::json!({ "value": v }).to_string()),
+            Ok(Ok(ClientResult::Done)) => (200, r#"{"ok":true}"#.to_owned()),
+            Ok(Ok(ClientResult::CasFailed { current })) => {
+                (200, serde_json::json!({ "ok": false, "current": current }).to_string())
+            }
+            Ok(Ok(ClientResult::NotLeader { hint })) => {
+                (421, serde_json::json!({ "error": "not leader", "leader": hint }).to_string())
+            }
+            _ => (504, r#"{"error":"no answer in 2s"}"#.to_owned()),
+        };
+        (status, body, stream)
+    }
+
+    async fn respond(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            404 => "Not Found",
+            421 => "Misdirected Request",
+            _ => "Gateway Timeout",
+        };
+        let head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.flush().await
+    }
+}

@@ -1,0 +1,226 @@
+//! raft-kv as a Gauntlet [`Application`]: role `replica`, operations `get`, `put` and `cas`
+//! over three keys and five values (small domains make conflicts likely), observed through
+//! each replica's status, judged by linearizability, one leader per term and convergence.
+
+use super::bugs::{Bugs, NAMES};
+use super::core::{ClientCommand, ClientResult, Role, Status};
+use super::driver::{self, RaftConfig, Wire};
+use gauntlet::expect::Status as Judgement;
+use gauntlet::expect::{Check, Expectation, ExpectationRegistry, Params};
+use gauntlet::sim::{NodeContext, NodeId, Transport};
+use gauntlet::{Application, FailureClass, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Keys the workload uses.
+pub const KEYS: u64 = 3;
+/// Values a write picks from.
+pub const VALUES: u64 = 5;
+/// How long a client waits for one attempt.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The raft-kv application.
+#[derive(Debug, Clone, Default)]
+pub struct RaftKv;
+
+/// A client: a transport plus the leader it last heard of.
+#[derive(Clone)]
+pub struct RaftClient {
+    transport: Transport,
+    leader: Rc<Cell<Option<u32>>>,
+}
+
+/// The command an operation stands for: its key and values come from its argument, so the
+/// history can be rebuilt from `(op, arg)` alone.
+pub fn command_for(op: &str, arg: u64) -> ClientCommand {
+    let key = format!("k{}", arg % KEYS);
+    let value = |shift: u32| ((arg >> shift) % VALUES).to_string();
+    match op {
+        "get" => ClientCommand::Get { key },
+        "cas" => ClientCommand::Cas { key, expected: Some(value(16)), new: value(32) },
+        _ => ClientCommand::Put { key, value: value(8) },
+    }
+}
+
+fn bugs(options: &toml::Table) -> Bugs {
+    let names = options
+        .get("bugs")
+        .and_then(|v| v.as_array())
+        .map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect());
+    Bugs::parse(names).unwrap_or_default()
+}
+
+impl Application for RaftKv {
+    type State = Status;
+    type Client = RaftClient;
+
+    fn name(&self) -> &str {
+        "raft-kv"
+    }
+    fn roles(&self) -> Vec<String> {
+        vec!["replica".into()]
+    }
+    fn operations(&self) -> Vec<String> {
+        vec!["get".into(), "put".into(), "cas".into()]
+    }
+    fn check_options(&self, options: &toml::Table) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        for (k, v) in options {
+            match (k.as_str(), v.as_array()) {
+                ("bugs", Some(list)) => {
+                    for b in list {
+                        if let Err(e) = Bugs::parse(b.as_str()) {
+                            problems.push((k.clone(), e));
+                        } else if b.as_str().is_none() {
+                            problems.push((
+                                k.clone(),
+                                format!("{b} is not a bug name; raft-kv plants: {}", NAMES.join(", ")),
+                            ));
+                        }
+                    }
+                }
+                ("bugs", None) => problems.push((k.clone(), format!("{v} is not a list of bug names"))),
+                _ => problems.push((k.clone(), "unknown option; raft-kv knows: bugs".into())),
+            }
+        }
+        problems
+    }
+    fn node(&self, ctx: NodeContext, setup: NodeSetup) -> impl Future<Output = ()> + 'static + use<> {
+        driver::run(ctx, RaftConfig { bugs: bugs(&setup.options), ..RaftConfig::default() })
+    }
+    fn client(&self, ctx: &NodeContext) -> RaftClient {
+        RaftClient { transport: ctx.transport(), leader: Rc::new(Cell::new(None)) }
+    }
+    async fn execute(&self, c: &RaftClient, op: &Operation, nodes: &[NodeRef]) -> OpOutcome {
+        if nodes.is_empty() {
+            return OpOutcome::fail("no replicas");
+        }
+        let command = command_for(&op.op, op.arg);
+        let mut target = c.leader.get().unwrap_or(nodes[(op.arg >> 40) as usize % nodes.len()].id.0);
+        for _ in 0..3 {
+            let request = Wire::Request(command.clone()).encode();
+            let answer = match c.transport.request(NodeId(target), request, ATTEMPT_TIMEOUT).await {
+                Ok(bytes) => Wire::decode(&bytes),
+                // No answer: the request may or may not have taken effect. Forget the leader: it
+                // may be down, and the next operation should look elsewhere.
+                Err(e) => {
+                    c.leader.set(None);
+                    return OpOutcome::info(e.to_string());
+                }
+            };
+            match answer {
+                Some(Wire::Response(ClientResult::Value(v))) => {
+                    c.leader.set(Some(target));
+                    return OpOutcome::ok(v.unwrap_or_else(|| "nil".into()));
+                }
+                // A cas answers whether its compare matched: both are results the history checks.
+                Some(Wire::Response(ClientResult::Done)) => {
+                    c.leader.set(Some(target));
+                    return OpOutcome::ok(if op.op == "cas" { "true" } else { "" });
+                }
+                Some(Wire::Response(ClientResult::CasFailed { .. })) => return OpOutcome::ok("false"),
+                Some(Wire::Response(ClientResult::NotLeader { hint })) => {
+                    let next = hint.filter(|&h| h != target).unwrap_or_else(|| {
+                        let i = nodes.iter().position(|n| n.id.0 == target).map_or(0, |i| i + 1);
+                        nodes[i % nodes.len()].id.0
+                    });
+                    c.leader.set(hint);
+                    target = next;
+                }
+                _ => return OpOutcome::info("garbled answer"),
+            }
+        }
+        OpOutcome::fail("no leader found")
+    }
+    async fn read_state(&self, c: &RaftClient, node: &NodeRef) -> Result<Status, String> {
+        let bytes = c
+            .transport
+            .request(node.id, Wire::StatusRequest.encode(), Duration::from_millis(200))
+            .await
+            .map_err(|e| e.to_string())?;
+        match Wire::decode(&bytes) {
+            Some(Wire::Status(s)) => Ok(s),
+            _ => Err("garbled status".into()),
+        }
+    }
+    fn ready(&self, s: &Status) -> bool {
+        s.leader.is_some()
+    }
+    fn converged(&self, states: &[(&str, &Status)]) -> Result<(), String> {
+        let Some(((first, s0), rest)) = states.split_first() else { return Ok(()) };
+        for (name, s) in rest {
+            if (s.applied, s.digest) != (s0.applied, s0.digest) {
+                return Err(format!(
+                    "{first} applied {} (digest {:x}), {name} applied {} (digest {:x})",
+                    s0.applied, s0.digest, s.applied, s.digest
+                ));
+            }
+        }
+        if s0.applied == 0 {
+            return Err("nothing applied yet".into());
+        }
+        Ok(())
+    }
+    fn expectations(&self, r: &mut ExpectationRegistry<Self>) {
+        r.register("one_leader_per_term", |p, _| {
+            Params::new("one_leader_per_term", p, &[]).done()?;
+            Ok(Box::new(OneLeaderPerTerm::default()) as Box<dyn Expectation<RaftKv>>)
+        });
+        r.register("linearizable", |p, _| {
+            Params::new("linearizable", p, &[]).done()?;
+            Ok(Box::new(Linearizable) as Box<dyn Expectation<RaftKv>>)
+        });
+    }
+    fn launch(&self, node: &NodeRef, _setup: &NodeSetup) -> Launch {
+        Launch::binary("raft-kv-node").arg("--name").arg(&node.name)
+    }
+}
+
+/// Safety: no two replicas ever lead the same term (from each replica's record of the terms it
+/// led, so even a short-lived leadership is seen at the next observation).
+#[derive(Default)]
+struct OneLeaderPerTerm {
+    leaders: BTreeMap<u64, String>,
+}
+
+impl Expectation<RaftKv> for OneLeaderPerTerm {
+    fn class(&self) -> FailureClass {
+        FailureClass::Safety
+    }
+    fn check(&mut self, cx: &Check<'_, RaftKv>) -> Judgement {
+        for (name, v) in cx.view {
+            let Some(s) = &v.state else { continue };
+            let current = (s.role == Role::Leader).then_some(s.term);
+            for term in s.terms_led.iter().copied().chain(current) {
+                match self.leaders.get(&term) {
+                    Some(other) if other != name => {
+                        return Judgement::Violated(format!("{other} and {name} both led term {term}"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.leaders.insert(term, name.clone());
+                    }
+                }
+            }
+        }
+        Judgement::Holds
+    }
+}
+
+/// Safety: the client history is linearizable for a key-value store.
+struct Linearizable;
+
+impl Expectation<RaftKv> for Linearizable {
+    fn class(&self) -> FailureClass {
+        FailureClass::Safety
+    }
+    fn check(&mut self, _: &Check<'_, RaftKv>) -> Judgement {
+        Judgement::Holds
+    }
+    fn at_end(&mut self, cx: &Check<'_, RaftKv>) -> Judgement {
+        super::history::check_history(cx.history)
+    }
+}

@@ -1,0 +1,755 @@
+//! The Raft protocol as a pure state machine: messages, ticks, client commands and storage
+//! results go in ([`Input`]); messages, storage writes and replies come out ([`Output`]). No
+//! I/O, no clock, no randomness inside: time and random numbers arrive with each tick, so the
+//! same core runs under simulation and for real, driven by [`super::driver`].
+//!
+//! Outputs must be performed in order: a [`Output::Persist`] is durable (written and synced)
+//! before any later output is performed. That is how "acknowledge only what is on disk" is
+//! expressed — and how the planted bugs break it.
+
+use super::bugs::Bugs;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A node's index in the cluster (its transport id).
+pub type Peer = u32;
+
+/// A replicated command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Appended by a new leader so it can commit in its own term.
+    Noop,
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Set `key` to `new` if it currently holds `expected` (`None`: absent).
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must hold.
+        expected: Option<String>,
+        /// The value to store.
+        new: String,
+    },
+}
+
+/// One log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Term in which a leader created it.
+    pub term: u64,
+    /// What to apply.
+    pub command: Command,
+}
+
+/// What a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientCommand {
+    /// Read a key (linearizably).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Write a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Compare and set.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must hold.
+        expected: Option<String>,
+        /// The value to store.
+        new: String,
+    },
+}
+
+/// The answer to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientResult {
+    /// A read's value.
+    Value(Option<String>),
+    /// A write took effect.
+    Done,
+    /// A cas found another value (it did not take effect).
+    CasFailed {
+        /// What the key held.
+        current: Option<String>,
+    },
+    /// This node is not the leader (it did not take effect); try `hint`.
+    NotLeader {
+        /// The leader this node believes in.
+        hint: Option<Peer>,
+    },
+}
+
+/// Messages between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Candidate asks for a vote.
+    Vote {
+        /// Candidate's term.
+        term: u64,
+        /// Index of its last entry.
+        last_index: u64,
+        /// Term of its last entry.
+        last_term: u64,
+    },
+    /// Answer to [`Message::Vote`].
+    VoteReply {
+        /// Voter's term.
+        term: u64,
+        /// Whether the vote was granted.
+        granted: bool,
+    },
+    /// Leader replicates entries (or just heartbeats).
+    Append {
+        /// Leader's term.
+        term: u64,
+        /// Index before the first entry.
+        prev_index: u64,
+        /// Term of that entry.
+        prev_term: u64,
+        /// Entries to append.
+        entries: Vec<Entry>,
+        /// Leader's commit index.
+        commit: u64,
+        /// Heartbeat round, echoed back (confirms leadership for reads).
+        round: u64,
+    },
+    /// Answer to [`Message::Append`].
+    AppendReply {
+        /// Follower's term.
+        term: u64,
+        /// Whether the entries matched and were appended.
+        success: bool,
+        /// Follower's last matching index.
+        match_index: u64,
+        /// The round being answered.
+        round: u64,
+    },
+}
+
+/// Durable state: term and vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HardState {
+    /// Current term.
+    pub term: u64,
+    /// Candidate voted for in `term`.
+    pub voted_for: Option<Peer>,
+}
+
+/// Something for the core to react to.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Time passed. `mono_ms` is the node's monotonic clock, `wall_ms` its wall clock (both may
+    /// be skewed); `random` is a fresh random number from the driver.
+    Tick {
+        /// Monotonic milliseconds.
+        mono_ms: u64,
+        /// Wall-clock milliseconds.
+        wall_ms: u64,
+        /// Randomness for timeouts.
+        random: u64,
+    },
+    /// A message from another replica.
+    Message {
+        /// Sender.
+        from: Peer,
+        /// The message.
+        message: Message,
+    },
+    /// A client request; `reply_to` is an opaque handle the driver gives back in the reply.
+    Client {
+        /// The driver's handle for the reply.
+        reply_to: u64,
+        /// The request.
+        command: ClientCommand,
+    },
+    /// Entries up to `index` are durable.
+    Persisted {
+        /// Last durable index.
+        index: u64,
+    },
+}
+
+/// Something the driver must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send a message.
+    Send {
+        /// Receiver.
+        to: Peer,
+        /// The message.
+        message: Message,
+    },
+    /// Make this durable (write and sync) before performing any later output.
+    Persist {
+        /// Term and vote to store, if changed.
+        hard: Option<HardState>,
+        /// Drop every stored entry from this index on first.
+        truncate_from: Option<u64>,
+        /// Entries to append after the existing ones, starting at `first_index`.
+        entries: Vec<Entry>,
+        /// Index of the first entry in `entries`.
+        first_index: u64,
+        /// Whether to fsync before going on (always, unless a planted bug says otherwise:
+        /// then the write stays in the page cache until the driver's next periodic flush).
+        sync: bool,
+    },
+    /// Answer a client.
+    Reply {
+        /// The handle from [`Input::Client`].
+        reply_to: u64,
+        /// The result.
+        result: ClientResult,
+    },
+}
+
+/// Timing, in milliseconds of the node's clocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Shortest election timeout.
+    pub election_min_ms: u64,
+    /// Longest election timeout.
+    pub election_max_ms: u64,
+    /// Heartbeat interval.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { election_min_ms: 300, election_max_ms: 600, heartbeat_ms: 50 }
+    }
+}
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Follows a leader.
+    Follower,
+    /// Asking for votes.
+    Candidate,
+    /// Leading.
+    Leader,
+}
+
+struct PendingRead {
+    reply_to: u64,
+    key: String,
+    read_index: u64,
+    round: u64,
+}
+
+/// The Raft replica.
+pub struct Raft {
+    id: Peer,
+    peers: Vec<Peer>,
+    timing: Timing,
+    bugs: Bugs,
+    hard: HardState,
+    /// `log[0]` is a sentinel (term 0); entries are 1-based.
+    log: Vec<Entry>,
+    durable: u64,
+    commit: u64,
+    applied: u64,
+    kv: BTreeMap<String, String>,
+    role: Role,
+    leader: Option<Peer>,
+    votes: Vec<Peer>,
+    next: BTreeMap<Peer, u64>,
+    matched: BTreeMap<Peer, u64>,
+    acked_round: BTreeMap<Peer, u64>,
+    round: u64,
+    /// Wall-clock send time of each recent round (for lease reads).
+    round_sent_wall: BTreeMap<u64, u64>,
+    term_start: u64,
+    election_deadline: u64,
+    next_heartbeat: u64,
+    now: u64,
+    wall: u64,
+    pending_writes: BTreeMap<u64, u64>,
+    pending_reads: Vec<PendingRead>,
+    terms_led: Vec<u64>,
+}
+
+/// What observers see of a replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Current term.
+    pub term: u64,
+    /// Role.
+    pub role: Role,
+    /// Leader it believes in.
+    pub leader: Option<Peer>,
+    /// Commit index.
+    pub commit: u64,
+    /// Applied index.
+    pub applied: u64,
+    /// FNV-1a digest of the applied key-value state.
+    pub digest: u64,
+    /// The most recent terms this replica led (at most 64).
+    pub terms_led: Vec<u64>,
+}
+
+impl Raft {
+    /// A replica recovering `hard` state and `log` (entries from index 1) from disk.
+    pub fn new(id: Peer, peers: Vec<Peer>, timing: Timing, bugs: Bugs, hard: HardState, log: Vec<Entry>) -> Self {
+        let mut full = vec![Entry { term: 0, command: Command::Noop }];
+        let durable = log.len() as u64;
+        full.extend(log);
+        Raft {
+            id,
+            peers: peers.into_iter().filter(|&p| p != id).collect(),
+            timing,
+            bugs,
+            hard,
+            log: full,
+            durable,
+            commit: 0,
+            applied: 0,
+            kv: BTreeMap::new(),
+            role: Role::Follower,
+            leader: None,
+            votes: Vec::new(),
+            next: BTreeMap::new(),
+            matched: BTreeMap::new(),
+            acked_round: BTreeMap::new(),
+            round: 0,
+            round_sent_wall: BTreeMap::new(),
+            term_start: 0,
+            election_deadline: 0,
+            next_heartbeat: 0,
+            now: 0,
+            wall: 0,
+            pending_writes: BTreeMap::new(),
+            pending_reads: Vec::new(),
+            terms_led: Vec::new(),
+        }
+    }
+
+    /// What observers see.
+    pub fn status(&self) -> Status {
+        let mut h = gauntlet::sim::trace::StableHasher::default();
+        for (k, v) in &self.kv {
+            h.str(k);
+            h.str(v);
+        }
+        Status {
+            term: self.hard.term,
+            role: self.role,
+            leader: self.leader,
+            commit: self.commit,
+            applied: self.applied,
+            digest: h.finish(),
+            terms_led: self.terms_led.clone(),
+        }
+    }
+
+    fn last_index(&self) -> u64 {
+        self.log.len() as u64 - 1
+    }
+
+    fn term_at(&self, index: u64) -> u64 {
+        self.log.get(index as usize).map_or(0, |e| e.term)
+    }
+
+    fn majority(&self) -> usize {
+        (self.peers.len() + 1) / 2 + 1
+    }
+
+    /// Reacts to one input.
+    pub fn step(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Tick { mono_ms, wall_ms, random } => self.tick(mono_ms, wall_ms, random, &mut out),
+            Input::Message { from, message } => self.message(from, message, &mut out),
+            Input::Client { reply_to, command } => self.client(reply_to, command, &mut out),
+            Input::Persisted { index } => {
+                self.durable = self.durable.max(index.min(self.last_index()));
+                if self.role == Role::Leader {
+                    self.advance_commit(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn reset_election(&mut self, random: u64) {
+        let span = self.timing.election_max_ms.saturating_sub(self.timing.election_min_ms).max(1);
+        self.election_deadline = self.now + self.timing.election_min_ms + random % span;
+    }
+
+    fn tick(&mut self, mono_ms: u64, wall_ms: u64, random: u64, out: &mut Vec<Output>) {
+        let first = self.election_deadline == 0;
+        self.now = mono_ms;
+        self.wall = wall_ms;
+        if first {
+            self.reset_election(random);
+            return;
+        }
+        match self.role {
+            Role::Leader => {
+                if self.now >= self.next_heartbeat {
+                    self.broadcast_append(out);
+                }
+            }
+            Role::Candidate if self.now >= self.next_heartbeat && self.now < self.election_deadline => {
+                // Ask again whoever has not answered: vote requests get lost too.
+                self.next_heartbeat = self.now + self.timing.heartbeat_ms;
+                let (last_index, last_term) = (self.last_index(), self.term_at(self.last_index()));
+                for &p in self.peers.iter().filter(|p| !self.votes.contains(p)) {
+                    out.push(Output::Send {
+                        to: p,
+                        message: Message::Vote { term: self.hard.term, last_index, last_term },
+                    });
+                }
+            }
+            _ => {
+                if self.now >= self.election_deadline {
+                    self.start_election(random, out);
+                }
+            }
+        }
+    }
+
+    fn persist_hard(&self, out: &mut Vec<Output>) {
+        let hard = if self.bugs.split_vote {
+            // Planted bug: the vote is kept in memory only; a restart forgets it.
+            HardState { term: self.hard.term, voted_for: None }
+        } else {
+            self.hard
+        };
+        out.push(Output::Persist {
+            hard: Some(hard),
+            truncate_from: None,
+            entries: Vec::new(),
+            first_index: 0,
+            sync: true,
+        });
+    }
+
+    fn start_election(&mut self, random: u64, out: &mut Vec<Output>) {
+        self.hard.term += 1;
+        self.hard.voted_for = Some(self.id);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.votes = vec![self.id];
+        self.reset_election(random);
+        self.next_heartbeat = self.now + self.timing.heartbeat_ms;
+        self.persist_hard(out);
+        let (last_index, last_term) = (self.last_index(), self.term_at(self.last_index()));
+        for &p in &self.peers {
+            out.push(Output::Send { to: p, message: Message::Vote { term: self.hard.term, last_index, last_term } });
+        }
+        if self.votes.len() >= self.majority() {
+            self.become_leader(out);
+        }
+    }
+
+    fn step_down(&mut self, term: u64, out: &mut Vec<Output>) {
+        if term > self.hard.term {
+            self.hard.term = term;
+            self.hard.voted_for = None;
+            self.persist_hard(out);
+        }
+        if self.role == Role::Leader {
+            // Uncommitted writes may still commit under the next leader: their clients must
+            // not be told they failed, so they are left to time out (unknown outcome).
+            self.pending_writes.clear();
+            self.pending_reads.clear();
+        }
+        self.role = Role::Follower;
+    }
+
+    fn become_leader(&mut self, out: &mut Vec<Output>) {
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.terms_led.push(self.hard.term);
+        if self.terms_led.len() > 64 {
+            self.terms_led.remove(0);
+        }
+        let next = self.last_index() + 1;
+        self.next = self.peers.iter().map(|&p| (p, next)).collect();
+        self.matched = self.peers.iter().map(|&p| (p, 0)).collect();
+        self.acked_round.clear();
+        self.round_sent_wall.clear();
+        self.term_start = self.append_local(Command::Noop, out);
+    }
+
+    /// Appends a command to the leader's log and replicates it. Replication starts before the
+    /// leader's own write is synced (Raft allows this: the leader counts itself towards the
+    /// commit quorum only once [`Input::Persisted`] says the entry is durable).
+    fn append_local(&mut self, command: Command, out: &mut Vec<Output>) -> u64 {
+        let entry = Entry { term: self.hard.term, command };
+        self.log.push(entry.clone());
+        let index = self.last_index();
+        if self.bugs.lost_ack_write {
+            // Planted bug: count the entry as durable before the write is synced.
+            self.durable = index;
+        }
+        self.broadcast_append(out);
+        let sync = !self.bugs.lost_ack_write;
+        out.push(Output::Persist { hard: None, truncate_from: None, entries: vec![entry], first_index: index, sync });
+        index
+    }
+
+    fn broadcast_append(&mut self, out: &mut Vec<Output>) {
+        self.round += 1;
+        self.round_sent_wall.insert(self.round, self.wall);
+        while self.round_sent_wall.len() > 64 {
+            self.round_sent_wall.pop_first();
+        }
+        self.next_heartbeat = self.now + self.timing.heartbeat_ms;
+        for p in self.peers.clone() {
+            self.send_append(p, out);
+        }
+        self.advance_commit(out);
+    }
+
+    fn send_append(&mut self, p: Peer, out: &mut Vec<Output>) {
+        let next = self.next.get(&p).copied().unwrap_or(1).max(1);
+        let prev_index = next - 1;
+        let entries: Vec<Entry> =
+            self.log[next.min(self.log.len() as u64) as usize..].iter().take(64).cloned().collect();
+        out.push(Output::Send {
+            to: p,
+            message: Message::Append {
+                term: self.hard.term,
+                prev_index,
+                prev_term: self.term_at(prev_index),
+                entries,
+                commit: self.commit,
+                round: self.round,
+            },
+        });
+    }
+
+    fn message(&mut self, from: Peer, message: Message, out: &mut Vec<Output>) {
+        let term = match &message {
+            Message::Vote { term, .. }
+            | Message::VoteReply { term, .. }
+            | Message::Append { term, .. }
+            | Message::AppendReply { term, .. } => *term,
+        };
+        if term > self.hard.term {
+            self.step_down(term, out);
+            self.leader = None;
+        }
+        match message {
+            Message::Vote { term, last_index, last_term } => {
+                let up_to_date = (last_term, last_index) >= (self.term_at(self.last_index()), self.last_index());
+                let granted = term == self.hard.term && up_to_date && self.hard.voted_for.is_none_or(|v| v == from);
+                if granted {
+                    self.hard.voted_for = Some(from);
+                    self.reset_election(u64::from(from).wrapping_mul(0x9e37_79b9) ^ self.now);
+                    // The vote is durable before it is sent.
+                    self.persist_hard(out);
+                }
+                out.push(Output::Send { to: from, message: Message::VoteReply { term: self.hard.term, granted } });
+            }
+            Message::VoteReply { term, granted } => {
+                if self.role == Role::Candidate && term == self.hard.term && granted && !self.votes.contains(&from) {
+                    self.votes.push(from);
+                    if self.votes.len() >= self.majority() {
+                        self.become_leader(out);
+                    }
+                }
+            }
+            Message::Append { term, prev_index, prev_term, entries, commit, round } => {
+                if term < self.hard.term {
+                    let reply = Message::AppendReply { term: self.hard.term, success: false, match_index: 0, round };
+                    out.push(Output::Send { to: from, message: reply });
+                    return;
+                }
+                if self.role != Role::Follower {
+                    self.step_down(term, out);
+                }
+                self.leader = Some(from);
+                self.reset_election(u64::from(from) ^ self.now.rotate_left(17));
+                if prev_index > self.last_index() || self.term_at(prev_index) != prev_term {
+                    let reply = Message::AppendReply {
+                        term: self.hard.term,
+                        success: false,
+                        match_index: self.commit.min(prev_index.saturating_sub(1)),
+                        round,
+                    };
+                    out.push(Output::Send { to: from, message: reply });
+                    return;
+                }
+                let mut index = prev_index;
+                let mut truncate_from = None;
+                let mut new_entries = Vec::new();
+                for e in entries {
+                    index += 1;
+                    if index <= self.last_index() {
+                        if self.term_at(index) == e.term {
+                            continue;
+                        }
+                        // A conflict: drop it and everything after.
+                        self.log.truncate(index as usize);
+                        self.durable = self.durable.min(index - 1);
+                        truncate_from.get_or_insert(index);
+                    }
+                    self.log.push(e.clone());
+                    new_entries.push(e);
+                }
+                let first_index = index + 1 - new_entries.len() as u64;
+                let reply = Message::AppendReply { term: self.hard.term, success: true, match_index: index, round };
+                if truncate_from.is_some() || !new_entries.is_empty() {
+                    let sync = !self.bugs.lost_ack_write;
+                    let persist =
+                        Output::Persist { hard: None, truncate_from, entries: new_entries, first_index, sync };
+                    if self.bugs.lost_ack_write {
+                        // Planted bug: acknowledge first, write afterwards.
+                        out.push(Output::Send { to: from, message: reply });
+                        out.push(persist);
+                    } else {
+                        out.push(persist);
+                        out.push(Output::Send { to: from, message: reply });
+                    }
+                } else {
+                    out.push(Output::Send { to: from, message: reply });
+                }
+                let new_commit = commit.min(index);
+                if new_commit > self.commit {
+                    self.commit = new_commit;
+                    self.apply(out);
+                }
+            }
+            Message::AppendReply { term, success, match_index, round } => {
+                if self.role != Role::Leader || term != self.hard.term {
+                    return;
+                }
+                let acked = self.acked_round.entry(from).or_insert(0);
+                *acked = (*acked).max(round);
+                if success {
+                    self.matched.insert(from, match_index.max(self.matched.get(&from).copied().unwrap_or(0)));
+                    self.next.insert(from, match_index + 1);
+                    if match_index < self.last_index() {
+                        self.send_append(from, out);
+                    }
+                } else {
+                    let next = self.next.get(&from).copied().unwrap_or(1);
+                    self.next.insert(from, (match_index + 1).min(next.saturating_sub(1)).max(1));
+                    self.send_append(from, out);
+                }
+                self.advance_commit(out);
+            }
+        }
+    }
+
+    fn advance_commit(&mut self, out: &mut Vec<Output>) {
+        if self.role == Role::Leader {
+            let mut indexes: Vec<u64> = self.matched.values().copied().collect();
+            indexes.push(self.durable.min(self.last_index()));
+            indexes.sort_unstable_by(|a, b| b.cmp(a));
+            let candidate = indexes[self.majority() - 1];
+            // Raft only commits entries of the current term by counting replicas (Figure 8);
+            // the planted bug commits older ones too.
+            let own_term = self.term_at(candidate) == self.hard.term;
+            if candidate > self.commit && (own_term || self.bugs.commit_old_term) {
+                self.commit = candidate;
+            }
+        }
+        self.apply(out);
+        self.serve_reads(out);
+    }
+
+    fn apply(&mut self, out: &mut Vec<Output>) {
+        while self.applied < self.commit {
+            self.applied += 1;
+            let result = match &self.log[self.applied as usize].command {
+                Command::Noop => ClientResult::Done,
+                Command::Put { key, value } => {
+                    self.kv.insert(key.clone(), value.clone());
+                    ClientResult::Done
+                }
+                Command::Cas { key, expected, new } => {
+                    let current = self.kv.get(key).cloned();
+                    if &current == expected {
+                        self.kv.insert(key.clone(), new.clone());
+                        ClientResult::Done
+                    } else {
+                        ClientResult::CasFailed { current }
+                    }
+                }
+            };
+            if let Some(reply_to) = self.pending_writes.remove(&self.applied) {
+                out.push(Output::Reply { reply_to, result });
+            }
+        }
+    }
+
+    fn confirmed(&self, round: u64) -> bool {
+        let acks = self.acked_round.values().filter(|&&r| r >= round).count();
+        acks + 1 >= self.majority()
+    }
+
+    fn lease_valid(&self) -> bool {
+        // Planted bug `skewed-lease`: a round confirmed by a majority is trusted for one
+        // election timeout of the local wall clock, which skew moves freely.
+        let mut confirmed: Vec<u64> = self.acked_round.values().copied().collect();
+        confirmed.sort_unstable_by(|a, b| b.cmp(a));
+        let needed = self.majority() - 1;
+        if needed == 0 {
+            return true;
+        }
+        let Some(&round) = confirmed.get(needed - 1) else { return false };
+        self.round_sent_wall.get(&round).is_some_and(|&sent| self.wall < sent + self.timing.election_min_ms)
+    }
+
+    fn serve_reads(&mut self, out: &mut Vec<Output>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut still = Vec::new();
+        for r in std::mem::take(&mut self.pending_reads) {
+            if self.confirmed(r.round) && self.applied >= r.read_index {
+                let result = ClientResult::Value(self.kv.get(&r.key).cloned());
+                out.push(Output::Reply { reply_to: r.reply_to, result });
+            } else {
+                still.push(r);
+            }
+        }
+        self.pending_reads = still;
+    }
+
+    fn client(&mut self, reply_to: u64, command: ClientCommand, out: &mut Vec<Output>) {
+        if self.role != Role::Leader {
+            out.push(Output::Reply { reply_to, result: ClientResult::NotLeader { hint: self.leader } });
+            return;
+        }
+        match command {
+            ClientCommand::Get { key } => {
+                if self.bugs.stale_read
+                    || (self.bugs.skewed_lease && self.lease_valid() && self.applied >= self.term_start)
+                {
+                    // Planted bugs: serve from local state without confirming leadership.
+                    let result = ClientResult::Value(self.kv.get(&key).cloned());
+                    out.push(Output::Reply { reply_to, result });
+                    return;
+                }
+                let read_index = self.commit.max(self.term_start);
+                self.pending_reads.push(PendingRead { reply_to, key, read_index, round: self.round + 1 });
+                self.broadcast_append(out);
+            }
+            ClientCommand::Put { key, value } => {
+                let index = self.append_local(Command::Put { key, value }, out);
+                self.pending_writes.insert(index, reply_to);
+            }
+            ClientCommand::Cas { key, expected, new } => {
+                let index = self.append_local(Command::Cas { key, expected, new }, out);
+                self.pending_writes.insert(index, reply_to);
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The thin driver: runs the pure [`Raft`] core on a [`NodeContext`] — its transport, disk
+//! and clocks — in both builds. It recovers durable state at start, ticks every 10 ms of the
+//! node's monotonic clock, decodes messages, and performs the core's outputs in order (a
+//! `Persist` is written and synced before the next output is performed).
+
+use super::bugs::Bugs;
+use super::core::{ClientCommand, ClientResult, Entry, HardState, Input, Message, Output, Raft, Status, Timing};
+use futures::channel::{mpsc, oneshot};
+use futures::future::Either;
+use futures::StreamExt;
+use gauntlet::sim::{Disk, NodeContext, NodeId, ReplyTo};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Everything on the wire, between replicas and from clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Wire {
+    /// Replica to replica.
+    Peer(Message),
+    /// A client request (sent with `Transport::request`).
+    Request(ClientCommand),
+    /// The answer to a request.
+    Response(ClientResult),
+    /// A status request (sent with `Transport::request`), answered with [`Wire::Status`].
+    StatusRequest,
+    /// A replica's status.
+    Status(Status),
+}
+
+impl Wire {
+    /// Encodes with bincode.
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serialize(self).expect("wire messages always encode")
+    }
+    /// Decodes; `None` for garbage.
+    pub fn decode(bytes: &[u8]) -> Option<Wire> {
+        bincode::deserialize(bytes).ok()
+    }
+}
+
+/// How a replica is set up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RaftConfig {
+    /// Timeouts.
+    pub timing: Timing,
+    /// Planted bugs.
+    pub bugs: Bugs,
+}
+
+const HARD: &str = "raft-hard";
+const LOG: &str = "raft-log";
+/// Time between ticks of the node's monotonic clock.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The durable log: length-prefixed bincode entries, with their offsets.
+struct Log {
+    disk: Disk,
+    /// `offsets[i]`: byte offset of entry `i + 1`; the last element is the end of the file.
+    offsets: Vec<u64>,
+}
+
+impl Log {
+    /// Reads the log back; a torn or partial record at the end is dropped (it was never synced).
+    fn recover(disk: Disk) -> (Log, Vec<Entry>) {
+        let bytes = disk.read(LOG).unwrap_or_default();
+        let (mut entries, mut offsets, mut at) = (Vec::new(), vec![0u64], 0usize);
+        while at + 4 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let Some(body) = bytes.get(at + 4..at + 4 + len) else { break };
+            let Ok(entry) = bincode::deserialize::<Entry>(body) else { break };
+            entries.push(entry);
+            at += 4 + len;
+            offsets.push(at as u64);
+        }
+        if (at as u64) < bytes.len() as u64 {
+            let _ = disk.truncate(LOG, at as u64);
+        }
+        (Log { disk, offsets }, entries)
+    }
+
+    async fn persist(&mut self, truncate_from: Option<u64>, entries: &[Entry], first_index: u64, sync: bool) {
+        if let Some(from) = truncate_from {
+            let keep = (from as usize).saturating_sub(1).min(self.offsets.len() - 1);
+            self.offsets.truncate(keep + 1);
+            let _ = self.disk.truncate(LOG, self.offsets[keep]);
+        }
+        // Entries start right after what is stored (the core never leaves gaps).
+        debug_assert!(entries.is_empty() || first_index as usize == self.offsets.len(), "no gaps in the log");
+        for e in entries {
+            let body = bincode::serialize(e).expect("entries encode");
+            let mut record = (body.len() as u32).to_le_bytes().to_vec();
+            record.extend(body);
+            let at = *self.offsets.last().expect("offsets start with 0");
+            let _ = self.disk.write(LOG, at, &record);
+            self.offsets.push(at + record.len() as u64);
+        }
+        if sync {
+            let _ = self.disk.sync(LOG).await;
+        }
+    }
+}
+
+fn recover_hard(disk: &Disk) -> HardState {
+    disk.read(HARD).ok().and_then(|b| bincode::deserialize(&b).ok()).unwrap_or_default()
+}
+
+/// A request from a client in the same process (the real binary's HTTP API).
+pub enum LocalRequest {
+    /// A client command; the result comes back on the sender.
+    Command(ClientCommand, oneshot::Sender<ClientResult>),
+    /// The replica's status.
+    Status(oneshot::Sender<Status>),
+}
+
+/// Runs one replica until the node is stopped.
+pub async fn run(ctx: NodeContext, cfg: RaftConfig) {
+    run_with_local(ctx, cfg, None).await
+}
+
+enum Event {
+    Net(gauntlet::sim::Message),
+    Local(LocalRequest),
+    Tick,
+}
+
+/// Runs one replica that also serves requests from `local` (same-process clients).
+pub async fn run_with_local(ctx: NodeContext, cfg: RaftConfig, mut local: Option<mpsc::Receiver<LocalRequest>>) {
+    let disk = ctx.disk();
+    let hard = recover_hard(&disk);
+    let (mut log, entries) = Log::recover(disk.clone());
+    let peers: Vec<u32> = ctx.members().into_iter().map(|(id, _)| id.0).collect();
+    let mut raft = Raft::new(ctx.id().0, peers, cfg.timing, cfg.bugs, hard, entries);
+    let transport = ctx.transport();
+    let clock = ctx.clock();
+    let mut rng = ctx.rng();
+    let mut replies: BTreeMap<u64, ReplyTo> = BTreeMap::new();
+    let mut local_replies: BTreeMap<u64, oneshot::Sender<ClientResult>> = BTreeMap::new();
+    let mut next_handle = 0u64;
+    let mut next_tick = clock.monotonic();
+    let mut unsynced = false;
+    loop {
+        let wait = next_tick.saturating_sub(clock.monotonic());
+        let event = {
+            let net = std::pin::pin!(transport.recv());
+            let from_local = std::pin::pin!(async {
+                match local.as_mut() {
+                    Some(rx) => match rx.next().await {
+                        Some(r) => r,
+                        None => std::future::pending().await,
+                    },
+                    None => std::future::pending().await,
+                }
+            });
+            // `select` polls the network first: deterministic, like `select_biased!`.
+            match gauntlet::sim::time::timeout(wait, futures::future::select(net, from_local)).await {
+                Err(_) => Event::Tick,
+                Ok(Either::Left((m, _))) => Event::Net(m),
+                Ok(Either::Right((r, _))) => Event::Local(r),
+            }
+        };
+        let input = match event {
+            Event::Local(LocalRequest::Status(tx)) => {
+                let _ = tx.send(raft.status());
+                continue;
+            }
+            Event::Local(LocalRequest::Command(command, tx)) => {
+                next_handle += 1;
+                local_replies.insert(next_handle, tx);
+                Input::Client { reply_to: next_handle, command }
+            }
+            Event::Tick => {
+                if std::mem::take(&mut unsynced) {
+                    // The periodic flush of writes that were acknowledged without a sync.
+                    let _ = disk.sync(LOG).await;
+                }
+                next_tick = clock.monotonic() + TICK;
+                let wall_ms = clock.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                Input::Tick { mono_ms: clock.monotonic().as_millis() as u64, wall_ms, random: rng.random() }
+            }
+            Event::Net(msg) => match (Wire::decode(&msg.body), msg.reply_to) {
+                (Some(Wire::Peer(message)), _) => Input::Message { from: msg.from.0, message },
+                (Some(Wire::Request(command)), Some(reply)) => {
+                    next_handle += 1;
+                    replies.insert(next_handle, reply);
+                    Input::Client { reply_to: next_handle, command }
+                }
+                (Some(Wire::StatusRequest), Some(reply)) => {
+                    transport.reply(reply, Wire::Status(raft.status()).encode());
+                    continue;
+                }
+                _ => continue,
+            },
+        };
+        let mut queue: VecDeque<Output> = raft.step(input).into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Send { to, message } => transport.send(NodeId(to), Wire::Peer(message).encode()),
+                Output::Reply { reply_to, result } => {
+                    if let Some(r) = replies.remove(&reply_to) {
+                        transport.reply(r, Wire::Response(result).encode());
+                    } else if let Some(tx) = local_replies.remove(&reply_to) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::Persist { hard, truncate_from, entries, first_index, sync } => {
+                    if let Some(h) = hard {
+                        let _ = disk.write(HARD, 0, &bincode::serialize(&h).expect("hard state encodes"));
+                        let _ = disk.sync(HARD).await;
+                    }
+                    if truncate_from.is_some() || !entries.is_empty() {
+                        log.persist(truncate_from, &entries, first_index, sync).await;
+                        unsynced |= !sync;
+                        let index = match (entries.len() as u64, truncate_from) {
+                            (0, Some(from)) => from - 1,
+                            (n, _) => first_index + n - 1,
+                        };
+                        queue.extend(raft.step(Input::Persisted { index }));
+                    }
+                }
+            }
+        }
+        // Requests a leader dropped (it stepped down) are left to time out at the client.
+        while replies.len() > 10_000 {
+            replies.pop_first();
+        }
+        while local_replies.len() > 10_000 {
+            local_replies.pop_first();
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! raft-kv under the plans: no bug → every seed passes; each planted bug → found within 500
+//! seeds by the expectation meant to catch it, and the failing seed replays exactly.
+#![cfg(madsim)]
+
+use gauntlet::sim::Seeds;
+use gauntlet::{Deployer, Plan, RunOutcome, Scenario, SimDeployer, Verdict};
+use gauntlet_scenarios::plans;
+use gauntlet_scenarios::raft::RaftKv;
+
+fn run(plan: &Plan, seed: u64) -> RunOutcome {
+    let scenario = Scenario::new(RaftKv, plan.clone()).unwrap();
+    SimDeployer::default().run(&scenario, Seeds::new(seed)).unwrap()
+}
+
+/// Seeds per plan in the no-bug sweep: 20, or `GAUNTLET_KV_SWEEP_SEEDS`.
+fn sweep_seeds() -> u64 {
+    std::env::var("GAUNTLET_KV_SWEEP_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
+}
+
+/// With no bug planted, every raft-kv plan passes on every seed of the sweep. `cargo test`
+/// runs 20 seeds per plan; the full 1,000 is
+/// `GAUNTLET_KV_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test raft sweep`.
+#[test]
+fn without_bugs_every_kv_plan_passes_the_sweep() {
+    let mut failures = Vec::new();
+    for (name, plan) in plans::kv() {
+        for seed in 0..sweep_seeds() {
+            let outcome = run(&plan, seed);
+            if !outcome.verdict.passed() {
+                failures.push(format!("SIM_SEED={seed} {name}: {}", outcome.verdict));
+            }
+            assert!(
+                outcome.ops.values().map(|c| c.ok).sum::<u64>() > 100,
+                "{name} seed {seed} did work: {:?}",
+                outcome.ops
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{} failing runs:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Runs `plan` with `bug` planted over seeds 0..500 until a run fails; asserts the failure came
+/// from `expectation`, then that the seed replays to the same verdict and trace hash.
+#[track_caller]
+fn hunt(plan: Plan, bug: &str, expectation: &str) -> u64 {
+    let mut plan = plan;
+    plan.app.options.insert("bugs".into(), toml::Value::Array(vec![bug.into()]));
+    for seed in 0..500 {
+        let outcome = run(&plan, seed);
+        if let Verdict::Fail(f) = &outcome.verdict {
+            assert_eq!(f.source, expectation, "{bug} seed {seed} failed elsewhere: {f}");
+            let again = run(&plan, seed);
+            assert_eq!(
+                (&again.verdict, again.trace_hash),
+                (&outcome.verdict, outcome.trace_hash),
+                "{bug} seed {seed} replays"
+            );
+            return seed;
+        }
+    }
+    panic!("{bug}: no failure in 500 seeds");
+}
+
+#[test]
+fn stale_read_is_found_by_linearizability() {
+    hunt(plans::kv_partition(), "stale-read", "linearizable");
+}
+
+#[test]
+fn skewed_lease_is_found_by_linearizability() {
+    hunt(plans::kv_skew(), "skewed-lease", "linearizable");
+}
+
+#[test]
+fn lost_ack_write_is_found_by_linearizability() {
+    hunt(plans::kv_failover(), "lost-ack-write", "linearizable");
+}
+
+#[test]
+fn split_vote_is_found_by_one_leader_per_term() {
+    hunt(plans::kv_failover(), "split-vote", "one_leader_per_term");
+}
