@@ -753,3 +753,125 @@ impl Raft {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Three cores wired by an in-memory network that delivers instantly and persists at once.
+    struct Cluster {
+        nodes: Vec<Raft>,
+        replies: Vec<(Peer, u64, ClientResult)>,
+        now: u64,
+    }
+
+    impl Cluster {
+        fn new(n: u32, bugs: Bugs) -> Self {
+            let peers: Vec<Peer> = (0..n).collect();
+            let nodes = peers
+                .iter()
+                .map(|&id| Raft::new(id, peers.clone(), Timing::default(), bugs, HardState::default(), Vec::new()))
+                .collect();
+            Cluster { nodes, replies: Vec::new(), now: 0 }
+        }
+
+        fn run(&mut self, from: Peer, outputs: Vec<Output>) {
+            let mut queue: VecDeque<(Peer, Output)> = outputs.into_iter().map(|o| (from, o)).collect();
+            while let Some((at, o)) = queue.pop_front() {
+                match o {
+                    Output::Send { to, message } => {
+                        let out = self.nodes[to as usize].step(Input::Message { from: at, message });
+                        queue.extend(out.into_iter().map(|o| (to, o)));
+                    }
+                    Output::Persist { entries, first_index, .. } => {
+                        if !entries.is_empty() {
+                            let index = first_index + entries.len() as u64 - 1;
+                            let out = self.nodes[at as usize].step(Input::Persisted { index });
+                            queue.extend(out.into_iter().map(|o| (at, o)));
+                        }
+                    }
+                    Output::Reply { reply_to, result } => self.replies.push((at, reply_to, result)),
+                }
+            }
+        }
+
+        /// Advances every node's clocks by `ms`, ticking every 10 ms; node `i` gets random `i`.
+        fn advance(&mut self, ms: u64) {
+            for _ in 0..ms / 10 {
+                self.now += 10;
+                for id in 0..self.nodes.len() as u32 {
+                    let tick = Input::Tick { mono_ms: self.now, wall_ms: self.now, random: u64::from(id) * 97 };
+                    let out = self.nodes[id as usize].step(tick);
+                    self.run(id, out);
+                }
+            }
+        }
+
+        fn leaders(&self) -> Vec<Peer> {
+            (0..self.nodes.len() as u32).filter(|&i| self.nodes[i as usize].status().role == Role::Leader).collect()
+        }
+
+        fn client(&mut self, to: Peer, reply_to: u64, command: ClientCommand) {
+            let out = self.nodes[to as usize].step(Input::Client { reply_to, command });
+            self.run(to, out);
+        }
+    }
+
+    #[test]
+    fn three_cores_elect_one_leader_and_replicate_a_write_to_all() {
+        let mut c = Cluster::new(3, Bugs::default());
+        c.advance(1000);
+        let leaders = c.leaders();
+        assert_eq!(leaders.len(), 1, "exactly one leader: {leaders:?}");
+        let leader = leaders[0];
+        let term = c.nodes[leader as usize].status().term;
+        assert!(c.nodes.iter().all(|n| n.status().term == term && n.status().leader == Some(leader)));
+
+        c.client(leader, 1, ClientCommand::Put { key: "k".into(), value: "v".into() });
+        assert_eq!(c.replies, vec![(leader, 1, ClientResult::Done)], "committed at once on an instant network");
+        c.advance(100);
+        let digests: Vec<(u64, u64)> = c.nodes.iter().map(|n| (n.status().applied, n.status().digest)).collect();
+        assert!(digests.windows(2).all(|w| w[0] == w[1]), "every replica applied the same: {digests:?}");
+
+        c.client(leader, 2, ClientCommand::Get { key: "k".into() });
+        c.advance(100);
+        assert_eq!(c.replies.last(), Some(&(leader, 2, ClientResult::Value(Some("v".into())))), "a read-index read");
+        let follower = (leader + 1) % 3;
+        c.client(follower, 3, ClientCommand::Get { key: "k".into() });
+        assert_eq!(c.replies.last(), Some(&(follower, 3, ClientResult::NotLeader { hint: Some(leader) })));
+    }
+
+    #[test]
+    fn a_cas_applies_only_when_it_matches() {
+        let mut c = Cluster::new(3, Bugs::default());
+        c.advance(1000);
+        let leader = c.leaders()[0];
+        let cas = |expected: Option<&str>, new: &str| ClientCommand::Cas {
+            key: "k".into(),
+            expected: expected.map(Into::into),
+            new: new.into(),
+        };
+        c.client(leader, 1, cas(None, "a"));
+        c.client(leader, 2, cas(Some("b"), "c"));
+        c.client(leader, 3, cas(Some("a"), "d"));
+        let results: Vec<&ClientResult> = c.replies.iter().map(|(_, _, r)| r).collect();
+        assert_eq!(
+            results,
+            [&ClientResult::Done, &ClientResult::CasFailed { current: Some("a".into()) }, &ClientResult::Done]
+        );
+    }
+
+    #[test]
+    fn a_recovered_replica_keeps_its_term_vote_and_log() {
+        let log = vec![Entry { term: 3, command: Command::Put { key: "k".into(), value: "v".into() } }];
+        let hard = HardState { term: 3, voted_for: Some(1) };
+        let mut r = Raft::new(0, vec![0, 1, 2], Timing::default(), Bugs::default(), hard, log);
+        // A candidate of the same term is refused: the vote went to 1 and was persisted.
+        let out = r.step(Input::Message { from: 2, message: Message::Vote { term: 3, last_index: 5, last_term: 3 } });
+        assert!(out.contains(&Output::Send { to: 2, message: Message::VoteReply { term: 3, granted: false } }));
+        // A candidate with a shorter log is refused in a later term too.
+        let out = r.step(Input::Message { from: 2, message: Message::Vote { term: 4, last_index: 0, last_term: 0 } });
+        assert!(out.contains(&Output::Send { to: 2, message: Message::VoteReply { term: 4, granted: false } }));
+    }
+}
