@@ -4,7 +4,11 @@
 use super::app::command_for;
 use super::core::ClientCommand;
 use gauntlet::expect::Status;
-use gauntlet::lincheck::{check, CheckResult, KvInput, KvModel, Operation, Reply};
+use gauntlet::lincheck::{check_with, CheckOptions, CheckResult, KvInput, KvModel, Operation, Reply};
+
+/// Search steps a partition may take before the check gives up (a few seconds at most); an
+/// undecided check fails the expectation rather than passing unchecked.
+pub const MAX_STEPS: u64 = 50_000_000;
 use gauntlet::sim::OpPhase;
 use gauntlet::workload::HistoryEntry;
 
@@ -36,7 +40,8 @@ pub fn operation(e: &HistoryEntry) -> Option<Operation<KvInput, Reply>> {
 /// otherwise (and when the checker cannot decide, so that nothing passes unchecked).
 pub fn check_history(history: &[HistoryEntry]) -> Status {
     let ops: Vec<Operation<KvInput, Reply>> = history.iter().filter_map(operation).collect();
-    match check(&KvModel, &ops) {
+    let options = CheckOptions { max_steps: Some(MAX_STEPS), ..CheckOptions::default() };
+    match check_with(&KvModel, &ops, &options) {
         Ok(CheckResult::Linearizable) => Status::Holds,
         Ok(other) => Status::Violated(other.to_string()),
         Err(e) => Status::Violated(format!("the history is malformed: {e}")),
