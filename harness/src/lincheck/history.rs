@@ -388,7 +388,10 @@ const REGISTER_OPS: &str = "read, write or cas";
 const KV_OPS: &str = "get, put, append or cas";
 
 /// Checks the fields `kind` needs and decodes its value, expected value and output.
-fn decode_common(r: &Record, kind: &Kind) -> Result<(Option<Value>, Option<Option<Value>>, Option<Reply>), LineError> {
+/// A record's value, expected value and reply, decoded.
+type Decoded = (Option<Value>, Option<Option<Value>>, Option<Reply>);
+
+fn decode_common(r: &Record, kind: &Kind) -> Result<Decoded, LineError> {
     let op = || r.op.clone();
     let needs = |field, hint| LineError::Needs { op: op(), field, hint };
     let unexpected = |field, hint| LineError::Unexpected { op: op(), field, hint };

@@ -173,8 +173,8 @@ pub enum InvalidHistory {
 /// Search limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckOptions {
-    /// Give up on a partition after this many search steps (an operation tried or skipped).
-    /// Default: no limit.
+    /// Give up on a partition after about this many search steps (an operation tried,
+    /// skipped or checked; the count reported may exceed it by a few). Default: no limit.
     pub max_steps: Option<u64>,
     /// Shrink a failing partition's counterexample (default `true`). Without it the
     /// counterexample is the partition's completed operations.
@@ -357,7 +357,7 @@ fn run<M: Model>(
     for p in order {
         let part = Partition::new(history, &members[p], strong);
         let strong_ops = part.strong_ops();
-        let Some(ops) = part.instance(model, &strong_ops) else { continue };
+        let Some(ops) = part.instance(model, &strong_ops, false) else { continue };
         let out = search(model, &ops, max_steps);
         match out.found {
             Found::Linearizable => {}

@@ -52,6 +52,10 @@ pub(crate) struct SearchOp<'h, I, O> {
     pub weak: bool,
     /// Never changes the state ([`Model::is_read_only`]).
     pub read_only: bool,
+    /// Tried after the strong candidates of a configuration, not in list order (weak only).
+    /// Deferring lets subsumption prune more when the search is exhaustive; list order finds a
+    /// linearization sooner when an unknown outcome did take effect.
+    pub deferred: bool,
 }
 
 /// What a search found.
@@ -109,8 +113,10 @@ struct Frame {
     /// No other choice was open at this configuration (a skip at a return entry, or a read
     /// linearized as soon as it could be): backtracking goes straight past it.
     forced: bool,
-    /// Chosen in the pass over weak candidates.
-    weak_pass: bool,
+    /// Chosen in the pass over deferred candidates.
+    deferred_pass: bool,
+    /// The memo entry of the configuration it entered (closed when the frame is popped).
+    entry: u32,
 }
 
 /// The operations done (linearized or skipped) of one kind, with the canonical bounds.
@@ -168,6 +174,8 @@ struct Search<'a, 'h, M: Model> {
     ret_node: Vec<u32>,
     /// Each operation's index among the operations of its kind.
     rank: Vec<u32>,
+    /// Some operation is deferred (otherwise there is no second pass).
+    deferred: bool,
     strong: Done,
     weak: Done,
     states: Interner<M::State>,
@@ -200,6 +208,7 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
             call_node: vec![NIL; n],
             ret_node: vec![NIL; n],
             rank,
+            deferred: ops.iter().any(|o| o.deferred),
             strong: Done::new(strong as usize),
             weak: Done::new(weak as usize),
             states: Interner::default(),
@@ -229,7 +238,7 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
         // A configuration was just entered: sweep its reads before choosing.
         let mut fresh = true;
         // Walking the weak candidates (after the strong ones).
-        let mut weak_pass = false;
+        let mut deferred_pass = false;
         loop {
             if self.next[HEAD] == NIL {
                 return Outcome { found: Found::Linearizable, steps };
@@ -239,7 +248,7 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
             }
             if fresh {
                 fresh = false;
-                weak_pass = false;
+                deferred_pass = false;
                 match self.sweep(state, &mut steps) {
                     Sweep::Open => cur = self.next[HEAD],
                     Sweep::Read(op) => {
@@ -249,9 +258,9 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
                             fresh = true;
                             continue;
                         }
-                        (cur, weak_pass) = self.backtrack(&mut state);
+                        (cur, deferred_pass) = self.backtrack(&mut state);
                     }
-                    Sweep::Dead => (cur, weak_pass) = self.backtrack(&mut state),
+                    Sweep::Dead => (cur, deferred_pass) = self.backtrack(&mut state),
                 }
                 if cur == NIL {
                     return Outcome { found: Found::NotLinearizable, steps };
@@ -267,12 +276,12 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
             if tag & RET == 0 {
                 // Strong candidates first, then weak ones; completed reads were settled by the
                 // sweep.
-                if o.weak == weak_pass && !(o.read_only && !o.weak) {
+                if o.deferred == deferred_pass && (o.weak || !o.read_only) {
                     let cur_state = self.states.get(state);
                     if let Some(next_state) = self.model.step(cur_state, o.input, o.output) {
                         let id = if next_state == *cur_state { state } else { self.states.intern(next_state) };
                         // A weak no-op is covered by skipping it at its return.
-                        if !(o.weak && id == state) && self.enter(op, id, state, false, weak_pass) {
+                        if !(o.weak && id == state) && self.enter(op, id, state, false, deferred_pass) {
                             state = id;
                             fresh = true;
                             continue;
@@ -282,7 +291,7 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
                         let mut pending =
                             Pending { search: &self, at: self.next[HEAD], until: self.ret_node[op as usize] };
                         if !self.model.may_fit_later(self.states.get(state), o.input, output, &mut pending) {
-                            (cur, weak_pass) = self.backtrack(&mut state);
+                            (cur, deferred_pass) = self.backtrack(&mut state);
                             if cur == NIL {
                                 return Outcome { found: Found::NotLinearizable, steps };
                             }
@@ -291,8 +300,8 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
                     }
                 }
                 cur = self.next[node];
-            } else if !weak_pass {
-                weak_pass = true;
+            } else if !deferred_pass && self.deferred {
+                deferred_pass = true;
                 cur = self.next[HEAD];
             } else {
                 if o.weak && self.enter(op, state, state, true, true) {
@@ -300,7 +309,7 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
                     continue;
                 }
                 // `op` had to take effect before this point and cannot.
-                (cur, weak_pass) = self.backtrack(&mut state);
+                (cur, deferred_pass) = self.backtrack(&mut state);
                 if cur == NIL {
                     return Outcome { found: Found::NotLinearizable, steps };
                 }
@@ -308,14 +317,14 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
         }
     }
 
-    /// Looks at the completed reads of a new configuration before choosing: among the
-    /// candidates (the call entries before the first return entry) a read that fits is
-    /// linearized at once; and a read that does not fit and never can
-    /// ([`Model::may_fit_later`]) ends the configuration. The second test holds for every
-    /// pending read, so it also looks at the next few reads beyond the candidates: they refute
-    /// a wrong order as soon as it is taken, instead of after every order of the operations
-    /// before them.
+    /// Looks at the completed reads of a new configuration before choosing. Among the
+    /// candidates (the call entries before the first return entry), a read that fits is
+    /// linearized at once. A read that does not fit and never can ([`Model::may_fit_later`])
+    /// ends the configuration; that holds for every pending read, so the next few reads beyond
+    /// the candidates are checked too: they refute a wrong order as soon as it is taken,
+    /// instead of after every order of the operations before them.
     fn sweep(&self, state: u32, steps: &mut u64) -> Sweep {
+        let cur = self.states.get(state);
         let mut node = self.next[HEAD];
         let mut enabled = true;
         let (mut beyond, mut visited) = (0, 0);
@@ -333,13 +342,13 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
             }
             beyond += usize::from(!enabled);
             *steps += 1;
-            let fits = self.model.step(self.states.get(state), o.input, o.output).is_some();
+            let fits = self.model.step(cur, o.input, o.output).is_some();
             if fits && enabled {
                 return Sweep::Read(tag);
             }
             if let (false, Some(output)) = (fits, o.output) {
                 let mut pending = Pending { search: self, at: self.next[HEAD], until: self.ret_node[tag as usize] };
-                if !self.model.may_fit_later(self.states.get(state), o.input, output, &mut pending) {
+                if !self.model.may_fit_later(cur, o.input, output, &mut pending) {
                     return Sweep::Dead;
                 }
             }
@@ -352,11 +361,12 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
     fn backtrack(&mut self, state: &mut u32) -> (u32, bool) {
         while let Some(frame) = self.stack.pop() {
             self.unlift(frame.op);
+            self.memo.entries[frame.entry as usize].closed = true;
             let done = if self.ops[frame.op as usize].weak { &mut self.weak } else { &mut self.strong };
             done.clear(self.rank[frame.op as usize], frame.m, frame.hi);
             *state = frame.state;
             if !frame.forced {
-                return (self.next[self.call_node[frame.op as usize] as usize], frame.weak_pass);
+                return (self.next[self.call_node[frame.op as usize] as usize], frame.deferred_pass);
             }
         }
         (NIL, false)
@@ -365,18 +375,18 @@ impl<'a, 'h, M: Model> Search<'a, 'h, M> {
     /// Marks `op` done with resulting state `state`; if that configuration is new and not
     /// subsumed, records it, pushes a frame and unlinks the operation. Otherwise leaves
     /// everything as it was.
-    fn enter(&mut self, op: u32, state: u32, before: u32, forced: bool, weak_pass: bool) -> bool {
+    fn enter(&mut self, op: u32, state: u32, before: u32, forced: bool, deferred_pass: bool) -> bool {
         let weak = self.ops[op as usize].weak;
         let rank = self.rank[op as usize];
         let done = if weak { &mut self.weak } else { &mut self.strong };
         let (m, hi) = (done.m, done.hi);
         done.set(rank);
-        if !self.memo.visit(&self.strong, &self.weak, state) {
+        let Some(entry) = self.memo.visit(&self.strong, &self.weak, state) else {
             let done = if weak { &mut self.weak } else { &mut self.strong };
             done.clear(rank, m, hi);
             return false;
-        }
-        self.stack.push(Frame { op, state: before, m, hi, forced, weak_pass });
+        };
+        self.stack.push(Frame { op, state: before, m, hi, forced, deferred_pass, entry });
         self.lift(op);
         true
     }
@@ -584,11 +594,16 @@ impl<T: Hash + Eq> Interner<T> {
     }
 }
 
-/// The configurations already entered, grouped by (strong operations done, state); each group
-/// keeps the weak sets seen with it, and a new one is rejected if a kept one is a subset of it
-/// (equality included).
+/// The configurations already entered: an exact table of (strong set, weak set, state), and
+/// groups by (strong set, state) listing their weak sets, newest first. A new configuration is
+/// rejected if it was entered before, or if one of the latest [`SUBSUME_SCAN`] of its group is
+/// *closed* (fully explored, so it failed) with a subset of its weak set: that one could have
+/// done everything this one can, skipping the rest. An open one (still on the search stack)
+/// does not count, as this one may be the way it continues.
 #[derive(Default)]
 struct Memo {
+    exact: Table,
+    exact_hashes: Vec<u64>,
     table: Table,
     hashes: Vec<u64>,
     groups: Vec<Group>,
@@ -596,6 +611,9 @@ struct Memo {
     entries: Vec<WeakSet>,
     weak_words: Vec<u64>,
 }
+
+/// How many of a group's latest weak sets are checked for subsuming a new one.
+const SUBSUME_SCAN: usize = 8;
 
 struct Group {
     m: u32,
@@ -607,58 +625,95 @@ struct Group {
 }
 
 struct WeakSet {
+    group: u32,
     m: u32,
     hi: u32,
     offset: usize,
     len: usize,
     /// The previous weak set of the same group.
     next: u32,
+    /// Fully explored.
+    closed: bool,
+}
+
+fn key_hash(seed: u64, m: u32, hi: u32, words: &[u64]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u64(seed);
+    h.write_u32(m);
+    h.write_u32(hi);
+    for &w in words {
+        h.write_u64(w);
+    }
+    h.finish()
 }
 
 impl Memo {
-    /// Records the configuration; false if it, or one that subsumes it, was already there.
-    fn visit(&mut self, strong: &Done, weak: &Done, state: u32) -> bool {
+    /// Records the configuration and returns its entry; `None` if it was there, or a closed
+    /// one subsumes it.
+    fn visit(&mut self, strong: &Done, weak: &Done, state: u32) -> Option<u32> {
         let (m, hi, words) = strong.key();
-        let mut h = FxHasher::default();
-        h.write_u32(m);
-        h.write_u32(hi);
-        h.write_u32(state);
-        for &w in words {
-            h.write_u64(w);
-        }
-        let hash = h.finish();
-        let new_id = u32::try_from(self.groups.len()).expect("fewer than 2^32 configurations");
+        let hash = key_hash(u64::from(state), m, hi, words);
+        let new_group = u32::try_from(self.groups.len()).expect("fewer than 2^32 configurations");
         let (groups, strong_words) = (&self.groups, &self.strong_words);
-        let found = self.table.find_or_insert(hash, new_id, &self.hashes, |id| {
+        let found = self.table.find_or_insert(hash, new_group, &self.hashes, |id| {
             let g = &groups[id as usize];
             g.m == m && g.hi == hi && g.state == state && strong_words[g.offset..g.offset + words.len()] == *words
         });
         let group = match found {
-            Some(id) => {
-                let mut at = self.groups[id as usize].head;
-                while at != NIL {
-                    let e = &self.entries[at as usize];
-                    if subset(e, &self.weak_words[e.offset..e.offset + e.len], weak) {
-                        return false;
-                    }
-                    at = e.next;
-                }
-                id
-            }
+            Some(id) => id,
             None => {
                 self.hashes.push(hash);
                 self.groups.push(Group { m, hi, state, offset: self.strong_words.len(), head: NIL });
                 self.strong_words.extend_from_slice(words);
-                new_id
+                new_group
             }
         };
-        let (m, hi, words) = weak.key();
+        let (wm, whi, wwords) = weak.key();
+        let exact_hash = key_hash(hash ^ u64::from(group), wm, whi, wwords);
         let id = u32::try_from(self.entries.len()).expect("fewer than 2^32 configurations");
+        let (entries, weak_words) = (&self.entries, &self.weak_words);
+        let seen = self.exact.find_or_insert(exact_hash, id, &self.exact_hashes, |e| {
+            let e = &entries[e as usize];
+            e.group == group && e.m == wm && e.hi == whi && weak_words[e.offset..e.offset + e.len] == *wwords
+        });
+        if seen.is_some() {
+            return None;
+        }
+        self.exact_hashes.push(exact_hash);
+        let mut at = self.groups[group as usize].head;
+        let mut scanned = 0;
+        while at != NIL && scanned < SUBSUME_SCAN {
+            let e = &self.entries[at as usize];
+            if e.closed && subset(e, &self.weak_words[e.offset..e.offset + e.len], weak) {
+                // Keep the entry (the exact table already points at it) but report a prune.
+                self.entries.push(WeakSet {
+                    group,
+                    m: wm,
+                    hi: whi,
+                    offset: self.weak_words.len(),
+                    len: wwords.len(),
+                    next: NIL,
+                    closed: true,
+                });
+                self.weak_words.extend_from_slice(wwords);
+                return None;
+            }
+            at = e.next;
+            scanned += 1;
+        }
         let g = &mut self.groups[group as usize];
-        self.entries.push(WeakSet { m, hi, offset: self.weak_words.len(), len: words.len(), next: g.head });
+        self.entries.push(WeakSet {
+            group,
+            m: wm,
+            hi: whi,
+            offset: self.weak_words.len(),
+            len: wwords.len(),
+            next: g.head,
+            closed: false,
+        });
         g.head = id;
-        self.weak_words.extend_from_slice(words);
-        true
+        self.weak_words.extend_from_slice(wwords);
+        Some(id)
     }
 }
 

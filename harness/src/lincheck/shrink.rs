@@ -70,11 +70,14 @@ impl<'h, I, O> Partition<'h, I, O> {
     }
 
     /// The search input with exactly the operations in `strong` (local indices) strong and the
-    /// rest weakened; `None` when nothing is strong (trivially linearizable).
+    /// rest weakened; `None` when nothing is strong (trivially linearizable). `defer` tries weak
+    /// operations after strong ones (good when the search must be exhaustive, as when proving a
+    /// shrunk set is still a counterexample); otherwise they go in call order.
     pub(crate) fn instance<M: Model<Input = I, Output = O>>(
         &self,
         model: &M,
         strong: &[usize],
+        defer: bool,
     ) -> Option<Vec<SearchOp<'h, I, O>>> {
         let mut is_strong = vec![false; self.ops.len()];
         let mut last_ret = None;
@@ -95,10 +98,19 @@ impl<'h, I, O> Partition<'h, I, O> {
                     ret: o.ret.unwrap_or(end),
                     weak: false,
                     read_only: model.is_read_only(o.input),
+                    deferred: false,
                 });
             } else if o.call <= end && !model.is_read_only(o.input) {
                 let ret = o.ret.map_or(end, |r| r.min(end));
-                out.push(SearchOp { input: o.input, output: None, call: o.call, ret, weak: true, read_only: false });
+                out.push(SearchOp {
+                    input: o.input,
+                    output: None,
+                    call: o.call,
+                    ret,
+                    weak: true,
+                    read_only: false,
+                    deferred: defer,
+                });
             }
         }
         Some(out)
@@ -124,15 +136,12 @@ pub(crate) fn shrink<M: Model>(
     let mut minimal = true;
     // Some(true): still a counterexample; None: undecided within the budget.
     let mut counterexample = |set: &[usize]| -> Option<bool> {
-        let ops = part.instance(model, set)?;
+        let ops = part.instance(model, set, true)?;
         if left == 0 {
             return None;
         }
         let out = search(model, &ops, left);
         left = left.saturating_sub(out.steps);
-        if std::env::var_os("LINCHECK_DEBUG").is_some() {
-            eprintln!("shrink check: {} strong, {} ops: {:?} in {} steps", set.len(), ops.len(), out.found, out.steps);
-        }
         match out.found {
             Found::NotLinearizable => Some(true),
             Found::Linearizable => Some(false),

@@ -114,6 +114,8 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
         prop::collection::vec((dur(), fault()), 0..4),
     )
         .prop_map(|((swarm, start), restart, kill, pause, partition, tiers, link, skew, churn, schedule)| {
+            let power =
+                restart.as_ref().map(|(a, b, _, d, _)| PowerLossChaos { min_delay: *a, max_delay: *b, down: *d });
             ChaosPlan {
                 swarm,
                 start,
@@ -125,11 +127,7 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     roles,
                 }),
                 kill: kill.map(|(count, min_delay, max_delay, roles)| KillChaos { count, min_delay, max_delay, roles }),
-                power_loss: restart.as_ref().map(|(a, b, _, d, _)| PowerLossChaos {
-                    min_delay: *a,
-                    max_delay: *b,
-                    down: *d,
-                }),
+                power_loss: power,
                 pause: pause.map(|(min_delay, max_delay, min_duration, max_duration, roles)| PauseChaos {
                     min_delay,
                     max_delay,
@@ -151,6 +149,8 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     max_offset,
                     max_drift_ppm,
                     nodes,
+                    min_delay: nodes.map(|n| millis(u64::from(n))),
+                    max_delay: nodes.map(|n| millis(u64::from(n) * 2)),
                 }),
                 churn: churn.map(|(min_delay, max_delay, joins, leaves, role)| ChurnChaos {
                     min_delay,
