@@ -41,6 +41,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a recorded history (JSON lines, docs/LINEARIZABILITY.md) for linearizability.
+    /// Exit 0 linearizable, 1 not (with a minimal counterexample), 2 missing or malformed file,
+    /// 3 undecided within --max-steps.
+    CheckHistory {
+        /// The history file: one operation per line.
+        file: std::path::PathBuf,
+        /// The sequential specification to check against.
+        #[arg(long, value_enum)]
+        model: crate::check_history::ModelName,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Give up on a partition (a key, or the register) after this many search steps.
+        #[arg(long)]
+        max_steps: Option<u64>,
+    },
 }
 
 pub(crate) fn seeds(flag: Option<String>) -> Result<Seeds, gauntlet_sim::SeedError> {
@@ -65,6 +81,9 @@ pub fn main() -> i32 {
         Command::Demo { seed, json } => run_demo(seed, json),
         Command::Check { plans } => crate::plan_cmd::check(&plans),
         Command::Run { plan, seed, json } => crate::plan_cmd::run(&plan, seed, json),
+        Command::CheckHistory { file, model, json, max_steps } => {
+            crate::check_history::run(&file, model, json, max_steps)
+        }
     }
 }
 

@@ -4,12 +4,18 @@
 //! gauntlet demo [--seed N] [--json]        run the demo scenario under simulation
 //! gauntlet check PLAN...                    validate plan files
 //! gauntlet run PLAN [--seed N] [--json]     run a plan file under simulation
+//! gauntlet check-history FILE --model register|kv [--json] [--max-steps N]
+//!                                           check a recorded history for linearizability
 //! ```
 //! Seeds: `--seed` or `SIM_SEED` (decimal or 0x hex); otherwise one is drawn and printed first.
 //! Exit codes: 0 pass, 1 a safety failure (or the demo failed), 2 usage or input error (a bad
 //! plan), 3 a crash (a panic, a trace limit, nondeterminism), 4 a liveness failure.
+//! `check-history`: 0 linearizable, 1 not, 2 a missing or malformed file (each bad line named),
+//! 3 undecided within `--max-steps`.
 #![allow(clippy::disallowed_methods, reason = "the CLI measures wall time around simulated runs")]
 
+#[cfg(madsim)]
+mod check_history;
 #[cfg(madsim)]
 mod demo;
 #[cfg(madsim)]

@@ -179,8 +179,9 @@ fn reachable<'a>(cur: &Option<Value>, target: &Option<Value>, pending: impl Iter
     if cur.as_deref() == Some(&**target) {
         return true;
     }
+    // Values a pending write could set that start the target, and the pending appends.
+    let mut bases: Vec<&str> = Vec::new();
     let mut appends: Vec<&str> = Vec::new();
-    let mut bases: Vec<&str> = vec![cur.as_deref().unwrap_or("")];
     for cmd in pending {
         match cmd {
             Cmd::Read => {}
@@ -189,12 +190,15 @@ fn reachable<'a>(cur: &Option<Value>, target: &Option<Value>, pending: impl Iter
                 if **v == **target {
                     return true;
                 }
-                bases.push(v);
+                if target.starts_with(&**v) {
+                    bases.push(v);
+                }
             }
         }
     }
     // From a base that starts the target, the rest must be made of pending appends.
-    bases.iter().any(|b| target.strip_prefix(b).is_some_and(|rest| spelled_by(rest, &appends)))
+    let from = |base: &str| target.strip_prefix(base).is_some_and(|rest| spelled_by(rest, &appends));
+    !appends.is_empty() && (from(cur.as_deref().unwrap_or("")) || bases.iter().any(|b| from(b)))
 }
 
 /// Whether `text` is a concatenation of `pieces` (each usable any number of times, which

@@ -28,9 +28,11 @@
 //! * **dead states**: a completed read that does not fit, and cannot fit after any of the
 //!   operations that may still precede it ([`Model::may_fit_later`]), ends the configuration;
 //!   the candidates and the next few reads beyond them are checked;
-//! * **subsumption**: weak operations are tried after strong ones, and a configuration is not
-//!   explored if one with the same strong operations done, the same state and a subset of its
-//!   weak operations done was — that one could do everything it can, skipping the rest.
+//! * **subsumption**: a configuration is not explored if one with the same strong operations
+//!   done, the same state and a subset of its weak operations done was explored and failed —
+//!   that one could have done everything this one can, skipping the rest. When a search must
+//!   be exhaustive (proving a shrunk set is still a counterexample) weak operations are tried
+//!   after strong ones, so the more permissive configurations fail first and prune more.
 //!
 //! Linearized sets are stored canonically and small: every operation below `m` (the first
 //! pending one of its kind, in call order) is done and nothing at or above `hi` is, so a memo

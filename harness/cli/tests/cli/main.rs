@@ -132,3 +132,97 @@ name = "converge"
     assert!(err.contains("replay: SIM_SEED=3 cargo run --release -p gauntlet-cli -- run"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+fn history_path(name: &str) -> String {
+    format!("{}/tests/histories/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_history_accepts_linearizable_histories_with_unknown_and_failed_operations() {
+    let out = gauntlet(&["check-history", &history_path("register-ok.jsonl"), "--model", "register"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("verdict    LINEARIZABLE"), "{text}");
+    assert!(text.contains("5 operations: 1 with unknown outcome; 1 failed and left out"), "{text}");
+    let v = json(&gauntlet(&["check-history", &history_path("kv-ok.jsonl"), "--model", "kv", "--json"], &[]));
+    assert_eq!(
+        (v["verdict"].as_str(), v["operations"].as_u64(), v["partitions"].as_u64()),
+        (Some("linearizable"), Some(9), Some(3))
+    );
+    assert_eq!(v["counterexample"], serde_json::Value::Null);
+}
+
+#[test]
+fn check_history_prints_a_minimal_counterexample_with_line_numbers_and_exits_1() {
+    let out = gauntlet(&["check-history", &history_path("register-stale-read.jsonl"), "--model", "register"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("verdict    NOT LINEARIZABLE in the register"), "{text}");
+    assert!(text.contains("counterexample (minimal): these 2 operations cannot be linearized"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("line ")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("line 2 ") && lines[0].contains(r#"write("2")"#), "{text}");
+    assert!(lines[1].contains("line 4 ") && lines[1].contains(r#"read() -> "1""#), "{text}");
+
+    let out = gauntlet(&["check-history", &history_path("kv-lost-append.jsonl"), "--model", "kv", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["verdict"], "not_linearizable");
+    assert_eq!(v["failing_partitions"], serde_json::json!(["x", "zz"]));
+    let cx = &v["counterexample"];
+    assert_eq!((cx["partition"].as_str(), cx["minimal"].as_bool()), (Some("x"), Some(true)));
+    let ops: Vec<(u64, &str)> = cx["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["line"].as_u64().unwrap(), o["description"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ops, [(3, r#"append("x", "b")"#), (5, r#"get("x") -> "a""#)]);
+}
+
+#[test]
+fn check_history_names_every_malformed_line_and_exits_2() {
+    let file = history_path("malformed.jsonl");
+    let out = gauntlet(&["check-history", &file, "--model", "register"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        format!(r#"{file}:2: field "invoke": expected a non-negative integer (ns), found "soon""#),
+        format!(r#"{file}:4: op "get" is not an operation of the register model (expected read, write or cas)"#),
+        format!("{file}:5: complete 50 is before invoke 60"),
+        format!("{file}:6: not valid JSON"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(!err.contains(":1:") && !err.contains(":3:"), "{err}");
+    let v = json(&gauntlet(&["check-history", &file, "--model", "register", "--json"], &[]));
+    assert_eq!(v["verdict"], "malformed");
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(4));
+    assert_eq!(v["errors"][0]["line"], 2);
+    // A kv history read as a register: the operations are not the model's.
+    let out = gauntlet(&["check-history", &history_path("kv-ok.jsonl"), "--model", "register"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(r#"kv-ok.jsonl:1: op "put" is not an operation of the register model"#));
+}
+
+#[test]
+fn check_history_on_a_missing_file_or_bad_usage_exits_2() {
+    let out = gauntlet(&["check-history", "/nonexistent/history.jsonl", "--model", "kv"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/history.jsonl"));
+    let out = gauntlet(&["check-history", &history_path("kv-ok.jsonl"), "--model", "queue"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = gauntlet(&["check-history", &history_path("kv-ok.jsonl")], &[]);
+    assert_eq!(out.status.code(), Some(2), "--model is required");
+}
+
+#[test]
+fn check_history_gives_up_within_max_steps_and_exits_3() {
+    let out =
+        gauntlet(&["check-history", &history_path("kv-ok.jsonl"), "--model", "kv", "--max-steps", "1", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json(&out);
+    assert_eq!(v["verdict"], "undecided");
+    assert!(v["steps"].as_u64().is_some_and(|s| s >= 1), "{v}");
+}
