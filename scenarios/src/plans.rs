@@ -32,6 +32,18 @@ pub fn kv() -> Vec<(&'static str, Plan)> {
     vec![("kv-partition", kv_partition()), ("kv-failover", kv_failover()), ("kv-skew", kv_skew())]
 }
 
+/// What every raft-kv plan shares: `replicas` nodes with this fsync time, 20 s of 40 ops/s
+/// from 5 users (`get_weight` : 2 puts : 1 cas) that keep running through a 10 s cooldown.
+fn kv_base(name: &str, replicas: u32, fsync: std::time::Duration, get_weight: u32) -> ScenarioBuilder {
+    ScenarioBuilder::topology_with(|t| t.nodes("replica", replicas).fsync(fsync))
+        .named(name)
+        .app("raft-kv")
+        .with_run_duration(secs(20))
+        .with_cooldown(secs(10))
+        .workloads_in_cooldown(true)
+        .workload_with("clients", |w| w.rate(40.0).users(5).mix("get", get_weight).mix("put", 2).mix("cas", 1))
+}
+
 /// The expectations every raft-kv plan has.
 fn kv_expectations(b: ScenarioBuilder) -> ScenarioBuilder {
     b.expect("linearizable")
@@ -42,27 +54,20 @@ fn kv_expectations(b: ScenarioBuilder) -> ScenarioBuilder {
 
 /// `kv-partition.toml`.
 pub fn kv_partition() -> Plan {
-    let b = ScenarioBuilder::topology_with(|t| t.nodes("replica", 5).fsync(millis(5)))
-        .named("kv-partition")
-        .app("raft-kv")
-        .with_run_duration(secs(20))
-        .with_cooldown(secs(10))
-        .workloads_in_cooldown(true)
-        .workload_with("clients", |w| w.rate(40.0).users(5).mix("get", 2).mix("put", 2).mix("cas", 1))
-        .chaos_with(|c| {
-            c.start(secs(2))
-                .loss(0.01)
-                .partition(&[RandomHalves, Minority, MajorityRing, Bridge, OneWay])
-                .min_delay(secs(2))
-                .max_delay(secs(4))
-                .min_duration(secs(1))
-                .max_duration(secs(3))
-                .and()
-                .restart()
-                .min_delay(secs(2))
-                .max_delay(secs(5))
-                .down(millis(500))
-        });
+    let b = kv_base("kv-partition", 5, millis(5), 2).chaos_with(|c| {
+        c.start(secs(2))
+            .loss(0.01)
+            .partition(&[RandomHalves, Minority, MajorityRing, Bridge, OneWay])
+            .min_delay(secs(2))
+            .max_delay(secs(4))
+            .min_duration(secs(1))
+            .max_duration(secs(3))
+            .and()
+            .restart()
+            .min_delay(secs(2))
+            .max_delay(secs(5))
+            .down(millis(500))
+    });
     kv_expectations(b).plan()
 }
 
@@ -161,53 +166,39 @@ pub fn gossip_swarm() -> Plan {
 
 /// `kv-failover.toml`.
 pub fn kv_failover() -> Plan {
-    let b = ScenarioBuilder::topology_with(|t| t.nodes("replica", 3).fsync(millis(10)))
-        .named("kv-failover")
-        .app("raft-kv")
-        .with_run_duration(secs(20))
-        .with_cooldown(secs(10))
-        .workloads_in_cooldown(true)
-        .workload_with("clients", |w| w.rate(40.0).users(5).mix("get", 2).mix("put", 2).mix("cas", 1))
-        .chaos_with(|c| {
-            c.start(secs(1))
-                .loss(0.02)
-                .power_loss(secs(3), secs(6), millis(200))
-                .restart()
-                .min_delay(millis(300))
-                .max_delay(secs(1))
-                .and()
-                .partition(&[OneWay, Minority])
-                .min_delay(secs(1))
-                .max_delay(secs(3))
-                .min_duration(millis(300))
-                .max_duration(secs(1))
-        });
+    let b = kv_base("kv-failover", 3, millis(10), 2).chaos_with(|c| {
+        c.start(secs(1))
+            .loss(0.02)
+            .power_loss(secs(3), secs(6), millis(200))
+            .restart()
+            .min_delay(millis(300))
+            .max_delay(secs(1))
+            .and()
+            .partition(&[OneWay, Minority])
+            .min_delay(secs(1))
+            .max_delay(secs(3))
+            .min_duration(millis(300))
+            .max_duration(secs(1))
+    });
     kv_expectations(b).plan()
 }
 
 /// `kv-skew.toml`.
 pub fn kv_skew() -> Plan {
-    let b = ScenarioBuilder::topology_with(|t| t.nodes("replica", 5).fsync(millis(5)))
-        .named("kv-skew")
-        .app("raft-kv")
-        .with_run_duration(secs(20))
-        .with_cooldown(secs(10))
-        .workloads_in_cooldown(true)
-        .workload_with("clients", |w| w.rate(40.0).users(5).mix("get", 3).mix("put", 2).mix("cas", 1))
-        .chaos_with(|c| {
-            c.start(secs(1))
-                .clock_jumps(secs(2), 100_000, millis(200), secs(1))
-                .pause()
-                .min_delay(secs(1))
-                .max_delay(secs(3))
-                .min_duration(millis(300))
-                .max_duration(millis(1500))
-                .and()
-                .partition(&[Minority])
-                .min_delay(secs(2))
-                .max_delay(secs(4))
-                .min_duration(secs(1))
-                .max_duration(secs(3))
-        });
+    let b = kv_base("kv-skew", 5, millis(5), 3).chaos_with(|c| {
+        c.start(secs(1))
+            .clock_jumps(secs(2), 100_000, millis(200), secs(1))
+            .pause()
+            .min_delay(secs(1))
+            .max_delay(secs(3))
+            .min_duration(millis(300))
+            .max_duration(millis(1500))
+            .and()
+            .partition(&[Minority])
+            .min_delay(secs(2))
+            .max_delay(secs(4))
+            .min_duration(secs(1))
+            .max_duration(secs(3))
+    });
     kv_expectations(b).plan()
 }
