@@ -184,6 +184,20 @@ pub trait Application: Send + Sync + 'static {
         true
     }
 
+    /// Whether the application elects leaders, so that chaos may be aimed at the leader
+    /// (`aim = "leader"` in a plan). Default: no. An application that says yes implements
+    /// [`Application::leader_epoch`].
+    fn elects_leaders(&self) -> bool {
+        false
+    }
+
+    /// If a node in `state` believes it leads, the epoch (term, view, ballot) it leads in.
+    /// Chaos aimed at the leader picks, among the members' latest observed states, the one
+    /// with the highest epoch (ties: the first by name). Default: never a leader.
+    fn leader_epoch(&self, _state: &Self::State) -> Option<u64> {
+        None
+    }
+
     /// Whether these states (one per live member) have converged; `Err` says how they differ.
     /// Default: all equal.
     fn converged(&self, states: &[(&str, &Self::State)]) -> Result<(), String> {

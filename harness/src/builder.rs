@@ -335,6 +335,11 @@ impl RestartBuilder {
         self.get().roles = roles.iter().map(|s| s.to_string()).collect();
         self
     }
+    /// Restart whichever member leads when each restart fires (Jepsen's kill-the-primary).
+    pub fn at_leader(mut self) -> Self {
+        self.get().aim = Aim::Leader;
+        self
+    }
 }
 
 impl KillBuilder {
@@ -361,6 +366,11 @@ impl PauseBuilder {
     /// Roles that may be paused.
     pub fn roles(mut self, roles: &[&str]) -> Self {
         self.get().roles = roles.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// Pause whichever member leads when each pause fires.
+    pub fn at_leader(mut self) -> Self {
+        self.get().aim = Aim::Leader;
         self
     }
 }
@@ -418,6 +428,7 @@ impl ChaosBuilder {
             target_cooldown: Duration::ZERO,
             down: Duration::ZERO,
             roles: Vec::new(),
+            aim: Aim::Any,
         });
         RestartBuilder(self)
     }
@@ -434,6 +445,7 @@ impl ChaosBuilder {
             min_duration: Duration::from_secs(1),
             max_duration: Duration::from_secs(5),
             roles: Vec::new(),
+            aim: Aim::Any,
         });
         PauseBuilder(self)
     }

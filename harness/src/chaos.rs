@@ -3,7 +3,7 @@
 //! does not change what the others do; targets are chosen in time order against the
 //! membership as it will be (killed and departed nodes are never chosen again).
 
-use crate::plan::{ChaosPlan, Network, PartitionKind, Plan};
+use crate::plan::{Aim, ChaosPlan, Network, PartitionKind, Plan};
 use gauntlet_sim::seed::{stream, Purpose};
 use gauntlet_sim::{Fault, FaultSchedule, Latency, LinkConfig};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -40,6 +40,26 @@ pub struct Timeline {
     pub churn: Vec<(Duration, ChurnEvent)>,
     /// Nodes killed for good by `chaos.kill`, with when.
     pub killed: Vec<(Duration, String)>,
+    /// Faults aimed at whichever member leads when they fire (`aim = "leader"`), in time
+    /// order: the runner picks the target then.
+    pub aimed: Vec<(Duration, AimedFault)>,
+}
+
+/// A fault whose target is chosen when it fires ([`crate::plan::Aim::Leader`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AimedFault {
+    /// Crash the leader, and restart it after `down` (at once when zero).
+    Restart {
+        /// How long it stays down.
+        down: Duration,
+    },
+    /// Pause the leader for `duration`.
+    Pause {
+        /// How long it stays paused.
+        duration: Duration,
+    },
+    /// Cut the leader off from the other members (the partition's heal is in the schedule).
+    Isolate,
 }
 
 /// Links set when the run starts (and restored when the cooldown begins): the network shape.
@@ -131,6 +151,7 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
     let mut faults: Vec<(Duration, Fault)> = Vec::new();
     let mut churn = Vec::new();
     let mut killed = Vec::new();
+    let mut aimed = Vec::new();
 
     // Link degradation and latency tiers for the whole active phase.
     let members0 = plan.topology.nodes();
@@ -237,6 +258,10 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
             }
             Trigger::Restart => {
                 let c = chaos.restart.as_ref().expect("restart configured");
+                if c.aim == Aim::Leader {
+                    aimed.push((at, AimedFault::Restart { down: c.down }));
+                    continue;
+                }
                 let eligible: Vec<usize> = (0..members.len())
                     .filter(|&i| {
                         let m = &members[i];
@@ -267,6 +292,10 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
             }
             Trigger::Pause => {
                 let c = chaos.pause.as_ref().expect("pause configured");
+                if c.aim == Aim::Leader {
+                    aimed.push((at, AimedFault::Pause { duration: between(r, c.min_duration, c.max_duration) }));
+                    continue;
+                }
                 let eligible: Vec<usize> = (0..members.len()).filter(|&i| free(&members[i], &c.roles)).collect();
                 let Some(&i) = eligible.choose(r) else { continue };
                 let d = between(r, c.min_duration, c.max_duration);
@@ -284,6 +313,14 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
                     continue;
                 }
                 let kind = *c.kinds.choose(r).expect("kinds validated non-empty");
+                if kind == PartitionKind::Leader {
+                    aimed.push((at, AimedFault::Isolate));
+                    partition_until = at.saturating_add(d);
+                    if partition_until < end {
+                        faults.push((at + d, Fault::Heal));
+                    }
+                    continue;
+                }
                 let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
                 let departed: Vec<String> = killed
                     .iter()
@@ -336,7 +373,7 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
     for (at, f) in faults {
         schedule.push(at, f);
     }
-    Timeline { kinds, faults: schedule, churn, killed }
+    Timeline { kinds, faults: schedule, churn, killed, aimed }
 }
 
 fn between(r: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
@@ -412,6 +449,8 @@ fn partition(
             }
             v
         }
+        // Resolved when it fires (see `AimedFault::Isolate`).
+        PartitionKind::Leader => Vec::new(),
         PartitionKind::OneWay => {
             let x = &shuffled[0];
             shuffled[1..].iter().map(|y| Fault::CutOneWay { from: x.clone(), to: y.clone() }).collect()
@@ -629,5 +668,45 @@ mod tests {
             assert_eq!(*lat, back, "symmetric: {a} <-> {b}");
             assert!(*lat == Duration::from_millis(10) || *lat == Duration::from_millis(300));
         }
+    }
+
+    #[test]
+    fn chaos_aimed_at_the_leader_is_left_for_the_runner_at_the_same_times() {
+        let any = plan(
+            r#"name = "p"
+            [app]
+            name = "x"
+            [topology.nodes]
+            r = 3
+            [chaos.restart]
+            min_delay = "1s"
+            max_delay = "3s"
+            down = "100ms"
+            [chaos.partition]
+            kinds = ["minority"]
+            min_delay = "1s"
+            max_delay = "3s"
+            min_duration = "100ms"
+            max_duration = "200ms""#,
+        );
+        let mut leader = any.clone();
+        leader.chaos.restart.as_mut().unwrap().aim = Aim::Leader;
+        leader.chaos.partition.as_mut().unwrap().kinds = vec![PartitionKind::Leader];
+        let (a, l) = (compile(&any, 7), compile(&leader, 7));
+        let crash_times = |t: &Timeline| -> Vec<Duration> {
+            t.faults.entries.iter().filter(|e| matches!(e.fault, Fault::Crash { .. })).map(|e| e.at).collect()
+        };
+        let aimed = |kind: fn(&AimedFault) -> bool| -> Vec<Duration> {
+            l.aimed.iter().filter(|(_, f)| kind(f)).map(|(at, _)| *at).collect()
+        };
+        assert!(a.aimed.is_empty());
+        assert!(crash_times(&l).is_empty(), "no crash is decided before the run");
+        assert_eq!(aimed(|f| matches!(f, AimedFault::Restart { .. })), crash_times(&a), "same restart times");
+        assert!(l.aimed.iter().all(|(_, f)| !matches!(f, AimedFault::Pause { .. })));
+        let cuts = aimed(|f| *f == AimedFault::Isolate);
+        let heals: Vec<Duration> = l.faults.entries.iter().filter(|e| e.fault == Fault::Heal).map(|e| e.at).collect();
+        assert!(!cuts.is_empty());
+        assert_eq!(cuts.len(), heals.len(), "each leader cut heals on schedule: {cuts:?} {heals:?}");
+        assert!(cuts.iter().zip(&heals).all(|(c, h)| h > c));
     }
 }

@@ -378,6 +378,27 @@ pub struct RestartChaos {
     /// Roles that may be targeted. Default: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Which node each restart hits: `any` member (default) or the current `leader`.
+    #[serde(default, skip_serializing_if = "Aim::is_any")]
+    pub aim: Aim,
+}
+
+/// Which node a cadenced fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aim {
+    /// A member drawn from the chaos stream when the plan is compiled (before the run).
+    #[default]
+    Any,
+    /// Whichever member leads when the fault fires, judged from the members' latest observed
+    /// states ([`crate::Application::leader_epoch`]); skipped when no member is seen leading.
+    Leader,
+}
+
+impl Aim {
+    fn is_any(&self) -> bool {
+        *self == Aim::Any
+    }
 }
 
 /// Kill `count` random nodes for good, one every `[min_delay, max_delay]`.
@@ -432,6 +453,9 @@ pub struct PauseChaos {
     /// Roles that may be targeted. Default: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Which node each pause hits: `any` member (default) or the current `leader`.
+    #[serde(default, skip_serializing_if = "Aim::is_any")]
+    pub aim: Aim,
 }
 
 /// Partition the members every `[min_delay, max_delay]` for `[min_duration, max_duration]`,
@@ -474,17 +498,22 @@ pub enum PartitionKind {
     OneWay,
     /// The explicit `groups`.
     Groups,
+    /// Whichever member leads when the partition starts, cut off from the other members
+    /// (clients still reach it, as they reach a deposed leader in real life). Needs an
+    /// application that elects leaders; skipped when no member is seen leading.
+    Leader,
 }
 
 impl PartitionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [PartitionKind; 6] = [
+    pub const ALL: [PartitionKind; 7] = [
         PartitionKind::RandomHalves,
         PartitionKind::Minority,
         PartitionKind::MajorityRing,
         PartitionKind::Bridge,
         PartitionKind::OneWay,
         PartitionKind::Groups,
+        PartitionKind::Leader,
     ];
 }
 

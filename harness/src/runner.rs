@@ -5,7 +5,7 @@
 //! thing inside a seeded [`World`].
 
 use crate::app::{Application, NodeRef, NodeSetup};
-use crate::chaos::{self, ChurnEvent, Timeline};
+use crate::chaos::{self, AimedFault, ChurnEvent, Timeline};
 use crate::expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, OpCounts, Phase, Status};
 use crate::observe::{
     FnSources, ObservationConfig, ObservationHandle, ObservationRuntime, ObserveError, ObservedSource, Observer,
@@ -99,6 +99,8 @@ struct Shared {
     changes: Mutex<Vec<MembershipChange>>,
     /// Timeline steps that could not be applied (a harness bug; reported as a crash).
     errors: Mutex<Vec<String>>,
+    /// Faults aimed at the leader, as they were applied (target resolved), in time order.
+    aimed: Mutex<Vec<(Duration, Fault)>>,
 }
 
 impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
@@ -140,6 +142,7 @@ impl SimDeployer {
             log: Arc::default(),
             changes: Mutex::default(),
             errors: Mutex::default(),
+            aimed: Mutex::default(),
         });
         let handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>> = ObservationHandle::new(
             ObservationConfig::default()
@@ -229,13 +232,30 @@ impl SimDeployer {
             counts: trace.as_ref().map(|t| t.counts_by_kind()).unwrap_or_default(),
             ops: log.counts.clone(),
             chaos_kinds: timeline.kinds.clone(),
-            schedule: timeline.faults.clone(),
+            schedule: concrete_schedule(&timeline, &shared),
             settled,
             membership_changes,
             observed_sources,
             trace,
         })
     }
+}
+
+/// The faults as they happened: the compiled schedule with the aimed faults' resolved
+/// targets merged in by time (equal times keep compiled faults first).
+fn concrete_schedule(timeline: &Timeline, shared: &Shared) -> gauntlet_sim::FaultSchedule {
+    let mut schedule = timeline.faults.clone();
+    let aimed = shared.aimed.lock().expect("aimed");
+    if aimed.is_empty() {
+        return schedule;
+    }
+    let mut all: Vec<(Duration, u8, Fault)> = schedule.entries.drain(..).map(|e| (e.at, 0, e.fault)).collect();
+    all.extend(aimed.iter().map(|(at, f)| (*at, 1, f.clone())));
+    all.sort_by_key(|(at, rank, _)| (*at, *rank));
+    for (at, _, fault) in all {
+        schedule.push(at, fault);
+    }
+    schedule
 }
 
 /// The instant the run started, as seen from any node (simulated time is global).
@@ -260,7 +280,7 @@ async fn supervise<A: Application + Send + Sync>(
         }
     }
     let gone: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    spawn_timeline(&sim, &plan, &app, &timeline, &shared, &gone);
+    spawn_timeline(&sim, &plan, &app, &timeline, &shared, &gone, &handle);
 
     let registry = ExpectationRegistry::for_app(&*app);
     let mut expectations: Vec<(String, Box<dyn Expectation<A>>)> = Vec::new();
@@ -343,6 +363,7 @@ async fn supervise<A: Application + Send + Sync>(
 enum Action {
     Join { name: String, role: String },
     Fault(Fault),
+    Aimed(AimedFault),
     Leave { name: String, crash: bool },
 }
 
@@ -351,7 +372,7 @@ impl Action {
     fn rank(&self) -> u8 {
         match self {
             Action::Join { .. } => 0,
-            Action::Fault(_) => 1,
+            Action::Fault(_) | Action::Aimed(_) => 1,
             Action::Leave { .. } => 2,
         }
     }
@@ -366,6 +387,7 @@ fn spawn_timeline<A: Application + Send + Sync>(
     timeline: &Timeline,
     shared: &Arc<Shared>,
     gone: &Arc<Mutex<BTreeSet<String>>>,
+    handle: &ObservationHandle<ClusterView<A::State>, NodeChange<A::State>>,
 ) {
     let mut actions: Vec<(Duration, Action)> = Vec::new();
     for (at, change) in &timeline.churn {
@@ -381,9 +403,13 @@ fn spawn_timeline<A: Application + Send + Sync>(
     for (at, name) in &timeline.killed {
         actions.push((*at, Action::Leave { name: name.clone(), crash: false }));
     }
+    for (at, aimed) in &timeline.aimed {
+        actions.push((*at, Action::Aimed(*aimed)));
+    }
     actions.sort_by_key(|(at, a)| (*at, a.rank()));
     let (sim2, app, shared, gone, options) =
         (sim.clone(), app.clone(), shared.clone(), gone.clone(), plan.app.options.clone());
+    let (handle, active_end) = (handle.clone(), plan.run.duration);
     sim.spawn(async move {
         for (at, action) in actions {
             sim2.sleep_until(at).await;
@@ -391,6 +417,41 @@ fn spawn_timeline<A: Application + Send + Sync>(
                 Action::Fault(f) => {
                     if let Err(e) = sim2.apply(&f) {
                         shared.errors.lock().expect("errors").push(format!("applying {f} at {at:?}: {e}"));
+                    }
+                }
+                Action::Aimed(aimed) => {
+                    let Some(leader) = current_leader(&sim2, &*app, &handle, &shared, &gone) else {
+                        sim2.annotate(format!("chaos: no leader seen, {aimed:?} skipped"));
+                        continue;
+                    };
+                    let (now, undo) = match aimed {
+                        AimedFault::Restart { down } if down.is_zero() => {
+                            (Fault::Restart { node: leader.clone() }, None)
+                        }
+                        AimedFault::Restart { down } => {
+                            (Fault::Crash { node: leader.clone() }, Some((down, Fault::Restart { node: leader })))
+                        }
+                        AimedFault::Pause { duration } => {
+                            (Fault::Pause { node: leader.clone() }, Some((duration, Fault::Resume { node: leader })))
+                        }
+                        AimedFault::Isolate => {
+                            let gone = gone.lock().expect("gone").clone();
+                            let rest: Vec<String> = (shared.membership.lock().expect("membership").iter())
+                                .map(|m| m.name.clone())
+                                .filter(|n| *n != leader && !gone.contains(n))
+                                .collect();
+                            (Fault::Partition { groups: vec![vec![leader], rest] }, None)
+                        }
+                    };
+                    apply_aimed(&sim2, &shared, at, now);
+                    // Undone in its own task so later timeline steps keep their times; the
+                    // cooldown undoes whatever would fall after the active phase.
+                    if let Some((after, undo)) = undo.filter(|(after, _)| at.saturating_add(*after) < active_end) {
+                        let (sim3, shared3) = (sim2.clone(), shared.clone());
+                        sim2.spawn(async move {
+                            sim3.sleep_until(at + after).await;
+                            apply_aimed(&sim3, &shared3, at + after, undo);
+                        });
                     }
                 }
                 Action::Join { name, role } => {
@@ -437,6 +498,38 @@ fn spawn_timeline<A: Application + Send + Sync>(
 }
 
 /// Faults stop: heal, restore the topology's links and clocks, resume and restart members.
+/// The member that leads now, judged from the latest observation: among running members
+/// whose state reports leadership, the highest epoch (ties: the first by name).
+fn current_leader<A: Application>(
+    sim: &Sim,
+    app: &A,
+    handle: &ObservationHandle<ClusterView<A::State>, NodeChange<A::State>>,
+    shared: &Shared,
+    gone: &Mutex<BTreeSet<String>>,
+) -> Option<String> {
+    let view = handle.latest()?;
+    let members = shared.membership.lock().expect("membership").clone();
+    let gone = gone.lock().expect("gone").clone();
+    members
+        .iter()
+        .filter(|m| !gone.contains(&m.name))
+        .filter(|m| sim.node_id(&m.name).is_some_and(|id| sim.status(id) == NodeStatus::Running))
+        .filter_map(|m| {
+            let epoch = view.get(&m.name)?.state.as_ref().and_then(|s| app.leader_epoch(s))?;
+            Some((epoch, std::cmp::Reverse(m.name.clone())))
+        })
+        .max()
+        .map(|(_, std::cmp::Reverse(name))| name)
+}
+
+fn apply_aimed(sim: &Sim, shared: &Shared, at: Duration, fault: Fault) {
+    sim.annotate(format!("chaos aimed at the leader: {fault}"));
+    match sim.apply(&fault) {
+        Ok(()) => shared.aimed.lock().expect("aimed").push((at, fault)),
+        Err(e) => shared.errors.lock().expect("errors").push(format!("applying {fault} at {at:?}: {e}")),
+    }
+}
+
 fn begin_cooldown(sim: &Sim, plan: &crate::Plan, gone: &Arc<Mutex<BTreeSet<String>>>) {
     sim.annotate("cooldown: faults stop, the network heals");
     let mut heal = vec![Fault::Heal, Fault::ResetLinks];

@@ -79,6 +79,7 @@ pub fn catalog<A: Application>(app: Arc<A>) -> Catalog {
         app: app.name().to_owned(),
         roles: app.roles(),
         operations: app.operations(),
+        elects_leaders: app.elects_leaders(),
         check_options: Box::new(move |options| app.check_options(options)),
         expectations,
     }

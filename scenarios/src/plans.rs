@@ -29,19 +29,24 @@ pub fn gossip() -> Vec<(&'static str, Plan)> {
 
 /// The raft-kv plans.
 pub fn kv() -> Vec<(&'static str, Plan)> {
-    vec![("kv-partition", kv_partition()), ("kv-failover", kv_failover()), ("kv-skew", kv_skew())]
+    vec![
+        ("kv-partition", kv_partition()),
+        ("kv-failover", kv_failover()),
+        ("kv-skew", kv_skew()),
+        ("kv-leader-partition", kv_leader_partition()),
+    ]
 }
 
 /// What every raft-kv plan shares: `replicas` nodes with this fsync time, 20 s of 40 ops/s
-/// from 5 users (`get_weight` : 2 puts : 1 cas) that keep running through a 10 s cooldown.
-fn kv_base(name: &str, replicas: u32, fsync: std::time::Duration, get_weight: u32) -> ScenarioBuilder {
+/// from 5 users (the operation `mix`) that keep running through a 10 s cooldown.
+fn kv_base(name: &str, replicas: u32, fsync: std::time::Duration, mix: &[(&str, u32)]) -> ScenarioBuilder {
     ScenarioBuilder::topology_with(|t| t.nodes("replica", replicas).fsync(fsync))
         .named(name)
         .app("raft-kv")
         .with_run_duration(secs(20))
         .with_cooldown(secs(10))
         .workloads_in_cooldown(true)
-        .workload_with("clients", |w| w.rate(40.0).users(5).mix("get", get_weight).mix("put", 2).mix("cas", 1))
+        .workload_with("clients", |w| mix.iter().fold(w.rate(40.0).users(5), |w, &(op, n)| w.mix(op, n)))
 }
 
 /// The expectations every raft-kv plan has.
@@ -54,7 +59,7 @@ fn kv_expectations(b: ScenarioBuilder) -> ScenarioBuilder {
 
 /// `kv-partition.toml`.
 pub fn kv_partition() -> Plan {
-    let b = kv_base("kv-partition", 5, millis(5), 2).chaos_with(|c| {
+    let b = kv_base("kv-partition", 5, millis(5), &[("get", 2), ("put", 2), ("cas", 1)]).chaos_with(|c| {
         c.start(secs(2))
             .loss(0.01)
             .partition(&[RandomHalves, Minority, MajorityRing, Bridge, OneWay])
@@ -166,7 +171,7 @@ pub fn gossip_swarm() -> Plan {
 
 /// `kv-failover.toml`.
 pub fn kv_failover() -> Plan {
-    let b = kv_base("kv-failover", 3, millis(10), 2).chaos_with(|c| {
+    let b = kv_base("kv-failover", 3, millis(10), &[("get", 2), ("put", 2), ("cas", 1)]).chaos_with(|c| {
         c.start(secs(1))
             .loss(0.02)
             .power_loss(secs(3), secs(6), millis(200))
@@ -185,7 +190,7 @@ pub fn kv_failover() -> Plan {
 
 /// `kv-skew.toml`.
 pub fn kv_skew() -> Plan {
-    let b = kv_base("kv-skew", 5, millis(5), 3).chaos_with(|c| {
+    let b = kv_base("kv-skew", 5, millis(5), &[("get", 3), ("put", 2), ("cas", 1)]).chaos_with(|c| {
         c.start(secs(1))
             .clock_jumps(secs(2), 100_000, millis(200), secs(1))
             .pause()
@@ -199,6 +204,19 @@ pub fn kv_skew() -> Plan {
             .max_delay(secs(4))
             .min_duration(secs(1))
             .max_duration(secs(3))
+    });
+    kv_expectations(b).plan()
+}
+
+/// `kv-leader-partition.toml`.
+pub fn kv_leader_partition() -> Plan {
+    let b = kv_base("kv-leader-partition", 3, millis(10), &[("get", 12), ("put", 1)]).chaos_with(|c| {
+        c.start(secs(1))
+            .partition(&[Leader])
+            .min_delay(millis(500))
+            .max_delay(millis(1500))
+            .min_duration(millis(500))
+            .max_duration(millis(1500))
     });
     kv_expectations(b).plan()
 }

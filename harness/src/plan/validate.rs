@@ -87,6 +87,8 @@ pub struct Catalog {
     pub roles: Vec<String>,
     /// Operations its workloads may issue.
     pub operations: Vec<String>,
+    /// Whether the application elects leaders (chaos may then be aimed at the leader).
+    pub elects_leaders: bool,
     /// Checks `app.options`; returns `(option, message)` pairs.
     pub check_options: OptionsCheck,
     /// Registered expectations: name → checker of its parameters (returns `(param, message)`).
@@ -147,6 +149,26 @@ impl Checker<'_> {
             if !self.plan.topology.nodes.contains_key(r) {
                 let known = self.plan.topology.nodes.keys().cloned().collect::<Vec<_>>().join(", ");
                 self.problem(path, format!("no node has role {r:?}; the topology has: {known}"));
+            }
+        }
+    }
+
+    /// Checks that chaos aimed at the leader is aimed at an application that elects one, and
+    /// is not also restricted to roles (the leader is whoever leads, whatever its role).
+    fn aim(&mut self, path: &str, aim: crate::plan::Aim, roles: &[String]) {
+        if aim != crate::plan::Aim::Leader {
+            return;
+        }
+        if !roles.is_empty() {
+            self.problem(format!("{path}.aim"), "aim = \"leader\" cannot be combined with roles");
+        }
+        if let Some(cat) = self.catalog {
+            if !cat.elects_leaders {
+                let path = if path.ends_with(".kinds") { path.to_owned() } else { format!("{path}.aim") };
+                self.problem(
+                    path,
+                    format!("chaos aimed at the leader, but application {:?} does not elect leaders", cat.app),
+                );
             }
         }
     }
@@ -438,6 +460,7 @@ fn check_chaos(c: &mut Checker<'_>) {
         c.bounded("chaos.restart", "target_cooldown", r.target_cooldown);
         c.bounded("chaos.restart", "down", r.down);
         c.roles("chaos.restart.roles", &r.roles);
+        c.aim("chaos.restart", r.aim, &r.roles);
     }
     if let Some(k) = &ch.kill {
         check_cadence(c, "chaos.kill", k.min_delay, k.max_delay);
@@ -462,6 +485,7 @@ fn check_chaos(c: &mut Checker<'_>) {
         c.bounded("chaos.pause", "max_duration", p.max_duration);
         c.range("chaos.pause", ("min_duration", p.min_duration), ("max_duration", p.max_duration));
         c.roles("chaos.pause.roles", &p.roles);
+        c.aim("chaos.pause", p.aim, &p.roles);
     }
     if let Some(p) = &ch.power_loss {
         check_cadence(c, "chaos.power_loss", p.min_delay, p.max_delay);
@@ -484,6 +508,9 @@ fn check_chaos(c: &mut Checker<'_>) {
         if p.kinds.is_empty() {
             let all: Vec<String> = PartitionKind::ALL.iter().map(|k| format!("{k:?}")).collect();
             c.problem("chaos.partition.kinds", format!("empty; choose from {}", all.join(", ")));
+        }
+        if p.kinds.contains(&PartitionKind::Leader) {
+            c.aim("chaos.partition.kinds", crate::plan::Aim::Leader, &[]);
         }
         if p.kinds.contains(&PartitionKind::Groups) && p.groups.is_empty() {
             c.problem("chaos.partition.groups", "kind \"groups\" needs at least one group");

@@ -125,6 +125,7 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     target_cooldown,
                     down,
                     roles,
+                    aim: Aim::Any,
                 }),
                 kill: kill.map(|(count, min_delay, max_delay, roles)| KillChaos { count, min_delay, max_delay, roles }),
                 power_loss: power,
@@ -134,6 +135,7 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     min_duration,
                     max_duration,
                     roles,
+                    aim: Aim::Any,
                 }),
                 partition: partition.map(|(kinds, a, b)| PartitionChaos {
                     kinds,

@@ -3,10 +3,11 @@
 #![cfg(madsim)]
 
 use gauntlet::expect::{Check, Expectation, ExpectationRegistry, Status};
-use gauntlet::sim::{NodeContext, Seeds, Transport};
+use gauntlet::plan::PartitionKind;
+use gauntlet::sim::{Fault, NodeContext, Seeds, Transport};
 use gauntlet::{
-    secs, Application, Deployer, FailureClass, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Plan, Scenario,
-    ScenarioBuilder, SimDeployer, Verdict,
+    millis, secs, Application, Deployer, FailureClass, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Plan,
+    Scenario, ScenarioBuilder, SimDeployer, Verdict,
 };
 use std::time::Duration;
 
@@ -62,6 +63,13 @@ impl Application for Counter {
     }
     fn converged(&self, _: &[(&str, &u64)]) -> Result<(), String> {
         Ok(())
+    }
+    /// The node that has counted something leads (only the first node is sent adds).
+    fn elects_leaders(&self) -> bool {
+        true
+    }
+    fn leader_epoch(&self, count: &u64) -> Option<u64> {
+        (*count > 0).then_some(*count)
     }
     fn expectations(&self, r: &mut ExpectationRegistry<Self>) {
         r.register("at_most", |p, _| {
@@ -216,6 +224,70 @@ impl Application for Leaky {
     fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch {
         Launch::binary("leaky").arg(&n.name)
     }
+}
+
+#[test]
+fn chaos_aimed_at_the_leader_hits_whichever_node_leads_when_it_fires() {
+    let plan = base()
+        .topology(|t| t.nodes("node", 3))
+        .workload_with("adds", |w| w.rate(50.0).mix("add", 1))
+        .chaos_with(|c| {
+            c.start(secs(1))
+                .restart()
+                .min_delay(millis(500))
+                .max_delay(millis(900))
+                .down(millis(100))
+                .at_leader()
+                .and()
+                .pause()
+                .min_delay(millis(700))
+                .max_delay(secs(1))
+                .min_duration(millis(50))
+                .max_duration(millis(100))
+                .at_leader()
+                .and()
+                .partition(&[PartitionKind::Leader])
+                .min_delay(millis(600))
+                .max_delay(secs(1))
+                .min_duration(millis(100))
+                .max_duration(millis(200))
+        })
+        .plan();
+    let leader = plan.topology.node_names()[0].clone();
+    let outcome = run(plan.clone(), 3);
+    assert!(outcome.verdict.passed(), "{}", outcome.verdict);
+    let (mut crashes, mut pauses, mut cuts) = (0, 0, 0);
+    for e in &outcome.schedule.entries {
+        match &e.fault {
+            Fault::Crash { node } | Fault::Restart { node } | Fault::Pause { node } | Fault::Resume { node } => {
+                assert_eq!(node, &leader, "{} at {:?}", e.fault, e.at);
+                crashes += u32::from(matches!(e.fault, Fault::Crash { .. }));
+                pauses += u32::from(matches!(e.fault, Fault::Pause { .. }));
+            }
+            Fault::Partition { groups } => {
+                assert_eq!(groups[0], vec![leader.clone()], "the leader alone: {groups:?}");
+                assert_eq!(groups[1].len(), 2, "the other members together: {groups:?}");
+                cuts += 1;
+            }
+            _ => {}
+        }
+    }
+    // The leader's count restarts at 0 after each crash, so some aimed faults find no leader
+    // and are skipped; most fire.
+    assert!(crashes >= 5 && pauses >= 3 && cuts >= 3, "crashes {crashes}, pauses {pauses}, cuts {cuts}");
+    assert_eq!(run(plan, 3).schedule, outcome.schedule, "aimed targets are part of the deterministic run");
+}
+
+#[test]
+fn chaos_aimed_at_the_leader_needs_an_app_that_elects_one() {
+    let plan = ScenarioBuilder::new("leaky")
+        .app("leaky")
+        .topology(|t| t.nodes("node", 3))
+        .with_run_duration(secs(5))
+        .chaos_with(|c| c.restart().at_leader())
+        .plan();
+    let err = Scenario::new(Leaky, plan).err().expect("refused").to_string();
+    assert!(err.contains("chaos.restart.aim") && err.contains("does not elect leaders"), "{err}");
 }
 
 #[test]

@@ -149,6 +149,12 @@ impl Application for RaftKv {
     fn ready(&self, s: &Status) -> bool {
         s.leader.is_some()
     }
+    fn elects_leaders(&self) -> bool {
+        true
+    }
+    fn leader_epoch(&self, s: &Status) -> Option<u64> {
+        (s.role == Role::Leader).then_some(s.term)
+    }
     fn converged(&self, states: &[(&str, &Status)]) -> Result<(), String> {
         let Some(((first, s0), rest)) = states.split_first() else { return Ok(()) };
         for (name, s) in rest {

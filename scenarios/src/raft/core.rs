@@ -482,7 +482,15 @@ impl Raft {
         self.matched = self.peers.iter().map(|&p| (p, 0)).collect();
         self.acked_round.clear();
         self.round_sent_wall.clear();
-        self.term_start = self.append_local(Command::Noop, out);
+        self.term_start = if self.bugs.commit_old_term {
+            // Planted bug: the leader trusts replica counting to commit what earlier leaders
+            // left behind, so it skips the no-op that would commit them in its own term, and
+            // serves reads once the log as it was at election is applied.
+            self.broadcast_append(out);
+            self.last_index()
+        } else {
+            self.append_local(Command::Noop, out)
+        };
     }
 
     /// Appends a command to the leader's log and replicates it. Replication starts before the

@@ -80,3 +80,8 @@ fn lost_ack_write_is_found_by_linearizability() {
 fn split_vote_is_found_by_one_leader_per_term() {
     hunt(plans::kv_failover(), "split-vote", "one_leader_per_term");
 }
+
+#[test]
+fn commit_old_term_is_found_by_linearizability() {
+    hunt(plans::kv_leader_partition(), "commit-old-term", "linearizable");
+}
