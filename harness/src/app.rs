@@ -184,6 +184,12 @@ pub trait Application: Send + Sync + 'static {
         true
     }
 
+    /// A short, stable, one-line rendering of a node's state for observation histories,
+    /// bundles and summaries (no wall-clock values). Default: its `Debug` form.
+    fn describe(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+
     /// Whether the application elects leaders, so that chaos may be aimed at the leader
     /// (`aim = "leader"` in a plan). Default: no. An application that says yes implements
     /// [`Application::leader_epoch`].

@@ -30,7 +30,7 @@ pub struct NodeView<S> {
 pub type ClusterView<S> = BTreeMap<String, NodeView<S>>;
 
 /// Operation counts of all workloads together.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpCounts {
     /// Operations invoked.
     pub invoked: u64,

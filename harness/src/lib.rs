@@ -18,6 +18,7 @@ pub use gauntlet_sim as sim;
 
 pub mod app;
 pub mod builder;
+pub mod bundle;
 pub mod chaos;
 pub mod expect;
 pub mod lincheck;
@@ -31,12 +32,13 @@ pub mod workload;
 
 pub use app::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
 pub use builder::ScenarioBuilder;
+pub use bundle::{Bundle, Summary};
 pub use expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, Status};
 pub use plan::{Plan, PlanError, Problem};
 #[cfg(madsim)]
 pub use runner::{run, Deployer, SimDeployer};
 pub use scenario::Scenario;
-pub use verdict::{Failure, FailureClass, MembershipChange, RunOutcome, Verdict};
+pub use verdict::{Failure, FailureClass, MembershipChange, Observation, RunOutcome, Verdict};
 
 use std::time::Duration;
 

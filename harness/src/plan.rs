@@ -72,6 +72,24 @@ impl Plan {
             .map_err(|e| PlanError::Parse { source_name: path.display().to_string(), message: e.to_string() })
     }
 
+    /// Switches on planted bugs: adds each of `bugs` to `app.options.bugs` (an array of
+    /// names, as applications read it), keeping those already there and their order.
+    pub fn add_bugs(&mut self, bugs: &[String]) {
+        if bugs.is_empty() {
+            return;
+        }
+        let entry = self.app.options.entry("bugs").or_insert_with(|| toml::Value::Array(Vec::new()));
+        if !entry.is_array() {
+            *entry = toml::Value::Array(Vec::new());
+        }
+        let list = entry.as_array_mut().expect("an array");
+        for b in bugs {
+            if !list.iter().any(|v| v.as_str() == Some(b)) {
+                list.push(toml::Value::String(b.clone()));
+            }
+        }
+    }
+
     /// The plan as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a plan always serialises to TOML")

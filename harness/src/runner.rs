@@ -11,7 +11,7 @@ use crate::observe::{
     FnSources, ObservationConfig, ObservationHandle, ObservationRuntime, ObserveError, ObservedSource, Observer,
 };
 use crate::scenario::Scenario;
-use crate::verdict::{Failure, FailureClass, MembershipChange, RunOutcome, Verdict};
+use crate::verdict::{Failure, FailureClass, MembershipChange, Observation, RunOutcome, Verdict};
 use crate::workload::{self, Membership, OpLog, SharedOpLog};
 use gauntlet_sim::time::{self, Instant};
 use gauntlet_sim::{Fault, NodeSpec, NodeStatus, RunError, Seeds, Sim, World};
@@ -101,6 +101,8 @@ struct Shared {
     errors: Mutex<Vec<String>>,
     /// Faults aimed at the leader, as they were applied (target resolved), in time order.
     aimed: Mutex<Vec<(Duration, Fault)>>,
+    /// State changes seen at the supervisor's checks, and each node's last described state.
+    observed: Mutex<(Vec<Observation>, BTreeMap<String, String>)>,
 }
 
 impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
@@ -143,6 +145,7 @@ impl SimDeployer {
             changes: Mutex::default(),
             errors: Mutex::default(),
             aimed: Mutex::default(),
+            observed: Mutex::default(),
         });
         let handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>> = ObservationHandle::new(
             ObservationConfig::default()
@@ -222,6 +225,7 @@ impl SimDeployer {
             }
             Err(e) => return Err(e),
         };
+        let (observations, final_states) = std::mem::take(&mut *shared.observed.lock().expect("observed"));
         Ok(RunOutcome {
             plan: plan.name.clone(),
             seeds,
@@ -237,7 +241,24 @@ impl SimDeployer {
             membership_changes,
             observed_sources,
             trace,
+            history: log.history.clone(),
+            observations,
+            final_states,
         })
+    }
+}
+
+/// Appends an observation for every node whose described state changed since the last check.
+fn record_observations<A: Application>(app: &A, view: &ClusterView<A::State>, now: Duration, shared: &Shared) {
+    let mut guard = shared.observed.lock().expect("observed");
+    let (log, last) = &mut *guard;
+    for (node, v) in view {
+        let Some(state) = v.state.as_ref() else { continue };
+        let text = app.describe(state);
+        if last.get(node) != Some(&text) {
+            log.push(Observation { at: now, node: node.clone(), state: text.clone() });
+            last.insert(node.clone(), text);
+        }
     }
 }
 
@@ -316,6 +337,7 @@ async fn supervise<A: Application + Send + Sync>(
             return (fail(FailureClass::Crash, &format!("workload {workload}"), at, message), settled);
         }
         let Some(view) = handle.latest() else { continue };
+        record_observations(&*app, &view, now, &shared);
         let cx = Check { app: &*app, now, phase, view: &view, ops, ops_at_cooldown, history: &[] };
         // The first liveness expectation not holding in this very check, with its reason.
         let mut waiting: Option<(String, String)> = None;

@@ -1,13 +1,16 @@
 //! How a run ended: [`Verdict`], with failures classified as crash, safety or liveness.
 
 use crate::expect::OpCounts;
+use crate::workload::HistoryEntry;
 use gauntlet_sim::{FaultSchedule, Seeds};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 /// The class of a failure. Each has its own exit code in the CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// A node, a workload or the harness panicked, or the run could not complete.
     Crash,
@@ -39,7 +42,7 @@ impl fmt::Display for FailureClass {
 }
 
 /// One failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// Its class.
     pub class: FailureClass,
@@ -58,7 +61,7 @@ impl fmt::Display for Failure {
 }
 
 /// Pass, or the first failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// Every expectation held.
     Pass,
@@ -121,10 +124,27 @@ pub struct RunOutcome {
     pub observed_sources: Vec<String>,
     /// The trace (events kept).
     pub trace: Option<gauntlet_sim::Trace>,
+    /// Every client operation, in invocation order.
+    pub history: Vec<HistoryEntry>,
+    /// Each change the observation runtime saw in a node's state, in time order.
+    pub observations: Vec<Observation>,
+    /// Each member's last observed state ([`crate::Application::describe`]), by node name.
+    pub final_states: BTreeMap<String, String>,
+}
+
+/// A node's observed state changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// When it was seen, since the run started.
+    pub at: Duration,
+    /// The node.
+    pub node: String,
+    /// The new state, as [`crate::Application::describe`] renders it.
+    pub state: String,
 }
 
 /// A node joined or left the membership.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipChange {
     /// When, since the run started.
     pub at: Duration,

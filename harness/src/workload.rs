@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// One operation as a client saw it: what it asked, when, and what came back. The history of
 /// a run is what linearizability checkers read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryEntry {
     /// The workload that issued it.
     pub workload: String,

@@ -116,7 +116,7 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
 pub mod demo;
 
 mod app;
-pub use app::{GossipApp, GossipBuilderExt, GossipTopologyExt};
+pub use app::{GossipApp, GossipBuilderExt, GossipTopologyExt, BUGS};
 
 /// Asks `node` for its value through `transport`.
 pub async fn read_value(transport: &gauntlet_sim::Transport, node: NodeId, timeout: Duration) -> Result<u64, String> {

@@ -166,7 +166,34 @@ pub struct ScheduledFault {
     #[serde(with = "humantime_serde")]
     pub at: Duration,
     /// What.
+    #[serde(with = "compact")]
     pub fault: Fault,
+}
+
+/// Serde adapter for a [`Fault`] field: the fault's own form in human-readable formats (TOML,
+/// JSON), its JSON text in binary ones (bincode cannot decode internally tagged enums).
+pub mod compact {
+    use super::Fault;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serializes `fault`.
+    pub fn serialize<S: Serializer>(fault: &Fault, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            fault.serialize(s)
+        } else {
+            serde_json::to_string(fault).map_err(serde::ser::Error::custom)?.serialize(s)
+        }
+    }
+
+    /// Deserializes a fault written by [`serialize`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Fault, D::Error> {
+        if d.is_human_readable() {
+            Fault::deserialize(d)
+        } else {
+            let text = String::deserialize(d)?;
+            serde_json::from_str(&text).map_err(serde::de::Error::custom)
+        }
+    }
 }
 
 /// An ordered list of faults. Entries with equal times keep their insertion order.

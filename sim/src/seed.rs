@@ -16,7 +16,9 @@ pub const CHAOS_SEED_ENV: &str = "CHAOS_SEED";
 
 /// A seed given in the environment (or on a command line) that is not a number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}={value:?} is not a seed: expected a decimal u64 (e.g. 42) or 0x-prefixed hex (e.g. 0x2a)")]
+#[error(
+    "{var}={value:?} is not a seed: expected a decimal u64 (e.g. 42), 0x-prefixed hex (e.g. 0x2a) or a git commit id (7 to 40 hex digits with a letter, e.g. e946b57)"
+)]
 pub struct SeedError {
     /// The variable (or flag) that held the value.
     pub var: String,
@@ -24,14 +26,37 @@ pub struct SeedError {
     pub value: String,
 }
 
-/// Parses a seed written in decimal or `0x` hex. `var` names the source in the error.
+/// Parses a seed written in decimal, `0x` hex, or as a git commit id. `var` names the source
+/// in the error.
+///
+/// A commit id is 7 to 40 hex digits with at least one letter (all-digit strings are decimal);
+/// it is hashed with [`commit_seed`], so CI can use `git rev-parse HEAD` as a seed that varies
+/// per commit and still replays.
+///
+/// ```
+/// use gauntlet_sim::seed::{commit_seed, parse_seed};
+/// assert_eq!(parse_seed("--seed", "42"), Ok(42));
+/// assert_eq!(parse_seed("--seed", "0x2a"), Ok(42));
+/// assert_eq!(parse_seed("--seed", "e946b57"), Ok(commit_seed("e946b57")));
+/// assert!(parse_seed("--seed", "forty-two").is_err());
+/// ```
 pub fn parse_seed(var: &str, value: &str) -> Result<u64, SeedError> {
     let v = value.trim();
+    let is_commit = (7..=40).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_hexdigit())
+        && v.bytes().any(|b| b.is_ascii_alphabetic());
     let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
+        None if is_commit => Ok(commit_seed(v)),
         None => v.parse::<u64>(),
     };
     parsed.map_err(|_| SeedError { var: var.to_owned(), value: value.to_owned() })
+}
+
+/// The seed of a git commit id: FNV-1a (64 bit) over its lowercase ASCII text. An abbreviated
+/// id gives a different seed from the full one; use the same form to replay.
+pub fn commit_seed(commit: &str) -> u64 {
+    crate::trace::StableHasher::digest(commit.trim().to_ascii_lowercase().as_bytes())
 }
 
 /// Reads a seed from the environment variable `var`: `Ok(None)` when unset or empty.

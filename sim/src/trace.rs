@@ -88,6 +88,7 @@ pub enum EventKind {
     /// A fault was applied by the supervisor or a schedule.
     Fault {
         /// The fault as applied.
+        #[serde(with = "crate::fault::compact")]
         fault: Fault,
     },
     /// Unsynced writes became durable.

@@ -1,8 +1,11 @@
-//! `gauntlet check` and `gauntlet run`: plan files from the command line.
+//! `gauntlet check`, `list`, `run` and `check-determinism`: plan files from the command line.
 
-use crate::{EXIT_PASS, EXIT_USAGE};
-use gauntlet::{Plan, Verdict};
-use gauntlet_scenarios::registry;
+use crate::cli::RunFlags;
+use crate::{EXIT_CRASH, EXIT_PASS, EXIT_USAGE};
+use gauntlet::bundle::{Bundle, EXTENSION};
+use gauntlet::{Plan, RunOutcome, Verdict};
+use gauntlet_scenarios::registry::{self, RunOptions};
+use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};
 
 /// Validates every file; prints each problem. Exit 0 when all are valid, 2 otherwise.
@@ -25,97 +28,248 @@ pub fn check(files: &[PathBuf]) -> i32 {
     }
 }
 
-/// Runs one plan file once and reports; the exit code follows the verdict's class.
-pub fn run(file: &Path, seed: Option<String>, json: bool) -> i32 {
-    let plan = match Plan::load(file).and_then(|p| registry::check(&p).map(|_| p)) {
+/// Loads `file`, switches on `bugs`, and validates it against its application.
+pub fn load_plan(file: &Path, bugs: &[String]) -> Result<Plan, String> {
+    let mut plan = Plan::load(file).map_err(|e| e.to_string())?;
+    plan.add_bugs(bugs);
+    registry::check(&plan).map_err(|e| e.to_string())?;
+    Ok(plan)
+}
+
+/// The seeds for a run of `plan`: `--seed`, else `SIM_SEED`, else the plan's `run.seed`, else
+/// a fresh one; `CHAOS_SEED` overrides the chaos seed.
+pub fn seeds_for(plan: &Plan, flag: Option<String>) -> Result<Seeds, String> {
+    let seeds = match (flag, plan.run.seed) {
+        (None, Some(s)) if std::env::var_os(gauntlet_sim::seed::SIM_SEED_ENV).is_none() => {
+            crate::demo::seeds(Some(s.to_string()))
+        }
+        (flag, _) => crate::demo::seeds(flag),
+    };
+    seeds.map_err(|e| e.to_string())
+}
+
+/// Where a run's bundle goes: `<dir>/<plan>-<seed>[-chaos<seed>].gbundle`.
+pub fn bundle_path(dir: &Path, plan: &Plan, seeds: Seeds) -> PathBuf {
+    let chaos = if seeds.chaos == seeds.sim { String::new() } else { format!("-chaos{}", seeds.chaos) };
+    dir.join(format!("{}-{}{chaos}.{EXTENSION}", plan.name, seeds.sim))
+}
+
+/// The line that replays a run from the command line.
+pub fn replay_line(file: &Path, plan: &Plan, seeds: Seeds) -> String {
+    format!(
+        "{} cargo run --release -p gauntlet-cli -- run {}{}",
+        seeds.env_prefix(),
+        file.display(),
+        flags_for_bugs(plan, file)
+    )
+}
+
+/// `--bug` flags for the bugs `plan` has that the file at `file` does not list itself.
+fn flags_for_bugs(plan: &Plan, file: &Path) -> String {
+    let on_file = Plan::load(file).map(|p| gauntlet::bundle::bugs_of(&p)).unwrap_or_default();
+    gauntlet::bundle::bugs_of(plan).iter().filter(|b| !on_file.contains(b)).map(|b| format!(" --bug {b}")).collect()
+}
+
+/// The `run` JSON object for one seed (also what `sweep` collects).
+pub fn run_json(
+    plan: &Plan,
+    outcome: &RunOutcome,
+    wall_ms: u64,
+    bundle: Option<&Path>,
+    replay: &str,
+) -> serde_json::Value {
+    let failures: Vec<String> = match &outcome.verdict {
+        Verdict::Pass => Vec::new(),
+        Verdict::Fail(f) => vec![f.to_string()],
+    };
+    let failure = match &outcome.verdict {
+        Verdict::Pass => None,
+        Verdict::Fail(f) => Some(f),
+    };
+    let ops: serde_json::Map<String, serde_json::Value> = outcome
+        .ops
+        .iter()
+        .map(|(w, c)| {
+            let v =
+                serde_json::json!({"invoked": c.invoked, "ok": c.ok, "fail": c.fail, "info": c.info, "shed": c.shed});
+            (w.clone(), v)
+        })
+        .collect();
+    serde_json::json!({
+        "scenario": plan.name,
+        "plan": plan.name,
+        "app": plan.app.name,
+        "seed": outcome.seeds.sim,
+        "chaos_seed": outcome.seeds.chaos,
+        "bugs": gauntlet::bundle::bugs_of(plan),
+        "verdict": if failure.is_none() { "pass" } else { "fail" },
+        "class": failure.map(|f| f.class.to_string()),
+        "source": failure.map(|f| f.source.clone()),
+        "failures": failures,
+        "chaos_kinds": outcome.chaos_kinds,
+        "faults": outcome.schedule.len(),
+        "ops": ops,
+        "trace_hash": format!("{:016x}", outcome.trace_hash),
+        "events": outcome.events,
+        "sim_time_ms": outcome.sim_time.as_millis() as u64,
+        "wall_ms": wall_ms,
+        "bundle": bundle.map(|b| b.display().to_string()),
+        "replay": replay,
+    })
+}
+
+/// Runs one plan file once, writes its bundle, and reports; the exit code follows the verdict.
+pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32 {
+    let plan = match load_plan(file, &flags.bugs) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("gauntlet: {e}");
             return EXIT_USAGE;
         }
     };
-    let seeds = match (seed, plan.run.seed) {
-        (None, Some(s)) if std::env::var_os(gauntlet_sim::seed::SIM_SEED_ENV).is_none() => {
-            crate::demo::seeds(Some(s.to_string()))
-        }
-        (flag, _) => crate::demo::seeds(flag),
-    };
-    let seeds = match seeds {
+    let seeds = match seeds_for(&plan, flags.seed.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("gauntlet: {e}");
             return EXIT_USAGE;
         }
     };
+    let replay = replay_line(file, &plan, seeds);
     eprintln!("gauntlet: {} with {seeds}", plan.name);
-    let replay = format!("{} cargo run --release -p gauntlet-cli -- run {}", seeds.env_prefix(), file.display());
-    let outcome = match registry::run(&plan, seeds, false) {
+    let started = std::time::Instant::now();
+    let outcome = registry::run_with(&plan, seeds, RunOptions { keep_events: out.is_some(), ..RunOptions::default() });
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("gauntlet: the run broke: {e}");
             eprintln!("replay: {replay}");
-            return crate::EXIT_CRASH;
+            eprintln!("gauntlet: the run broke: {e}");
+            return EXIT_CRASH;
         }
     };
-    let failure = match &outcome.verdict {
-        Verdict::Pass => None,
-        Verdict::Fail(f) => Some(f),
+    let bundle = match out.map(|dir| bundle_path(dir, &plan, seeds)) {
+        Some(path) => match Bundle::of(&plan, &outcome).write(&path) {
+            Ok(()) => Some(path),
+            Err(e) => {
+                eprintln!("gauntlet: {e}");
+                return EXIT_CRASH;
+            }
+        },
+        None => None,
     };
+    if let Verdict::Fail(_) = &outcome.verdict {
+        // The replay line and the bundle come first, before anything else is printed.
+        eprintln!("replay: {replay}");
+        if let Some(b) = &bundle {
+            eprintln!("bundle: {}", b.display());
+        }
+    }
     if json {
-        let ops: serde_json::Map<String, serde_json::Value> = outcome
-            .ops
-            .iter()
-            .map(|(w, c)| {
-                (w.clone(), serde_json::json!({"invoked": c.invoked, "ok": c.ok, "fail": c.fail, "info": c.info, "shed": c.shed}))
-            })
-            .collect();
-        let v = serde_json::json!({
-            "plan": outcome.plan,
-            "seed": seeds.sim,
-            "chaos_seed": seeds.chaos,
-            "verdict": if failure.is_none() { "pass" } else { "fail" },
-            "class": failure.map(|f| f.class.to_string()),
-            "failure": failure.map(|f| f.to_string()),
-            "chaos_kinds": outcome.chaos_kinds,
-            "faults": outcome.schedule.len(),
-            "ops": ops,
-            "trace_hash": format!("{:016x}", outcome.trace_hash),
-            "events": outcome.events,
-            "sim_time_ms": outcome.sim_time.as_millis() as u64,
-        });
-        println!("{v}");
+        println!("{}", run_json(&plan, &outcome, wall_ms, bundle.as_deref(), &replay));
     } else {
-        println!("plan       {}", outcome.plan);
-        println!("seed       {}  (chaos {})", seeds.sim, seeds.chaos);
-        println!(
-            "chaos      {}",
-            if outcome.chaos_kinds.is_empty() { "none".into() } else { outcome.chaos_kinds.join(", ") }
-        );
+        print!("{}", Bundle::of(&plan, &outcome).summary.render());
         for e in &outcome.schedule.entries {
             println!("  {:>8.3}s  {}", e.at.as_secs_f64(), e.fault);
         }
-        for c in &outcome.membership_changes {
-            println!("  {:>8.3}s  {} {}", c.at.as_secs_f64(), c.node, if c.joined { "joined" } else { "left" });
-        }
-        for (w, c) in &outcome.ops {
-            println!(
-                "workload   {w}: {} invoked, {} ok, {} fail, {} info, {} shed",
-                c.invoked, c.ok, c.fail, c.info, c.shed
-            );
-        }
-        for (name, at) in &outcome.settled {
-            println!("settled    {name} at {:.3}s", at.as_secs_f64());
-        }
-        println!("events     {}", outcome.events);
-        println!("sim time   {:.3}s", outcome.sim_time.as_secs_f64());
-        println!("trace hash {:016x}", outcome.trace_hash);
-        println!("verdict    {}", outcome.verdict);
-    }
-    match failure {
-        None => EXIT_PASS,
-        Some(f) => {
-            eprintln!("replay: {replay}");
-            f.class.exit_code()
+        println!("wall time   {wall_ms} ms");
+        if let Some(b) = &bundle {
+            println!("bundle      {}", b.display());
         }
     }
+    match &outcome.verdict {
+        Verdict::Pass => EXIT_PASS,
+        Verdict::Fail(f) => f.class.exit_code(),
+    }
+}
+
+/// Runs a plan twice with the same seeds; exit 0 when both runs are identical, 3 on the first
+/// divergent event.
+pub fn check_determinism(file: &Path, flags: &RunFlags, json: bool) -> i32 {
+    let plan = match load_plan(file, &flags.bugs) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let seeds = match seeds_for(&plan, flags.seed.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    eprintln!("gauntlet: {} with {seeds}, twice", plan.name);
+    let result = registry::run_with(&plan, seeds, RunOptions { check_determinism: true, ..RunOptions::default() });
+    let (ok, message, hash) = match &result {
+        Ok(o) => (true, format!("deterministic: both runs gave trace hash {:016x}", o.trace_hash), Some(o.trace_hash)),
+        Err(e) => (false, e.to_string(), None),
+    };
+    if json {
+        let v = serde_json::json!({
+            "plan": plan.name, "seed": seeds.sim, "chaos_seed": seeds.chaos,
+            "deterministic": ok, "trace_hash": hash.map(|h| format!("{h:016x}")), "message": message,
+        });
+        println!("{v}");
+    } else {
+        println!("{message}");
+    }
+    if ok {
+        EXIT_PASS
+    } else {
+        EXIT_CRASH
+    }
+}
+
+/// Lists plan files and registered applications.
+pub fn list(dir: &Path, json: bool) -> i32 {
+    let mut plans = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let about = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|t| t.lines().next().map(|l| l.trim_start_matches('#').trim().to_owned()))
+                .unwrap_or_default();
+            match Plan::load(&f) {
+                Ok(p) => plans.push((f, p.name.clone(), p.app.name.clone(), about, None)),
+                Err(e) => plans.push((f, String::new(), String::new(), about, Some(e.to_string()))),
+            }
+        }
+    } else {
+        eprintln!("gauntlet: cannot read plan directory {}", dir.display());
+    }
+    let apps = registry::apps();
+    if json {
+        let v = serde_json::json!({
+            "plans": plans.iter().map(|(f, name, app, about, err)| serde_json::json!({
+                "file": f.display().to_string(), "name": name, "app": app, "about": about, "error": err,
+            })).collect::<Vec<_>>(),
+            "apps": apps.iter().map(|a| serde_json::json!({
+                "name": a.name, "roles": a.roles, "operations": a.operations,
+                "expectations": a.expectations, "bugs": a.bugs, "elects_leaders": a.elects_leaders,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        println!("plans in {}", dir.display());
+        for (f, name, app, about, err) in &plans {
+            match err {
+                None => println!("  {name:<26}{app:<10}{about}"),
+                Some(e) => println!("  {:<36}error: {e}", f.display()),
+            }
+        }
+        for a in &apps {
+            println!("app {}", a.name);
+            println!("  roles         {}", a.roles.join(", "));
+            println!("  operations    {}", a.operations.join(", "));
+            println!("  expectations  {}", a.expectations.join(", "));
+            println!("  bugs          {}", a.bugs.join(", "));
+        }
+    }
+    EXIT_PASS
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct GossipApp;
 
-const OPTIONS: [&str; 5] = ["fanout", "round", "bump_every", "bump_until", "planted_bugs"];
-const BUGS: [&str; 2] = ["deaf_after_restart", "ignore_client_bumps"];
+const OPTIONS: [&str; 5] = ["fanout", "round", "bump_every", "bump_until", "bugs"];
+/// The planted bugs gossip knows (`app.options.bugs`).
+pub const BUGS: [&str; 2] = ["deaf_after_restart", "ignore_client_bumps"];
 
 fn config(options: &toml::Table) -> GossipConfig {
     let mut cfg = GossipConfig::default();
@@ -25,7 +26,7 @@ fn config(options: &toml::Table) -> GossipConfig {
     cfg.bump_every = dur("bump_every").unwrap_or(cfg.bump_every);
     cfg.bump_until = dur("bump_until").unwrap_or(cfg.bump_until);
     let bugs: Vec<&str> = options
-        .get("planted_bugs")
+        .get("bugs")
         .and_then(|v| v.as_array())
         .map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect());
     cfg.deaf_after_restart = bugs.contains(&"deaf_after_restart");
@@ -65,7 +66,7 @@ impl Application for GossipApp {
                     Some(Err(e)) => problems.push((k.clone(), e)),
                     None => problems.push((k.clone(), format!("{v} is not a duration string"))),
                 },
-                "planted_bugs" => match v.as_array() {
+                "bugs" => match v.as_array() {
                     Some(list) => {
                         for b in list {
                             if !b.as_str().is_some_and(|b| BUGS.contains(&b)) {
@@ -128,9 +129,9 @@ impl GossipBuilderExt for ScenarioBuilder {
     fn planted_bug(self, bug: &str) -> Self {
         let plan = self.clone().plan();
         let mut bugs: Vec<toml::Value> =
-            plan.app.options.get("planted_bugs").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            plan.app.options.get("bugs").and_then(|v| v.as_array()).cloned().unwrap_or_default();
         bugs.push(bug.into());
-        self.app_option("planted_bugs", bugs)
+        self.app_option("bugs", bugs)
     }
 }
 

@@ -152,6 +152,13 @@ impl Application for RaftKv {
     fn elects_leaders(&self) -> bool {
         true
     }
+    fn describe(&self, s: &Status) -> String {
+        let leader = s.leader.map_or_else(|| "none".to_owned(), |l| l.to_string());
+        format!(
+            "term {} {:?} (leader {leader}) commit {} applied {} digest {:016x}",
+            s.term, s.role, s.commit, s.applied, s.digest
+        )
+    }
     fn leader_epoch(&self, s: &Status) -> Option<u64> {
         (s.role == Role::Leader).then_some(s.term)
     }

@@ -111,7 +111,7 @@ fn a_liveness_failure_exits_4_with_a_replay_line() {
 name = "deaf"
 [app]
 name = "gossip"
-options = { planted_bugs = ["deaf_after_restart"], bump_until = "9s" }
+options = { bugs = ["deaf_after_restart"], bump_until = "9s" }
 [topology.nodes]
 gossip = 3
 [run]

@@ -1,0 +1,227 @@
+//! The command line: every command, its flags, and the dispatch.
+
+use crate::{EXIT_PASS, EXIT_USAGE};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "gauntlet", version, about = "Deterministic simulation testing for distributed systems")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags shared by the commands that run a plan.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunFlags {
+    /// Seed: decimal, 0x hex, or a git commit id (hashed). Default: SIM_SEED, the plan's
+    /// run.seed, or a fresh seed printed before the run.
+    #[arg(long)]
+    pub seed: Option<String>,
+    /// Switch on an application's planted bug (repeatable), as if the plan listed it.
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo scenario (5 gossip nodes under loss, partition, crash/restart and clock skew).
+    Demo {
+        /// Seed: decimal or 0x hex. Default: SIM_SEED, or a fresh seed printed before the run.
+        #[arg(long)]
+        seed: Option<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check plan files: every problem is listed with its path. Exit 0 if all are valid.
+    Check {
+        /// Plan files (TOML).
+        #[arg(required = true)]
+        plans: Vec<PathBuf>,
+    },
+    /// List the plans in a directory and the applications with their expectations and bugs.
+    List {
+        /// Where the plans are.
+        #[arg(long, default_value = "scenarios/plans")]
+        plans: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plan file once under simulation and write its bundle.
+    Run {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        #[command(flatten)]
+        flags: RunFlags,
+        /// Directory for the bundle (`<plan>-<seed>.gbundle`).
+        #[arg(long, default_value = "gauntlet-out")]
+        out: PathBuf,
+        /// Write no bundle.
+        #[arg(long)]
+        no_bundle: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plan over many seeds on all cores; each seed in its own process with a time limit.
+    Sweep {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        /// Seeds: `A..B` (B excluded), or `S+N` (N seeds from S); A and S may be a commit id.
+        #[arg(long, default_value = "0..100")]
+        seeds: String,
+        /// Parallel runs. Default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Switch on a planted bug (repeatable).
+        #[arg(long = "bug", value_name = "NAME")]
+        bugs: Vec<String>,
+        /// Time limit per seed, wall clock.
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Directory for failing seeds' bundles.
+        #[arg(long, default_value = "gauntlet-out")]
+        out: PathBuf,
+        /// Failing-seed corpus directory (`<plan>.seeds` in it); `cargo test` re-runs it.
+        #[arg(long, default_value = "snapshots/corpus")]
+        corpus: PathBuf,
+        /// Do not add failing seeds to the corpus.
+        #[arg(long)]
+        no_corpus: bool,
+        /// Stop at the first failing seed.
+        #[arg(long)]
+        first: bool,
+        /// Print the summary as JSON (no progress bar).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run a bundle's plan and seeds; check the trace hash and verdict; print trace windows.
+    Replay {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Print the trace events around this event index.
+        #[arg(long, value_name = "INDEX")]
+        around: Option<usize>,
+        /// Print the trace events around this simulated time (e.g. 12.5s, 800ms).
+        #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+        at: Option<std::time::Duration>,
+        /// Events either side of the window's centre.
+        #[arg(long, default_value_t = 10)]
+        window: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Minimise a failing bundle's fault schedule and workload, keeping its failure.
+    Shrink {
+        /// The failing bundle.
+        bundle: PathBuf,
+        /// Where to write the shrunk plan and bundle. Default: next to the input,
+        /// `<name>-shrunk.toml` and `.gbundle`.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Give up after this many trial runs.
+        #[arg(long, default_value_t = 2_000)]
+        max_runs: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two bundles: the first divergent trace event, and the summaries' diff.
+    Diff {
+        /// First bundle.
+        a: PathBuf,
+        /// Second bundle.
+        b: PathBuf,
+        /// Events of context either side of the divergence.
+        #[arg(long, default_value_t = 3)]
+        context: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plan twice with the same seed and fail on the first divergent trace event.
+    CheckDeterminism {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        #[command(flatten)]
+        flags: RunFlags,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a self-contained HTML report of a bundle.
+    Report {
+        /// The bundle.
+        bundle: PathBuf,
+        /// The HTML file to write.
+        #[arg(long, short, default_value = "report.html")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a recorded history (JSON lines, docs/LINEARIZABILITY.md) for linearizability.
+    /// Exit 0 linearizable, 1 not (with a minimal counterexample), 2 missing or malformed file,
+    /// 3 undecided within --max-steps.
+    CheckHistory {
+        /// The history file: one operation per line.
+        file: PathBuf,
+        /// The sequential specification to check against.
+        #[arg(long, value_enum)]
+        model: crate::check_history::ModelName,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Give up on a partition (a key, or the register) after this many search steps.
+        #[arg(long)]
+        max_steps: Option<u64>,
+    },
+    /// Run one seed and print its JSON line (used by `sweep`, one process per seed).
+    #[command(hide = true)]
+    SweepOne {
+        plan: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_PASS };
+        }
+    };
+    match cli.command {
+        Command::Demo { seed, json } => crate::demo::run_demo(seed, json),
+        Command::Check { plans } => crate::plan_cmd::check(&plans),
+        Command::List { plans, json } => crate::plan_cmd::list(&plans, json),
+        Command::Run { plan, flags, out, no_bundle, json } => {
+            crate::plan_cmd::run(&plan, &flags, (!no_bundle).then_some(out.as_path()), json)
+        }
+        Command::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, no_corpus, first, json } => {
+            let corpus = (!no_corpus).then_some(corpus);
+            crate::sweep::run(crate::sweep::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, first, json })
+        }
+        Command::SweepOne { plan, seed, bugs, out } => crate::sweep::one(&plan, seed, &bugs, &out),
+        Command::Replay { bundle, around, at, window, json } => {
+            crate::bundle_cmd::replay(&bundle, around, at, window, json)
+        }
+        Command::Shrink { bundle, out, max_runs, json } => crate::shrink::run(&bundle, out, max_runs, json),
+        Command::Diff { a, b, context, json } => crate::bundle_cmd::diff(&a, &b, context, json),
+        Command::CheckDeterminism { plan, flags, json } => crate::plan_cmd::check_determinism(&plan, &flags, json),
+        Command::Report { bundle, out, json } => crate::bundle_cmd::report(&bundle, &out, json),
+        Command::CheckHistory { file, model, json, max_steps } => {
+            crate::check_history::run(&file, model, json, max_steps)
+        }
+    }
+}
