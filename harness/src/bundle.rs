@@ -245,7 +245,7 @@ impl Summary {
         let _ = writeln!(o, "trace hash  {:016x}", self.trace_hash);
         let _ = writeln!(o, "events      {}", self.events);
         for (k, v) in &self.counts {
-            let _ = writeln!(o, "  {k:<12}{v}");
+            let _ = writeln!(o, "  {k:<14}{v}");
         }
         let _ = writeln!(o, "sim time    {:.3}s", self.sim_time_ms as f64 / 1e3);
         let kinds = if self.chaos_kinds.is_empty() { "none".to_owned() } else { self.chaos_kinds.join(", ") };

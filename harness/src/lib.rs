@@ -27,6 +27,8 @@ pub mod plan;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod testing;
 pub mod verdict;
 pub mod workload;
 
