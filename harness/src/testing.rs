@@ -33,9 +33,8 @@ pub struct TestRun {
 impl TestRun {
     /// A test `name` in integration test `test` of `package`.
     pub fn new(package: &str, test: &str, name: &str) -> TestRun {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("target"));
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
         TestRun {
             package: package.to_owned(),
             test: test.to_owned(),
@@ -47,10 +46,7 @@ impl TestRun {
     /// The command that replays the run with `seeds`.
     pub fn replay_line(&self, seeds: Seeds) -> String {
         let test = if self.test.is_empty() { String::new() } else { format!(" --test {}", self.test) };
-        format!(
-            "SIM_SEED={} CHAOS_SEED={} cargo test -p {}{test} {}",
-            seeds.sim, seeds.chaos, self.package, self.name
-        )
+        format!("SIM_SEED={} CHAOS_SEED={} cargo test -p {}{test} {}", seeds.sim, seeds.chaos, self.package, self.name)
     }
 
     /// Where the bundle of `plan` run with `seeds` goes.

@@ -153,7 +153,9 @@ fn parse_corpus(text: &str) -> Vec<CorpusSeed> {
 fn the_failing_seed_corpus_still_gives_its_recorded_results() {
     let dir = snapshots().join("corpus");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "seeds")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "seeds")).collect()
+        })
         .unwrap_or_default();
     files.sort();
     assert!(!files.is_empty(), "the corpus in {} is empty", dir.display());

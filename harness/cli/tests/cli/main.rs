@@ -90,13 +90,13 @@ fn check_accepts_the_shipped_plans_and_lists_problems_in_bad_ones() {
 #[test]
 fn run_reports_the_verdict_and_replays_by_seed() {
     let plan = plan_path("gossip-smoke.toml");
-    let a = gauntlet(&["run", &plan, "--seed", "5", "--json"], &[]);
+    let a = gauntlet(&["run", &plan, "--seed", "5", "--json", "--no-bundle"], &[]);
     assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
-    let (a, b) = (json(&a), json(&gauntlet(&["run", &plan, "--json"], &[("SIM_SEED", "5")])));
+    let (a, b) = (json(&a), json(&gauntlet(&["run", &plan, "--json", "--no-bundle"], &[("SIM_SEED", "5")])));
     assert_eq!(a["trace_hash"], b["trace_hash"]);
     assert_eq!((a["verdict"].as_str(), a["plan"].as_str()), (Some("pass"), Some("gossip-smoke")));
     assert!(a["ops"]["bumps"]["ok"].as_u64().unwrap() > 100, "{a}");
-    assert!(String::from_utf8_lossy(&gauntlet(&["run", &plan, "--seed", "5"], &[]).stderr)
+    assert!(String::from_utf8_lossy(&gauntlet(&["run", &plan, "--seed", "5", "--no-bundle"], &[]).stderr)
         .starts_with("gauntlet: gossip-smoke with SIM_SEED=5"));
 }
 
@@ -125,7 +125,7 @@ name = "converge"
 "#,
     )
     .unwrap();
-    let out = gauntlet(&["run", file.to_str().unwrap(), "--seed", "3", "--json"], &[]);
+    let out = gauntlet(&["run", file.to_str().unwrap(), "--seed", "3", "--json", "--out", dir.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(json(&out)["class"], "liveness");
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,0 +1,234 @@
+//! The day-to-day workflow through the `gauntlet` binary: run → bundle → replay → diff; sweep
+//! with a planted bug → shrink → replay the shrunk bundle; the JSON each command prints; and
+//! clear errors for bad bundles, bad seeds and bad ranges.
+#![cfg(madsim)]
+#![allow(clippy::disallowed_types, reason = "this test runs the CLI binary")]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn gauntlet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(args)
+        .env_remove("SIM_SEED")
+        .env_remove("CHAOS_SEED")
+        .env_remove("SIM_CHECK_DETERMINISM")
+        .output()
+        .expect("the gauntlet binary runs")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn plan(name: &str) -> String {
+    format!("{}/../../scenarios/plans/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-workflow-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn run_twice_same_hash_replay_exits_0_and_diff_names_the_first_divergent_event() {
+    let dir = tempdir("run");
+    let kv = plan("kv-partition.toml");
+    let a = json(&gauntlet(&["run", &kv, "--seed", "42", "--json", "--out", s(&dir)]));
+    let b = json(&gauntlet(&["run", &kv, "--seed", "42", "--json", "--no-bundle"]));
+    assert_eq!(a["trace_hash"], b["trace_hash"], "same seed, same run");
+    for key in [
+        "scenario",
+        "seed",
+        "chaos_seed",
+        "verdict",
+        "failures",
+        "trace_hash",
+        "events",
+        "sim_time_ms",
+        "wall_ms",
+        "bundle",
+    ] {
+        assert!(!a[key].is_null() || key == "bundle", "missing {key}: {a}");
+    }
+    assert_eq!(
+        (a["scenario"].as_str(), a["seed"].as_u64(), a["verdict"].as_str()),
+        (Some("kv-partition"), Some(42), Some("pass"))
+    );
+    let bundle42 = a["bundle"].as_str().expect("a bundle path").to_owned();
+    assert!(Path::new(&bundle42).exists());
+
+    let replay = gauntlet(&["replay", &bundle42, "--json"]);
+    assert_eq!(replay.status.code(), Some(0), "{}", String::from_utf8_lossy(&replay.stderr));
+    let r = json(&replay);
+    assert_eq!((r["same_trace"].as_bool(), r["same_verdict"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(r["trace_hash"], a["trace_hash"]);
+    // A window of the trace around a simulated time.
+    let w = json(&gauntlet(&["replay", &bundle42, "--at", "5s", "--window", "2", "--json"]));
+    assert_eq!(w["window"].as_array().map(Vec::len), Some(5), "{w}");
+
+    let c = json(&gauntlet(&["run", &kv, "--seed", "43", "--json", "--out", s(&dir)]));
+    let bundle43 = c["bundle"].as_str().unwrap().to_owned();
+    let diff = gauntlet(&["diff", &bundle42, &bundle43]);
+    assert_eq!(diff.status.code(), Some(1), "different seeds differ");
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(text.contains("first divergent event: #"), "{text}");
+    assert!(text.contains("-seeds       sim 42 chaos 42") && text.contains("+seeds       sim 43 chaos 43"), "{text}");
+    let same = gauntlet(&["diff", &bundle42, &bundle42]);
+    assert_eq!(same.status.code(), Some(0));
+    let d = json(&gauntlet(&["diff", &bundle42, &bundle43, "--json"]));
+    assert!(d["first_divergent_event"]["index"].is_u64(), "{d}");
+}
+
+#[test]
+fn a_planted_bug_is_found_by_a_sweep_shrunk_and_the_shrunk_bundle_fails_the_same_way() {
+    let dir = tempdir("bug");
+    let corpus = dir.join("corpus");
+    let plan_file = plan("kv-leader-partition.toml");
+    let out = gauntlet(&[
+        "sweep",
+        &plan_file,
+        "--seeds",
+        "0..500",
+        "--jobs",
+        "2",
+        "--bug",
+        "commit-old-term",
+        "--first",
+        "--json",
+        "--out",
+        s(&dir),
+        "--corpus",
+        s(&corpus),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a failure found: {}", String::from_utf8_lossy(&out.stdout));
+    let sweep = json(&out);
+    let failure = &sweep["failures"][0];
+    assert_eq!(
+        (failure["class"].as_str(), failure["source"].as_str()),
+        (Some("safety"), Some("linearizable")),
+        "{sweep}"
+    );
+    let seed = failure["seed"].as_u64().unwrap();
+    assert!(seed < 500);
+    let corpus_text = std::fs::read_to_string(corpus.join("kv-leader-partition.seeds")).unwrap();
+    assert!(corpus_text.contains(&format!("{seed} fail:safety:linearizable bugs=commit-old-term")), "{corpus_text}");
+
+    let bundle = failure["bundle"].as_str().expect("the failing seed's bundle").to_owned();
+    let shrunk_plan = dir.join("shrunk.toml");
+    let out = gauntlet(&["shrink", &bundle, "-o", s(&shrunk_plan), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let shrink = json(&out);
+    let (before, after) = (shrink["faults_before"].as_u64().unwrap(), shrink["faults_after"].as_u64().unwrap());
+    assert!(after < before, "the schedule shrank: {before} -> {after}");
+    assert!(after > 0, "a fault-free run would not fail");
+
+    let shrunk_bundle = shrink["bundle_out"].as_str().unwrap().to_owned();
+    let replay = gauntlet(&["replay", &shrunk_bundle, "--json"]);
+    assert_eq!(replay.status.code(), Some(0), "the shrunk bundle replays exactly");
+    let verdict = json(&replay)["verdict"].as_str().unwrap().to_owned();
+    assert!(verdict.starts_with("FAIL: safety failure") && verdict.contains("in linearizable"), "{verdict}");
+    // The shrunk plan is a plain plan file that runs to the same failure.
+    let again = gauntlet(&["run", s(&shrunk_plan), "--seed", &seed.to_string(), "--json", "--no-bundle"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(json(&again)["source"], "linearizable");
+}
+
+#[test]
+fn a_sweep_reports_seeds_per_second_and_isolates_each_seed() {
+    let dir = tempdir("sweep");
+    let out = gauntlet(&[
+        "sweep",
+        &plan("gossip-smoke.toml"),
+        "--seeds",
+        "0..12",
+        "--jobs",
+        "2",
+        "--json",
+        "--out",
+        s(&dir),
+        "--no-corpus",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(
+        (v["runs"].as_u64(), v["passed"].as_u64(), v["failed"].as_u64(), v["jobs"].as_u64()),
+        (Some(12), Some(12), Some(0), Some(2))
+    );
+    assert!(v["seeds_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["failed_seeds"], serde_json::json!([]));
+    // A hang is cut off by the per-seed limit and reported for that seed only.
+    let out = gauntlet(&[
+        "sweep",
+        &plan("kv-partition.toml"),
+        "--seeds",
+        "0..2",
+        "--timeout",
+        "1ms",
+        "--json",
+        "--no-corpus",
+        "--out",
+        s(&dir),
+    ]);
+    let v = json(&out);
+    assert_eq!(v["failed"].as_u64(), Some(2), "{v}");
+    assert_eq!(v["failures"][0]["class"], "timeout");
+}
+
+#[test]
+fn seeds_may_be_commit_ids_and_ranges_are_checked() {
+    let kv = plan("gossip-smoke.toml");
+    let a = json(&gauntlet(&["run", &kv, "--seed", "e946b57", "--json", "--no-bundle"]));
+    let b = json(&gauntlet(&["run", &kv, "--seed", "E946B57", "--json", "--no-bundle"]));
+    assert_eq!(a["seed"], b["seed"], "a commit id hashes to one seed, whatever its case");
+    assert_eq!(a["trace_hash"], b["trace_hash"]);
+    let bad = gauntlet(&["sweep", &kv, "--seeds", "9..3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the range is empty"));
+    let bad = gauntlet(&["run", &kv, "--seed", "twelve"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = gauntlet(&["run", &kv, "--bug", "no-such-bug", "--no-bundle"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-bug"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+#[test]
+fn unreadable_bundles_are_usage_errors_that_say_what_is_wrong() {
+    let dir = tempdir("bad");
+    let junk = dir.join("junk.gbundle");
+    std::fs::write(&junk, b"definitely not a bundle").unwrap();
+    for cmd in ["replay", "shrink", "report"] {
+        let out = gauntlet(&[cmd, s(&junk)]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("junk.gbundle") && err.contains("not a gauntlet bundle"), "{cmd}: {err}");
+    }
+    let out = gauntlet(&["diff", s(&junk), s(&dir.join("missing.gbundle"))]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_determinism_and_list() {
+    let out = gauntlet(&["check-determinism", &plan("kv-failover.toml"), "--seed", "3", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["deterministic"], true);
+    let list = json(&gauntlet(&["list", "--plans", &plan(""), "--json"]));
+    let plans: Vec<&str> = list["plans"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(plans.contains(&"kv-leader-partition") && plans.contains(&"gossip-smoke"), "{plans:?}");
+    let raft = list["apps"].as_array().unwrap().iter().find(|a| a["name"] == "raft-kv").expect("raft-kv listed");
+    assert!(raft["bugs"].as_array().unwrap().iter().any(|b| b == "commit-old-term"));
+    assert!(raft["expectations"].as_array().unwrap().iter().any(|e| e == "linearizable"));
+}
