@@ -340,9 +340,7 @@ impl Bundle {
         put(4, encode_value(&self.observations))?;
         put(5, encode_value(&self.history))?;
         put(6, encode_value(&(&self.verdict, &self.summary)))?;
-        let mut out = header(FORMAT_VERSION, (HEADER_LEN + body.len()) as u64, StableHasher::digest(&body)).to_vec();
-        out.extend_from_slice(&body);
-        Ok(out)
+        Ok(seal(&body))
     }
 
     /// Reads and checks the bundle at `path`.
@@ -457,6 +455,14 @@ fn header(version: u32, total: u64, checksum: u64) -> [u8; HEADER_LEN] {
     let sealed = StableHasher::digest(&h[8..32]);
     h[32..40].copy_from_slice(&sealed.to_le_bytes());
     h
+}
+
+/// A bundle file around `body` (the sections), with a valid header: what the writer would
+/// produce for those sections. For fuzzing the section decoders past the checksums.
+pub fn seal(body: &[u8]) -> Vec<u8> {
+    let mut out = header(FORMAT_VERSION, (HEADER_LEN + body.len()) as u64, StableHasher::digest(body)).to_vec();
+    out.extend_from_slice(body);
+    out
 }
 
 /// Rewrites the header of `bytes` (a bundle) to claim `version`, with checksums that match:

@@ -25,14 +25,18 @@ pub struct RunFlags {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the demo scenario (5 gossip nodes under loss, partition, crash/restart and clock skew).
+    /// Run the demo scenario (plan gossip-smoke: 5 gossip nodes under restarts, partitions and
+    /// loss) and write its bundle and HTML report.
     Demo {
-        /// Seed: decimal or 0x hex. Default: SIM_SEED, or a fresh seed printed before the run.
+        /// Seed: decimal, 0x hex or a commit id. Default: SIM_SEED, or a fresh seed printed first.
         #[arg(long)]
         seed: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Directory for the bundle and the report.
+        #[arg(long, default_value = "gauntlet-out")]
+        out: PathBuf,
     },
     /// Check plan files: every problem is listed with its path. Exit 0 if all are valid.
     Check {
@@ -202,7 +206,7 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Demo { seed, json } => crate::demo::run_demo(seed, json),
+        Command::Demo { seed, json, out } => crate::demo::run_demo(seed, json, &out),
         Command::Check { plans } => crate::plan_cmd::check(&plans),
         Command::List { plans, json } => crate::plan_cmd::list(&plans, json),
         Command::Run { plan, flags, out, no_bundle, json } => {

@@ -1,7 +1,9 @@
 //! The `demo` command, and seed resolution shared by the commands that run.
 
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
-use gauntlet_scenarios::gossip::demo::{self, Verdict};
+use gauntlet::bundle::Bundle;
+use gauntlet::Verdict;
+use gauntlet_scenarios::registry::{self, RunOptions, RunPlanError};
 use gauntlet_sim::seed::{parse_seed, seed_from_env, CHAOS_SEED_ENV, SIM_SEED_ENV};
 use gauntlet_sim::{RunError, Seeds};
 
@@ -14,8 +16,9 @@ pub(crate) fn seeds(flag: Option<String>) -> Result<Seeds, gauntlet_sim::SeedErr
     Ok(Seeds { sim, chaos })
 }
 
-/// `gauntlet demo`.
-pub(crate) fn run_demo(seed: Option<String>, json: bool) -> i32 {
+/// `gauntlet demo`: the `gossip-smoke` plan (5 gossip-max nodes under restarts, partitions of
+/// every shape and 1% loss) under simulation; writes its bundle and HTML report to `out`.
+pub(crate) fn run_demo(seed: Option<String>, json: bool, out: &std::path::Path) -> i32 {
     let seeds = match seeds(seed) {
         Ok(s) => s,
         Err(e) => {
@@ -25,38 +28,59 @@ pub(crate) fn run_demo(seed: Option<String>, json: bool) -> i32 {
     };
     // The seed comes first, before anything can go wrong.
     eprintln!("gauntlet: demo with {seeds}");
+    let plan = gauntlet_scenarios::plans::gossip_smoke();
     let started = std::time::Instant::now();
-    let outcome = demo::run(seeds);
+    let outcome = registry::run_with(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() });
     let wall_ms = started.elapsed().as_millis() as u64;
     let replay = format!("{} cargo run --release -p gauntlet-cli -- demo", seeds.env_prefix());
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("gauntlet: the run broke: {e}");
             eprintln!("replay: {replay}");
+            eprintln!("gauntlet: the run broke: {e}");
             return match e {
-                RunError::Seed(_) | RunError::Invalid(_) => EXIT_USAGE,
-                _ => EXIT_CRASH,
+                RunPlanError::Plan(_) | RunPlanError::Run(RunError::Seed(_) | RunError::Invalid(_)) => EXIT_USAGE,
+                RunPlanError::Run(_) => EXIT_CRASH,
             };
         }
     };
-    let pass = outcome.verdict == Verdict::Pass;
+    let bundle = Bundle::of(&plan, &outcome);
+    let bundle_path = out.join(format!("demo-{}.{}", seeds.sim, gauntlet::bundle::EXTENSION));
+    let report_path = out.join(format!("demo-{}.html", seeds.sim));
+    let written = bundle.write(&bundle_path).map_err(|e| e.to_string()).and_then(|()| {
+        let tmp = report_path.with_extension("html.tmp");
+        std::fs::write(&tmp, crate::report::render(&bundle))
+            .and_then(|()| std::fs::rename(&tmp, &report_path))
+            .map_err(|e| format!("{}: {e}", report_path.display()))
+    });
+    if let Err(e) = written {
+        eprintln!("gauntlet: {e}");
+        return EXIT_CRASH;
+    }
+    let pass = outcome.verdict.passed();
+    if !pass {
+        eprintln!("replay: {replay}");
+        eprintln!("bundle: {}", bundle_path.display());
+    }
     if json {
         let v = serde_json::json!({
             "scenario": "demo",
+            "plan": plan.name,
             "seed": seeds.sim,
             "chaos_seed": seeds.chaos,
             "verdict": if pass { "pass" } else { "fail" },
-            "failures": match &outcome.verdict { Verdict::Pass => vec![], Verdict::Diverged { values } => vec![format!("liveness: nodes did not converge: {values:?}")] },
+            "failures": match &outcome.verdict { Verdict::Pass => vec![], Verdict::Fail(f) => vec![f.to_string()] },
             "trace_hash": format!("{:016x}", outcome.trace_hash),
             "events": outcome.events,
             "sim_time_ms": outcome.sim_time.as_millis() as u64,
             "wall_ms": wall_ms,
-            "values": outcome.values,
+            "final_states": outcome.final_states,
+            "bundle": bundle_path.display().to_string(),
+            "report": report_path.display().to_string(),
         });
         println!("{v}");
     } else {
-        println!("scenario   demo (5 gossip-max nodes, 1% loss, 1-10 ms latency)");
+        println!("scenario   demo: {} (5 gossip-max nodes; restarts, partitions, 1% loss)", plan.name);
         println!("seed       {}  (chaos {})", seeds.sim, seeds.chaos);
         println!("faults");
         for e in &outcome.schedule.entries {
@@ -64,18 +88,20 @@ pub(crate) fn run_demo(seed: Option<String>, json: bool) -> i32 {
         }
         let counts: Vec<String> = outcome.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("events     {} ({})", outcome.events, counts.join(" "));
-        println!("values     {:?}", outcome.values);
+        let values: Vec<String> = outcome.final_states.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        println!("values     {}", values.join(" "));
         println!("sim time   {:.3}s in {} ms wall", outcome.sim_time.as_secs_f64(), wall_ms);
         println!("trace hash {:016x}", outcome.trace_hash);
         match &outcome.verdict {
             Verdict::Pass => println!("verdict    PASS: every node converged after the faults"),
-            Verdict::Diverged { .. } => println!("verdict    FAIL (liveness): nodes did not converge"),
+            Verdict::Fail(f) => println!("verdict    FAIL: {f}"),
         }
+        println!("bundle     {}", bundle_path.display());
+        println!("report     {}", report_path.display());
     }
     if pass {
         EXIT_PASS
     } else {
-        eprintln!("replay: {replay}");
-        EXIT_FAIL
+        outcome.verdict.class().map_or(EXIT_FAIL, |c| c.exit_code())
     }
 }

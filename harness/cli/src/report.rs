@@ -551,7 +551,7 @@ impl TimeAxis {
 /// An `<svg>` element's opening tag for a chart `height` units tall.
 fn svg_open(height: f64, label: &str) -> String {
     format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" aria-label="{}">"#,
+        r#"<svg viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" aria-label="{}">"#,
         esc(label)
     )
 }
