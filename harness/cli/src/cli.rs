@@ -43,6 +43,9 @@ enum Command {
         /// Plan files (TOML).
         #[arg(required = true)]
         plans: Vec<PathBuf>,
+        /// Print JSON: each file with its problems.
+        #[arg(long)]
+        json: bool,
     },
     /// List the plans in a directory and the applications with their expectations and bugs.
     List {
@@ -207,7 +210,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Demo { seed, json, out } => crate::demo::run_demo(seed, json, &out),
-        Command::Check { plans } => crate::plan_cmd::check(&plans),
+        Command::Check { plans, json } => crate::plan_cmd::check(&plans, json),
         Command::List { plans, json } => crate::plan_cmd::list(&plans, json),
         Command::Run { plan, flags, out, no_bundle, json } => {
             crate::plan_cmd::run(&plan, &flags, (!no_bundle).then_some(out.as_path()), json)

@@ -9,16 +9,30 @@ use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};
 
 /// Validates every file; prints each problem. Exit 0 when all are valid, 2 otherwise.
-pub fn check(files: &[PathBuf]) -> i32 {
+pub fn check(files: &[PathBuf], json: bool) -> i32 {
     let mut bad = 0;
+    let mut report = Vec::new();
     for file in files {
         match Plan::load(file).and_then(|p| registry::check(&p).map(|_| p)) {
-            Ok(plan) => println!("ok    {} ({})", file.display(), plan.name),
+            Ok(plan) => {
+                if !json {
+                    println!("ok    {} ({})", file.display(), plan.name);
+                }
+                report.push(serde_json::json!({"file": file.display().to_string(), "ok": true, "plan": plan.name}));
+            }
             Err(e) => {
                 bad += 1;
-                println!("error {}: {e}", file.display());
+                if !json {
+                    println!("error {}: {e}", file.display());
+                }
+                let problems: Vec<serde_json::Value> =
+                    e.problems().iter().map(|p| serde_json::json!({"path": p.path, "message": p.message})).collect();
+                report.push(serde_json::json!({"file": file.display().to_string(), "ok": false, "error": e.to_string(), "problems": problems}));
             }
         }
+    }
+    if json {
+        println!("{}", serde_json::json!({"plans": report, "invalid": bad}));
     }
     if bad == 0 {
         EXIT_PASS

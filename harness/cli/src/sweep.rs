@@ -3,7 +3,8 @@
 //! seed is reported for that seed and cannot hide or kill the others.
 #![allow(
     clippy::disallowed_methods,
-    reason = "a sweep measures wall time and runs worker threads outside any simulation"
+    clippy::disallowed_types,
+    reason = "a sweep measures wall time, runs worker threads and one process per seed, outside any simulation"
 )]
 
 use crate::plan_cmd::{bundle_path, load_plan, replay_line, run_json};

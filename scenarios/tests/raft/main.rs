@@ -3,6 +3,7 @@
 #![cfg(madsim)]
 
 use gauntlet::sim::Seeds;
+use gauntlet::testing::TestRun;
 use gauntlet::{Deployer, Plan, RunOutcome, Scenario, SimDeployer, Verdict};
 use gauntlet_scenarios::plans;
 use gauntlet_scenarios::raft::RaftKv;
@@ -17,6 +18,15 @@ fn sweep_seeds() -> u64 {
     std::env::var("GAUNTLET_KV_SWEEP_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
 }
 
+/// The sweep's seeds from `first`, or only `SIM_SEED` when it is set (how a failure replays).
+fn sweep_range(first: u64) -> Vec<u64> {
+    match gauntlet::sim::seed::seed_from_env(gauntlet::sim::seed::SIM_SEED_ENV) {
+        Ok(Some(s)) => vec![s],
+        Ok(None) => (first..first + sweep_seeds()).collect(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// With no bug planted, every raft-kv plan passes on every seed of the sweep. `cargo test`
 /// runs 20 seeds per plan; the full 1,000 is
 /// `GAUNTLET_KV_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test raft sweep`.
@@ -24,10 +34,15 @@ fn sweep_seeds() -> u64 {
 fn without_bugs_every_kv_plan_passes_the_sweep() {
     let mut failures = Vec::new();
     for (name, plan) in plans::kv() {
-        for seed in 0..sweep_seeds() {
+        for seed in sweep_range(0) {
             let outcome = run(&plan, seed);
             if !outcome.verdict.passed() {
-                failures.push(format!("SIM_SEED={seed} {name}: {}", outcome.verdict));
+                // Each failure starts with its replay line and the path of its bundle.
+                let t = TestRun::new("gauntlet-scenarios", "raft", "without_bugs_every_kv_plan_passes_the_sweep");
+                failures.push(format!(
+                    "{name}: {}",
+                    t.failure_report(&Scenario::new(RaftKv, plan.clone()).unwrap(), &outcome)
+                ));
             }
             assert!(
                 outcome.ops.values().map(|c| c.ok).sum::<u64>() > 100,

@@ -233,10 +233,18 @@ fn every_plan_passes_a_seed_sweep() {
     let mut failures = Vec::new();
     for (name, plan) in plans::gossip() {
         let scenario = Scenario::new(GossipApp, plan).unwrap();
-        for seed in 1000..1000 + n {
+        // Only `SIM_SEED` when it is set: that is how a failure's replay line reruns one seed.
+        let seeds: Vec<u64> = match gauntlet::sim::seed::seed_from_env(gauntlet::sim::seed::SIM_SEED_ENV) {
+            Ok(Some(s)) => vec![s],
+            _ => (1000..1000 + n).collect(),
+        };
+        for seed in seeds {
             let outcome = SimDeployer::default().run(&scenario, Seeds::new(seed)).unwrap();
             if !outcome.verdict.passed() {
-                failures.push(format!("SIM_SEED={seed} {name}: {}", outcome.verdict));
+                // Each failure starts with its replay line and the path of its bundle.
+                let t =
+                    gauntlet::testing::TestRun::new("gauntlet-scenarios", "runner", "every_plan_passes_a_seed_sweep");
+                failures.push(format!("{name}: {}", t.failure_report(&scenario, &outcome)));
             }
         }
     }
