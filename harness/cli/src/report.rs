@@ -80,7 +80,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut o = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             o.push(',');
         }
         o.push(c);
@@ -90,7 +90,8 @@ fn thousands(n: usize) -> String {
 
 /// Seconds as text with up to three decimals, trailing zeros trimmed (`1.5`, `12`).
 fn secs(t: f64) -> String {
-    let s = format!("{t:.3}");
+    // Adding zero turns -0.0 into 0.0.
+    let s = format!("{:.3}", t + 0.0);
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() || s == "-" {
         "0".to_owned()
@@ -128,6 +129,8 @@ enum BandKind {
     Paused,
     /// Some links were cut (a partition or one-way cuts).
     Partition,
+    /// A node exited on its own or left the cluster: not a fault.
+    Gone,
 }
 
 impl BandKind {
@@ -137,6 +140,7 @@ impl BandKind {
             BandKind::Down => "down",
             BandKind::Paused => "paused",
             BandKind::Partition => "part",
+            BandKind::Gone => "gone",
         }
     }
 }
@@ -201,7 +205,16 @@ impl Lanes {
         for (i, n) in members.iter().chain(&clients).enumerate() {
             names.insert(i as u32, n.clone());
         }
-        names.extend(observed_names(bundle.trace.events()));
+        let observed = observed_names(bundle.trace.events());
+        let first_joined = (members.len() + clients.len()) as u32;
+        let joined = membership_names(&bundle.summary.membership, '+');
+        let joined: BTreeMap<u32, String> =
+            joined.into_iter().enumerate().map(|(i, n)| (first_joined + i as u32, n)).collect();
+        // Joiners are numbered in join order; trust that only where the trace does not disagree.
+        if joined.iter().all(|(id, n)| observed.get(id).is_none_or(|o| o == n)) {
+            names.extend(joined);
+        }
+        names.extend(observed);
         let first_client = members.len() as u32;
         let is_client = |id: u32| (first_client..first_client + clients.len() as u32).contains(&id);
         let mut ids: Vec<u32> = (0..first_client).collect();
@@ -248,6 +261,19 @@ impl Lanes {
     fn is_clients(&self, lane: usize) -> bool {
         self.clients == Some(lane)
     }
+}
+
+/// The node names in membership changes (`+name at 1.5s`) with the sign `sign`, each once,
+/// in order.
+fn membership_names(changes: &[String], sign: char) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for c in changes {
+        let Some(name) = c.strip_prefix(sign).and_then(|r| r.split(" at ").next()) else { continue };
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 /// The node ids an event mentions: its own node and a message's peer.
@@ -309,6 +335,8 @@ struct Model<'a> {
     drop_reasons: BTreeMap<&'static str, usize>,
     /// The failure's time, in seconds, when the run failed.
     failure_at: Option<f64>,
+    /// The operations of a linearizability counterexample, when the failure lists them.
+    counterexample: Vec<CounterOp>,
 }
 
 impl<'a> Model<'a> {
@@ -318,11 +346,16 @@ impl<'a> Model<'a> {
         let lanes = Lanes::of(bundle);
         let last_event = events.last().map_or(0.0, |e| e.at.as_secs_f64());
         let last_op = bundle.history.iter().filter_map(|h| h.complete).map(|d| d.as_secs_f64()).fold(0.0, f64::max);
-        let end = bundle.sim_time().as_secs_f64().max(last_event).max(last_op).max(0.001);
+        let failure_at = match &bundle.verdict {
+            Verdict::Fail(f) => Some(f.at.as_secs_f64()),
+            Verdict::Pass => None,
+        };
+        let end =
+            bundle.sim_time().as_secs_f64().max(last_event).max(last_op).max(failure_at.unwrap_or(0.0)).max(0.001);
         let (member_lines, client_lines, drop_lines, drop_reasons) = message_lines(events, &lanes);
         Model {
             bundle,
-            node_bands: node_bands(events, &lanes, end),
+            node_bands: node_bands(events, &lanes, &membership_names(&bundle.summary.membership, '-'), end),
             partitions: partition_bands(bundle, end),
             lanes,
             end,
@@ -330,16 +363,20 @@ impl<'a> Model<'a> {
             client_lines,
             drop_lines,
             drop_reasons,
-            failure_at: match &bundle.verdict {
-                Verdict::Fail(f) => Some(f.at.as_secs_f64()),
-                Verdict::Pass => None,
+            failure_at,
+            counterexample: match &bundle.verdict {
+                Verdict::Fail(f) => counterexample(&f.message),
+                Verdict::Pass => Vec::new(),
             },
         }
     }
 
     /// Every band to shade across a time chart: partitions, and members down or paused.
     fn fault_bands(&self) -> Vec<Band> {
-        let members = self.node_bands.iter().filter(|b| b.lane.is_some_and(|l| !self.lanes.is_clients(l)));
+        let members = self
+            .node_bands
+            .iter()
+            .filter(|b| b.kind != BandKind::Gone && b.lane.is_some_and(|l| !self.lanes.is_clients(l)));
         self.partitions.iter().chain(members).map(|b| Band { lane: None, ..b.clone() }).collect()
     }
 }
@@ -403,41 +440,50 @@ fn message_lines(
     (members, clients, drops, reasons)
 }
 
-/// Bands for nodes down (from a crash or exit to the next start) and paused (to the resume).
-fn node_bands(events: &[TraceEvent], lanes: &Lanes, end: f64) -> Vec<Band> {
+/// Bands for nodes down (from a crash to the next start), paused (to the resume), and gone: a
+/// node that exited on its own, or crashed for good after leaving the cluster (`left`).
+fn node_bands(events: &[TraceEvent], lanes: &Lanes, left: &[String], end: f64) -> Vec<Band> {
+    // Open periods by (node, 0 down / 1 paused / 2 exited).
     let mut open: BTreeMap<(u32, u8), f64> = BTreeMap::new();
     let mut bands = Vec::new();
-    let mut close = |id: u32, kind: BandKind, start: f64, stop: f64| {
-        if let Some(&lane) = lanes.of.get(&id) {
-            let what = if kind == BandKind::Paused { "paused" } else { "down" };
-            let label = format!("{} {what} {}s to {}s", lanes.name(id), secs(start), secs(stop));
-            bands.push(Band { start, end: stop, lane: Some(lane), kind, label });
-        }
+    let mut close = |id: u32, slot: u8, start: f64, stop: f64, closed: bool| {
+        let Some(&lane) = lanes.of.get(&id) else { return };
+        let name = lanes.name(id);
+        let (kind, what) = match slot {
+            1 => (BandKind::Paused, "paused"),
+            2 => (BandKind::Gone, "exited"),
+            _ if !closed && left.contains(&name) => (BandKind::Gone, "left the cluster"),
+            _ => (BandKind::Down, "down"),
+        };
+        let label = format!("{name} {what} {}s to {}s", secs(start), secs(stop));
+        bands.push(Band { start, end: stop, lane: Some(lane), kind, label });
     };
     for e in events {
         let (Some(node), t) = (e.node, e.at.as_secs_f64()) else { continue };
-        match e.kind {
-            EventKind::NodeCrash | EventKind::NodeExit => {
-                open.entry((node.0, 0)).or_insert(t);
-            }
-            EventKind::NodePause => {
-                open.entry((node.0, 1)).or_insert(t);
-            }
+        let slot = match e.kind {
+            EventKind::NodeCrash => 0,
+            EventKind::NodePause => 1,
+            EventKind::NodeExit => 2,
             EventKind::NodeStart { .. } => {
-                if let Some(start) = open.remove(&(node.0, 0)) {
-                    close(node.0, BandKind::Down, start, t);
+                for slot in [0, 2] {
+                    if let Some(start) = open.remove(&(node.0, slot)) {
+                        close(node.0, slot, start, t, true);
+                    }
                 }
+                continue;
             }
             EventKind::NodeResume => {
                 if let Some(start) = open.remove(&(node.0, 1)) {
-                    close(node.0, BandKind::Paused, start, t);
+                    close(node.0, 1, start, t, true);
                 }
+                continue;
             }
-            _ => {}
-        }
+            _ => continue,
+        };
+        open.entry((node.0, slot)).or_insert(t);
     }
-    for ((id, k), start) in open {
-        close(id, if k == 0 { BandKind::Down } else { BandKind::Paused }, start, end);
+    for ((id, slot), start) in open {
+        close(id, slot, start, end, false);
     }
     bands.sort_by(|a, b| a.start.total_cmp(&b.start));
     bands
@@ -451,10 +497,7 @@ fn partition_bands(bundle: &Bundle, end: f64) -> Vec<Band> {
     let mut since = 0.0;
     for entry in &bundle.schedule.entries {
         let t = entry.at.as_secs_f64();
-        let change = match &entry.fault {
-            Fault::Partition { .. } | Fault::CutOneWay { .. } | Fault::Heal => true,
-            _ => false,
-        };
+        let change = matches!(entry.fault, Fault::Partition { .. } | Fault::CutOneWay { .. } | Fault::Heal);
         if !change {
             continue;
         }
@@ -480,32 +523,44 @@ fn partition_bands(bundle: &Bundle, end: f64) -> Vec<Band> {
 // SVG drawing
 // ---------------------------------------------------------------------------------------------
 
-/// The time axis shared by every chart: simulated seconds from 0 to `end`, left to right.
+/// The time axis shared by every chart: simulated seconds from `start` to `end`, left to right.
 #[derive(Debug, Clone, Copy)]
 struct TimeAxis {
+    /// The first second shown.
+    start: f64,
     /// The last second shown.
     end: f64,
 }
 
 impl TimeAxis {
-    /// The x coordinate of `t` seconds.
+    /// The axis of a whole run that lasted `end` seconds.
+    fn whole(end: f64) -> TimeAxis {
+        TimeAxis { start: 0.0, end }
+    }
+
+    /// The x coordinate of `t` seconds (clamped to the axis).
     fn x(self, t: f64) -> f64 {
-        LEFT + t.clamp(0.0, self.end) / self.end * (WIDTH - LEFT - RIGHT)
+        LEFT + (t.clamp(self.start, self.end) - self.start) / (self.end - self.start) * (WIDTH - LEFT - RIGHT)
+    }
+
+    /// Whether the period from `a` to `b` overlaps the axis.
+    fn overlaps(self, a: f64, b: f64) -> bool {
+        b >= self.start && a <= self.end
     }
 
     /// Vertical grid lines and second labels between `top` and `bottom`, with the axis title.
     fn draw(self, out: &mut String, top: f64, bottom: f64) {
-        let step = nice_step(self.end, 15.0);
-        let mut t = 0.0;
-        while t <= self.end + 1e-9 {
-            let x = self.x(t);
+        let step = nice_step(self.end - self.start, 15.0);
+        let mut i = (self.start / step - 1e-9).ceil();
+        while i * step <= self.end + 1e-9 {
+            let (t, x) = (i * step, self.x(i * step));
             let _ = write!(
                 out,
                 r#"<line class="grid" x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                 bottom + 14.0,
                 secs(t)
             );
-            t += step;
+            i += 1.0;
         }
         let _ = write!(
             out,
@@ -518,7 +573,7 @@ impl TimeAxis {
 
     /// Shades `bands` between `top` and `bottom` (the full height: lanes are ignored).
     fn shade(self, out: &mut String, bands: &[Band], top: f64, bottom: f64) {
-        for b in bands {
+        for b in bands.iter().filter(|b| self.overlaps(b.start, b.end)) {
             let (x0, x1) = (self.x(b.start), self.x(b.end));
             let _ = write!(
                 out,
@@ -534,17 +589,15 @@ impl TimeAxis {
 
     /// A red vertical line at the failure, labelled, when the run failed.
     fn failure(self, out: &mut String, at: Option<f64>, top: f64, bottom: f64) {
-        if let Some(t) = at {
-            let x = self.x(t);
-            let _ = write!(
-                out,
-                r#"<line class="failure" x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}"><title>failure at {}s</title></line><text class="failtext" x="{:.1}" y="{:.1}">failure</text>"#,
-                secs(t),
-                x + 3.0,
-                top + 10.0
-            );
-            out.push('\n');
-        }
+        let Some(t) = at.filter(|t| self.overlaps(*t, *t)) else { return };
+        let x = self.x(t);
+        let (tx, anchor) = if x > WIDTH - RIGHT - 60.0 { (x - 4.0, "end") } else { (x + 4.0, "start") };
+        let _ = writeln!(
+            out,
+            r#"<line class="failure" x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}"><title>failure at {}s</title></line><text class="failtext" x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">failure</text>"#,
+            secs(t),
+            top + 10.0
+        );
     }
 }
 
@@ -586,20 +639,23 @@ fn y_title(out: &mut String, title: &str, top: f64, bottom: f64) {
     out.push('\n');
 }
 
-/// A `<path>` of class `class` drawing `lines` (indices into `all`) from sender to receiver.
-/// With `cut`, lines stop 70% of the way and end in a cross (messages that never arrived).
+/// A `<path>` of class `class` drawing `picked` (indices into `all`) from sender to receiver.
+/// Dropped messages (class `drop`) stop 70% of the way and end in a cross. With `tips`, a
+/// second path puts a dot where each message arrives.
 fn message_path(
     out: &mut String,
     axis: TimeAxis,
     all: &[Line],
     picked: &[usize],
-    lane_y: impl Fn(usize) -> f64,
+    lane_y: &impl Fn(usize) -> f64,
     class: &str,
-    cut: bool,
+    tips: bool,
 ) {
     if picked.is_empty() {
         return;
     }
+    let cut = class == "drop";
+    let mut dots = String::new();
     let _ = write!(out, r#"<path class="{class}" d=""#);
     for &i in picked {
         let l = all[i];
@@ -611,9 +667,15 @@ fn message_path(
             let _ = write!(out, "M{x0:.1} {y0:.1}L{x1:.1} {y1:.1}m-2.5 -2.5l5 5m0 -5l-5 5");
         } else {
             let _ = write!(out, "M{x0:.1} {y0:.1}L{x1:.1} {y1:.1}");
+            if tips && l.end <= axis.end {
+                let _ = write!(dots, "M{x1:.1} {y1:.1}h0");
+            }
         }
     }
     out.push_str("\"/>\n");
+    if !dots.is_empty() {
+        let _ = writeln!(out, r#"<path class="{class} tip" d="{dots}"/>"#);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,14 +704,18 @@ table.sched { border-collapse: collapse; font-size: 13px; } table.sched th, tabl
 svg { display: block; max-width: 100%; height: auto; font-family: system-ui, sans-serif; }
 svg .grid { stroke: #eaeef2; stroke-width: 1; } svg .lane { stroke: #8c959f; stroke-width: 1; }
 svg .tick { font-size: 11px; fill: #59636e; } svg .axis { font-size: 12px; fill: #1f2328; } svg .lanelabel { font-size: 12px; fill: #1f2328; font-weight: 600; }
-svg .down { fill: #6e7781; fill-opacity: .35; } svg .paused { fill: #8250df; fill-opacity: .28; } svg .part { fill: #fb8f44; fill-opacity: .16; }
+svg .down { fill: #6e7781; fill-opacity: .35; } svg .paused { fill: #8250df; fill-opacity: .28; } svg .part { fill: #fb8f44; fill-opacity: .16; } svg .gone { fill: #d0d7de; fill-opacity: .5; } svg .gone.bar { fill: #afb8c1; fill-opacity: .9; }
 svg .msg { stroke: #0969da; stroke-opacity: .45; stroke-width: .7; fill: none; } svg .cmsg { stroke: #57606a; stroke-opacity: .3; stroke-width: .6; fill: none; }
 svg .drop { stroke: #cf222e; stroke-opacity: .8; stroke-width: .9; fill: none; }
 svg .failure { stroke: #cf222e; stroke-width: 2; stroke-dasharray: 5 3; } svg .failtext { font-size: 11px; fill: #cf222e; font-weight: 700; }
 svg .fault { stroke: #bc4c00; stroke-width: 1; stroke-dasharray: 2 3; } svg .faultnum { font-size: 10px; fill: #bc4c00; }
 svg .ok { stroke: #1a7f37; } svg .fail { stroke: #cf222e; } svg .info { stroke: #bf8700; } svg .pts { stroke-width: 3.2; stroke-linecap: round; fill: none; stroke-opacity: .75; }
 svg .bar-ok { fill: #1a7f37; fill-opacity: .8; } svg .bar-fail { fill: #cf222e; } svg .bar-info { fill: #d4a72c; }
-svg .noreply { fill: #bf8700; }
+svg .noreply { fill: #bf8700; } svg .down.bar { fill-opacity: .9; } svg .paused.bar { fill-opacity: .85; }
+svg .cx { fill: #cf222e; } svg .cxring { stroke: #cf222e; stroke-width: 1.6; fill: none; }
+h3 { font-size: 15px; margin: 18px 0 4px; }
+svg.detail .msg { stroke-width: 1.2; stroke-opacity: .75; } svg.detail .cmsg { stroke-width: 1; stroke-opacity: .55; } svg.detail .drop { stroke-width: 1.3; }
+svg.detail path.tip { stroke-width: 4.5; stroke-linecap: round; stroke-opacity: .9; }
 footer { margin: 32px 0 8px; color: #59636e; font-size: 12px; }
 "#;
 
@@ -706,69 +772,166 @@ fn space_time_legend() -> &'static str {
         "<span><i class=\"sw\" style=\"background:#cf222e;height:2px\"></i>dropped (ends in &#215;)</span>",
         "<span><i class=\"sw\" style=\"background:#6e7781;opacity:.5\"></i>node down</span>",
         "<span><i class=\"sw\" style=\"background:#8250df;opacity:.4\"></i>node paused</span>",
+        "<span><i class=\"sw\" style=\"background:#d0d7de\"></i>node exited or left the cluster</span>",
         "<span><i class=\"sw\" style=\"background:#fb8f44;opacity:.35\"></i>links cut</span>",
         "<span><i class=\"sw\" style=\"background:#bc4c00;height:2px\"></i>fault (numbered as in the schedule)</span>",
         "</p>\n"
     )
 }
 
-/// The space-time diagram: one lane per member plus one for the clients, messages as lines.
+/// The space-time diagram: the whole run, then a short window in detail.
 fn space_time_section(m: &Model<'_>) -> String {
     let mut o = String::from("<h2>Space-time diagram</h2>\n");
     if m.bundle.trace.events().is_empty() {
         o.push_str("<p class=\"note\">The bundle holds no trace events (the run kept only its hash).</p>\n");
         return o;
     }
-    let axis = TimeAxis { end: m.end };
-    let top = 46.0;
-    let lane_y = |lane: usize| top + 18.0 + lane as f64 * LANE_GAP;
-    let bottom = lane_y(m.lanes.labels.len().saturating_sub(1)) + 18.0;
-    let mut svg = svg_open(bottom + 40.0, "space-time diagram");
+    let (svg, drawn) = diagram(m, TimeAxis::whole(m.end), false);
+    o.push_str(&svg);
+    o.push_str(space_time_legend());
+    let _ = writeln!(o, "<p class=\"note\">{}</p>", sampling_note(m, drawn));
+    let (axis, why) = detail_window(m);
+    let _ = writeln!(
+        o,
+        "<h3>Detail: {}s to {}s</h3>\n<p class=\"note\">{}</p>",
+        secs(axis.start),
+        secs(axis.end),
+        esc(&why)
+    );
+    let (svg, drawn) = diagram(m, axis, true);
+    o.push_str(&svg);
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">Drawn in this window: {} messages between members, {} client messages, {} dropped.</p>",
+        thousands(drawn[0]),
+        thousands(drawn[1]),
+        thousands(drawn[2])
+    );
+    o
+}
+
+/// The window of the detailed diagram, and why it was chosen: around the first operation of
+/// a linearizability counterexample, else from just before the first fault, else mid-run.
+fn detail_window(m: &Model<'_>) -> (TimeAxis, String) {
+    const SPAN: f64 = 0.25;
+    let first_fault = m.partitions.first().map(|b| b.start).into_iter().chain(m.node_bands.first().map(|b| b.start));
+    let (start, why) = if let Some(op) = m.counterexample.first() {
+        (
+            op.call - 0.05,
+            format!("Around the first operation of the counterexample: op {}, {}.", op.index, op.description),
+        )
+    } else if let Some(t) = first_fault.reduce(f64::min) {
+        (t - 0.05, format!("From just before the first period of cut links or of a node down, at {}s.", secs(t)))
+    } else {
+        (m.end / 2.0, "The middle of the run: no node went down and no link was cut.".to_owned())
+    };
+    let start = start.clamp(0.0, (m.end - SPAN).max(0.0));
+    (TimeAxis { start, end: (start + SPAN).min(m.end) }, why)
+}
+
+/// One space-time diagram over `axis`: a lane per member and one for the clients, bands for
+/// cut links and nodes down or paused, numbered fault markers, and the messages as lines
+/// (sampled). The `detail` diagram draws thicker lines with a dot where each message arrives.
+/// Returns the SVG and how many member, client and dropped messages it draws.
+fn diagram(m: &Model<'_>, axis: TimeAxis, detail: bool) -> (String, [usize; 3]) {
+    let top = 50.0;
+    let lane_y = |lane: usize| top + 20.0 + lane as f64 * LANE_GAP;
+    let bottom = lane_y(m.lanes.labels.len().saturating_sub(1)) + 20.0;
+    let label = if detail { "space-time diagram, detail" } else { "space-time diagram of the whole run" };
+    let mut svg = svg_open(bottom + 40.0, label);
+    if detail {
+        svg = svg.replacen("<svg ", "<svg class=\"detail\" ", 1);
+    }
     axis.draw(&mut svg, top, bottom);
     axis.shade(&mut svg, &m.partitions, top, bottom);
     fault_markers(&mut svg, axis, m.bundle, top, bottom);
-    for (i, label) in m.lanes.labels.iter().enumerate() {
+    lane_lines(&mut svg, &m.lanes, &lane_y);
+    node_band_rects(&mut svg, axis, &m.node_bands, &lane_y, false);
+    let visible = |lines: &[Line]| -> Vec<usize> {
+        (0..lines.len()).filter(|&i| axis.overlaps(lines[i].sent, lines[i].end)).collect()
+    };
+    let mut drawn = [0; 3];
+    let groups = [
+        (&m.client_lines, CLIENT_LINES, "cmsg", 1),
+        (&m.member_lines, MEMBER_LINES, "msg", 0),
+        (&m.drop_lines, DROP_LINES, "drop", 2),
+    ];
+    for (lines, budget, class, slot) in groups {
+        let candidates = visible(lines);
+        let picked: Vec<usize> = sample(candidates.len(), budget).into_iter().map(|i| candidates[i]).collect();
+        message_path(&mut svg, axis, lines, &picked, &lane_y, class, detail);
+        drawn[slot] = picked.len();
+    }
+    node_band_rects(&mut svg, axis, &m.node_bands, &lane_y, true);
+    if let Some(lane) = m.lanes.clients {
+        counterexample_bars(&mut svg, axis, &m.counterexample, lane_y(lane));
+    }
+    axis.failure(&mut svg, m.failure_at, top, bottom);
+    svg.push_str("</svg>\n");
+    (svg, drawn)
+}
+
+/// The lanes' lines and labels (hover a label for the node ids it stands for).
+fn lane_lines(out: &mut String, lanes: &Lanes, lane_y: &impl Fn(usize) -> f64) {
+    for (i, label) in lanes.labels.iter().enumerate() {
         let y = lane_y(i);
         let _ = write!(
-            svg,
+            out,
             r#"<line class="lane" x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/><text class="lanelabel" x="{:.1}" y="{:.1}" text-anchor="end"><title>{}</title>{}</text>"#,
             WIDTH - RIGHT,
             LEFT - 8.0,
             y + 4.0,
-            esc(&m.lanes.titles[i]),
+            esc(&lanes.titles[i]),
             esc(label)
         );
     }
-    svg.push('\n');
-    for b in &m.node_bands {
+    out.push('\n');
+}
+
+/// Node-down and pause bands on their lanes: a light band behind the messages, or (with
+/// `bar`) a solid bar on the lane line drawn over them.
+fn node_band_rects(out: &mut String, axis: TimeAxis, bands: &[Band], lane_y: &impl Fn(usize) -> f64, bar: bool) {
+    for b in bands.iter().filter(|b| axis.overlaps(b.start, b.end)) {
         let Some(lane) = b.lane else { continue };
         let (x0, x1, y) = (axis.x(b.start), axis.x(b.end), lane_y(lane));
+        let (half, class) = if bar { (3.0, "bar") } else { (LANE_GAP / 2.0 - 2.0, "") };
         let _ = write!(
-            svg,
-            r#"<rect class="{}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="22"><title>{}</title></rect>"#,
+            out,
+            r#"<rect class="{} {class}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
             b.kind.class(),
-            y - 11.0,
+            y - half,
             (x1 - x0).max(1.5),
+            half * 2.0,
             esc(&b.label)
         );
     }
-    svg.push('\n');
-    let members = sample(m.member_lines.len(), MEMBER_LINES);
-    let clients = sample(m.client_lines.len(), CLIENT_LINES);
-    let drops = sample(m.drop_lines.len(), DROP_LINES);
-    message_path(&mut svg, axis, &m.client_lines, &clients, lane_y, "cmsg", false);
-    message_path(&mut svg, axis, &m.member_lines, &members, lane_y, "msg", false);
-    message_path(&mut svg, axis, &m.drop_lines, &drops, lane_y, "drop", true);
-    axis.failure(&mut svg, m.failure_at, top, bottom);
-    svg.push_str("</svg>\n");
-    o.push_str(&svg);
-    o.push_str(space_time_legend());
-    let _ = writeln!(o, "<p class=\"note\">{}</p>", sampling_note(m, members.len(), clients.len(), drops.len()));
-    o
+    out.push('\n');
 }
 
-/// Says how many messages of each kind are drawn, of how many.
-fn sampling_note(m: &Model<'_>, members: usize, clients: usize, drops: usize) -> String {
+/// The operations of a linearizability counterexample as red bars (call to return) just above
+/// the clients lane.
+fn counterexample_bars(out: &mut String, axis: TimeAxis, ops: &[CounterOp], y: f64) {
+    for op in ops.iter().filter(|op| axis.overlaps(op.call, op.ret)) {
+        let (x0, x1) = (axis.x(op.call), axis.x(op.ret));
+        let _ = write!(
+            out,
+            r#"<rect class="cx" x="{x0:.1}" y="{:.1}" width="{:.1}" height="6"><title>{}</title></rect>"#,
+            y - 14.0,
+            (x1 - x0).max(3.0),
+            esc(&format!(
+                "counterexample op {}: {} ({}s to {}s)",
+                op.index,
+                op.description,
+                secs(op.call),
+                secs(op.ret)
+            ))
+        );
+    }
+    out.push('\n');
+}
+
+/// Says how many messages of each kind the overview draws, of how many.
+fn sampling_note(m: &Model<'_>, drawn: [usize; 3]) -> String {
     let part = |shown: usize, all: usize, what: &str| {
         if shown == all {
             format!("all {} {what}", thousands(all))
@@ -780,31 +943,72 @@ fn sampling_note(m: &Model<'_>, members: usize, clients: usize, drops: usize) ->
     let reasons = if reasons.is_empty() { String::new() } else { format!("; drops by reason: {}", reasons.join(", ")) };
     format!(
         "Drawn: {}, {}, {}{}. Duplicate deliveries are not drawn. Hover a lane label, a band or a fault line for details.",
-        part(members, m.member_lines.len(), "messages between members"),
-        part(clients, m.client_lines.len(), "client messages"),
-        part(drops, m.drop_lines.len(), "dropped messages"),
+        part(drawn[0], m.member_lines.len(), "messages between members"),
+        part(drawn[1], m.client_lines.len(), "client messages"),
+        part(drawn[2], m.drop_lines.len(), "dropped messages"),
         esc(&reasons)
     )
 }
 
-/// Numbered dotted lines at each scheduled fault, the numbers staggered so they do not overlap.
+/// Dotted lines at the scheduled faults, numbered as in the schedule table. Faults at the same
+/// instant share a line (`5–8`); the numbers are staggered over three rows so they do not
+/// overlap.
 fn fault_markers(out: &mut String, axis: TimeAxis, bundle: &Bundle, top: f64, bottom: f64) {
+    let entries = &bundle.schedule.entries;
     let mut last_x = [f64::NEG_INFINITY; 3];
-    for (i, f) in bundle.schedule.entries.iter().enumerate() {
-        let x = axis.x(f.at.as_secs_f64());
-        let row = (0..3).find(|r| x - last_x[*r] >= 16.0).unwrap_or(i % 3);
+    let mut i = 0;
+    while i < entries.len() {
+        let at = entries[i].at;
+        let n = entries[i..].iter().take_while(|e| e.at == at).count();
+        let group = &entries[i..i + n];
+        let t = at.as_secs_f64();
+        let number = if n == 1 { format!("{}", i + 1) } else { format!("{}\u{2013}{}", i + 1, i + n) };
+        i += n;
+        if !axis.overlaps(t, t) {
+            continue;
+        }
+        let x = axis.x(t);
+        let row = (0..3).find(|r| x - last_x[*r] >= 8.0 * number.len() as f64 + 4.0).unwrap_or(i % 3);
         last_x[row] = x;
-        let label = format!("#{} at {}s: {}", i + 1, secs(f.at.as_secs_f64()), f.fault);
+        let text: Vec<String> = group.iter().map(|e| e.fault.to_string()).collect();
+        let y = top - 32.0 + row as f64 * 11.0;
         let _ = write!(
             out,
-            r#"<g><title>{}</title><line class="fault" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}"/><text class="faultnum" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text></g>"#,
-            esc(&label),
-            top - 30.0 + row as f64 * 11.0 + 2.0,
-            top - 30.0 + row as f64 * 11.0,
-            i + 1
+            r#"<g><title>{}</title><line class="fault" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}"/><text class="faultnum" x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text></g>"#,
+            esc(&format!("#{number} at {}s: {}", secs(t), text.join("; "))),
+            y + 2.0,
+            esc(&number)
         );
     }
     out.push('\n');
+}
+
+/// One operation of a linearizability counterexample, read back from the failure message.
+#[derive(Debug, Clone, PartialEq)]
+struct CounterOp {
+    /// Its index in the checked history.
+    index: String,
+    /// Invocation, seconds.
+    call: f64,
+    /// Return, seconds.
+    ret: f64,
+    /// What it did (`get("k1") -> "2"`).
+    description: String,
+}
+
+/// The operations listed in a linearizability failure message, one per line as
+/// `op I client C call NS return NS DESCRIPTION` (see `lincheck`); none for other messages.
+fn counterexample(message: &str) -> Vec<CounterOp> {
+    message
+        .lines()
+        .filter_map(|line| {
+            let t: Vec<&str> = line.split_whitespace().collect();
+            let ["op", index, "client", _, "call", call, "return", ret, ..] = t[..] else { return None };
+            let (call, ret): (u64, u64) = (call.parse().ok()?, ret.parse().ok()?);
+            let description = line.split_once(&format!(" {ret} ")).map_or("", |(_, d)| d).trim().to_owned();
+            Some(CounterOp { index: index.to_owned(), call: call as f64 / 1e9, ret: ret as f64 / 1e9, description })
+        })
+        .collect()
 }
 
 /// The latency of each client operation (completion minus invocation) against its invocation
@@ -817,7 +1021,7 @@ fn latency_section(m: &Model<'_>) -> String {
         o.push_str("<p class=\"note\">The bundle holds no client operations.</p>\n");
         return o;
     }
-    let axis = TimeAxis { end: m.end };
+    let axis = TimeAxis::whole(m.end);
     let (strip, top, bottom) = (14.0, 34.0, 314.0);
     let lat_ms = |h: &HistoryEntry| h.complete.map(|c| c.saturating_sub(h.invoke).as_secs_f64() * 1e3);
     let lats: Vec<f64> = history.iter().filter_map(lat_ms).collect();
@@ -846,14 +1050,30 @@ fn latency_section(m: &Model<'_>) -> String {
         }
         svg.push_str("\"/>\n");
     }
+    for op in &m.counterexample {
+        let _ = write!(
+            svg,
+            r#"<circle class="cxring" cx="{:.1}" cy="{:.1}" r="6"><title>{}</title></circle>"#,
+            axis.x(op.call),
+            y((op.ret - op.call) * 1e3),
+            esc(&format!("counterexample op {}: {}", op.index, op.description))
+        );
+    }
     axis.failure(&mut svg, m.failure_at, top, bottom);
     svg.push_str("</svg>\n");
     o.push_str(&svg);
+    if !m.counterexample.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"note\">Circled in red: the {} operations of the linearizability counterexample (also marked as red bars above the clients lane of the space-time diagram).</p>",
+            m.counterexample.len()
+        );
+    }
     let count = |p: OpPhase| history.iter().filter(|h| h.outcome == p).count();
     let no_reply = history.iter().filter(|h| h.complete.is_none()).count();
     let _ = writeln!(
         o,
-        "<p class=\"legend note\"><span><i class=\"sw\" style=\"background:#1a7f37\"></i>ok ({})</span><span><i class=\"sw\" style=\"background:#cf222e\"></i>fail ({})</span><span><i class=\"sw\" style=\"background:#bf8700\"></i>info, outcome unknown ({}; {} never completed, marked in the top strip)</span>{}</p>",
+        "<p class=\"legend note\"><span><i class=\"sw\" style=\"background:#1a7f37\"></i>ok ({})</span><span><i class=\"sw\" style=\"background:#cf222e\"></i>fail ({})</span><span><i class=\"sw\" style=\"background:#bf8700\"></i>info, outcome unknown ({})</span><span>{} never completed (ticks in the top strip)</span>{}</p>",
         thousands(count(OpPhase::Ok)),
         thousands(count(OpPhase::Fail)),
         thousands(count(OpPhase::Info)),
@@ -889,20 +1109,24 @@ fn sample_ops(history: &[HistoryEntry]) -> Vec<&HistoryEntry> {
     picked
 }
 
-/// Grid lines and labels at each power of ten from `lo` to `hi` milliseconds.
+/// Grid lines and labels at each power of ten from `lo` to `hi` milliseconds, and at 2 and 5
+/// times each when the axis spans at most two decades.
 fn log_axis(out: &mut String, lo: f64, hi: f64, y: &impl Fn(f64) -> f64) {
-    let mut v = lo;
-    while v <= hi * 1.0001 {
-        let yy = y(v);
-        let label = if v >= 1000.0 { format!("{}s", secs(v / 1e3)) } else { format!("{}ms", secs(v)) };
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"#,
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            yy + 4.0
-        );
-        v *= 10.0;
+    let steps: &[f64] = if hi / lo <= 100.0 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+    let mut decade = lo;
+    while decade <= hi * 1.0001 {
+        for v in steps.iter().map(|m| m * decade).filter(|v| *v <= hi * 1.0001) {
+            let yy = y(v);
+            let label = if v >= 1000.0 { format!("{}s", secs(v / 1e3)) } else { format!("{}ms", secs(v)) };
+            let _ = write!(
+                out,
+                r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"#,
+                WIDTH - RIGHT,
+                LEFT - 6.0,
+                yy + 4.0
+            );
+        }
+        decade *= 10.0;
     }
     out.push('\n');
 }
@@ -915,7 +1139,7 @@ fn throughput_section(m: &Model<'_>) -> String {
         o.push_str("<p class=\"note\">The bundle holds no client operations.</p>\n");
         return o;
     }
-    let axis = TimeAxis { end: m.end };
+    let axis = TimeAxis::whole(m.end);
     let bin = nice_step(m.end, 150.0).max(0.01);
     let bins = (m.end / bin).ceil().max(1.0) as usize;
     let mut counts = vec![[0usize; 3]; bins];
@@ -1031,6 +1255,17 @@ mod tests {
             ("1.5".into(), "12".into(), "0".into(), "0.125".into())
         );
         assert_eq!((nice_step(30.0, 15.0), nice_step(60.0, 15.0), nice_step(0.9, 5.0)), (2.0, 5.0, 0.2));
+    }
+
+    #[test]
+    fn counterexample_operations_are_read_from_the_failure_message() {
+        let message = "not linearizable: partition \"k1\": 2 of its 9 operations cannot be linearized\n  op 174    client 3    call     6476665579  return     6498372336  get(\"k1\") -> \"2\"\n  op 7      client 0    call           100  return           250  put(\"k1\", \"3\")";
+        let ops = counterexample(message);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_eq!((ops[0].index.as_str(), ops[0].description.as_str()), ("174", r#"get("k1") -> "2""#));
+        assert!((ops[0].call - 6.476665579).abs() < 1e-9 && (ops[0].ret - 6.498372336).abs() < 1e-9);
+        assert_eq!(ops[1].description, r#"put("k1", "3")"#);
+        assert!(counterexample("liveness: no progress for 5s\n  op x client y call z return w").is_empty());
     }
 
     #[test]
