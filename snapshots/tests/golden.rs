@@ -5,7 +5,7 @@
 //!
 //! A behaviour change shows up here as a failing summary with a diff: review it with
 //! `cargo insta review` (accept to make it the new baseline), and rewrite the golden bundles
-//! with `GAUNTLET_BLESS=1 cargo test -p gauntlet-scenarios --test snapshots golden_bundles`.
+//! with `GAUNTLET_BLESS=1 cargo test -p gauntlet-snapshots --test golden golden_bundles`.
 #![cfg(madsim)]
 
 use gauntlet::bundle::{bugs_of, Bundle, Summary};
@@ -31,7 +31,7 @@ fn snapshots() -> PathBuf {
 
 /// Runs `plan` for each kept seed and asserts its summary against the stored one.
 fn check_summaries(test: &str, plan: Plan) {
-    let t = TestRun::new("gauntlet-scenarios", "snapshots", test);
+    let t = TestRun::new("gauntlet-snapshots", "golden", test);
     for seed in seeds() {
         let seeds = Seeds::new(seed);
         let outcome = registry::run(&plan, seeds, false).unwrap_or_else(|e| panic!("{}: {e}", t.replay_line(seeds)));
@@ -71,7 +71,7 @@ golden_summaries! {
 /// Every shipped plan has a summary test above.
 #[test]
 fn every_plan_has_golden_summaries() {
-    let here = include_str!("main.rs");
+    let here = include_str!("golden.rs");
     for (name, _) in plans::all() {
         let test = format!("summary_{}", name.replace('-', "_"));
         assert!(here.contains(&format!("{test} =>")), "plan {name} has no `{test}` in golden_summaries!");
@@ -98,7 +98,7 @@ fn golden_bundles_replay_to_their_trace_hash() {
             continue;
         }
         let golden = Bundle::read(&path).unwrap_or_else(|e| {
-            panic!("{e}\n(create the golden bundles with GAUNTLET_BLESS=1 cargo test -p gauntlet-scenarios --test snapshots golden_bundles)")
+            panic!("{e}\n(create the golden bundles with GAUNTLET_BLESS=1 cargo test -p gauntlet-snapshots --test golden golden_bundles)")
         });
         assert_eq!(golden.plan().expect("the golden plan parses"), plan, "{name}: the shipped plan changed");
         assert!(
@@ -106,7 +106,7 @@ fn golden_bundles_replay_to_their_trace_hash() {
             "{name} seed {seed} no longer replays its golden bundle {}: recorded {:016x} ({}), now {:016x} ({}).\n\
              See what changed: gauntlet run scenarios/plans/{name}.toml --seed {seed} --out /tmp/now && \
              gauntlet diff {} /tmp/now/{name}-{seed}.gbundle\n\
-             If the change is intended: GAUNTLET_BLESS=1 cargo test -p gauntlet-scenarios --test snapshots golden_bundles",
+             If the change is intended: GAUNTLET_BLESS=1 cargo test -p gauntlet-snapshots --test golden golden_bundles",
             path.display(),
             golden.trace_hash(),
             golden.verdict,
