@@ -315,13 +315,7 @@ impl Bundle {
 
     /// Writes the bundle to `path` (through `<path>.tmp`, renamed when complete).
     pub fn write(&self, path: &Path) -> Result<(), BundleError> {
-        let mut w = BundleWriter::create(path, &self.meta)?;
-        w.section(2, &self.schedule)?;
-        w.section(3, &self.trace)?;
-        w.section(4, &self.observations)?;
-        w.section(5, &self.history)?;
-        w.section(6, &(&self.verdict, &self.summary))?;
-        w.finish()
+        BundleWriter::create(path, &self.meta)?.finish_with(self)
     }
 
     /// Encodes the bundle into bytes (what [`Bundle::write`] puts in the file).
@@ -559,6 +553,18 @@ impl BundleWriter {
         self.len += 9 + frame.len() as u64;
         self.next += 1;
         Ok(())
+    }
+
+    /// Writes the sections after the meta one from `bundle` (the run's results), then
+    /// [`BundleWriter::finish`]es. Create the writer before the run and call this after it:
+    /// a run that never returns leaves `<path>.tmp` with its plan and seeds.
+    pub fn finish_with(mut self, bundle: &Bundle) -> Result<(), BundleError> {
+        self.section(2, &bundle.schedule)?;
+        self.section(3, &bundle.trace)?;
+        self.section(4, &bundle.observations)?;
+        self.section(5, &bundle.history)?;
+        self.section(6, &(&bundle.verdict, &bundle.summary))?;
+        self.finish()
     }
 
     /// Seals the header, syncs, and renames the file to its final name.

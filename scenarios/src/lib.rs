@@ -8,6 +8,7 @@
 //!   persist it, and must agree once the network heals.
 
 pub mod gossip;
+pub mod ledger;
 pub mod plans;
 pub mod raft;
 pub mod registry;

@@ -180,8 +180,14 @@ mod tests {
         let err = parse_seed("SIM_SEED", "abc").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "SIM_SEED=\"abc\" is not a seed: expected a decimal u64 (e.g. 42) or 0x-prefixed hex (e.g. 0x2a)"
+            "SIM_SEED=\"abc\" is not a seed: expected a decimal u64 (e.g. 42), 0x-prefixed hex (e.g. 0x2a) \
+             or a git commit id (7 to 40 hex digits with a letter, e.g. e946b57)"
         );
+        // Six hex digits, or forty-one, are not a commit id; digits alone are decimal.
+        assert!(parse_seed("SIM_SEED", "abcdef").is_err());
+        assert!(parse_seed("SIM_SEED", &"a".repeat(41)).is_err());
+        assert_eq!(parse_seed("SIM_SEED", "1234567"), Ok(1_234_567));
+        assert_eq!(parse_seed("SIM_SEED", "ABCDEF0"), parse_seed("SIM_SEED", "abcdef0"));
         assert!(parse_seed("CHAOS_SEED", "-1").unwrap_err().to_string().starts_with("CHAOS_SEED=\"-1\""));
         assert!(parse_seed("SIM_SEED", "0xzz").is_err());
     }

@@ -2,7 +2,7 @@
 
 use crate::cli::RunFlags;
 use crate::{EXIT_CRASH, EXIT_PASS, EXIT_USAGE};
-use gauntlet::bundle::{Bundle, EXTENSION};
+use gauntlet::bundle::{Bundle, BundleWriter, Meta, EXTENSION};
 use gauntlet::{Plan, RunOutcome, Verdict};
 use gauntlet_scenarios::registry::{self, RunOptions};
 use gauntlet_sim::Seeds;
@@ -150,6 +150,16 @@ pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32
     };
     let replay = replay_line(file, &plan, seeds);
     eprintln!("gauntlet: {} with {seeds}", plan.name);
+    // The bundle's file is started before the run: its plan and seeds survive a run that
+    // never returns (in `<bundle>.tmp`).
+    let path = out.map(|dir| bundle_path(dir, &plan, seeds));
+    let writer = match path.as_ref().map(|p| BundleWriter::create(p, &Meta::new(&plan, seeds))).transpose() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let started = std::time::Instant::now();
     let outcome = registry::run_with(&plan, seeds, RunOptions { keep_events: out.is_some(), ..RunOptions::default() });
     let wall_ms = started.elapsed().as_millis() as u64;
@@ -161,15 +171,15 @@ pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32
             return EXIT_CRASH;
         }
     };
-    let bundle = match out.map(|dir| bundle_path(dir, &plan, seeds)) {
-        Some(path) => match Bundle::of(&plan, &outcome).write(&path) {
+    let bundle = match (writer, path) {
+        (Some(w), Some(path)) => match w.finish_with(&Bundle::of(&plan, &outcome)) {
             Ok(()) => Some(path),
             Err(e) => {
                 eprintln!("gauntlet: {e}");
                 return EXIT_CRASH;
             }
         },
-        None => None,
+        _ => None,
     };
     if let Verdict::Fail(_) = &outcome.verdict {
         // The replay line and the bundle come first, before anything else is printed.

@@ -1,7 +1,9 @@
 //! Bundles: a round trip keeps everything; every kind of damage gets its own error, never a
 //! panic; writing goes through a temp file.
 
-use gauntlet::bundle::{reseal_with_version, Bundle, BundleError, DecodeError, Meta, Summary, FORMAT_VERSION};
+use gauntlet::bundle::{
+    reseal_with_version, Bundle, BundleError, BundleWriter, DecodeError, Meta, Summary, FORMAT_VERSION,
+};
 use gauntlet::sim::trace::{EventKind, OpPhase, TraceEvent};
 use gauntlet::sim::{Fault, FaultSchedule, NodeId, Seeds, Trace};
 use gauntlet::workload::HistoryEntry;
@@ -156,6 +158,33 @@ fn every_kind_of_damage_has_its_own_error() {
     let mut long = good.clone();
     long.extend_from_slice(b"tail");
     assert!(matches!(Bundle::decode(&long), Err(DecodeError::Corrupt { what }) if what.contains("after the end")));
+}
+
+#[test]
+fn an_unfinished_bundle_never_has_the_final_name() {
+    let b = sample();
+    let dir = tempdir("unfinished");
+    let path = dir.join("run.gbundle");
+    {
+        // The writer starts before the run (meta first); the run "aborts" before finishing.
+        let mut w = BundleWriter::create(&path, &b.meta).unwrap();
+        w.section(2, &b.schedule).unwrap();
+    }
+    assert!(!path.exists(), "no file under the final name");
+    let tmp = dir.join("run.gbundle.tmp");
+    assert!(std::fs::metadata(&tmp).unwrap().len() > 40, "the partial file holds the plan and seeds");
+    assert!(matches!(
+        Bundle::decode(&std::fs::read(&tmp).unwrap()),
+        Err(DecodeError::NotABundle | DecodeError::Corrupt { .. })
+    ));
+    // Sections must come in order, and all of them before finishing.
+    let mut w = BundleWriter::create(&path, &b.meta).unwrap();
+    assert!(w.section(3, &b.trace).is_err(), "out of order");
+    w.section(2, &b.schedule).unwrap();
+    assert!(w.finish().is_err(), "finishing early is refused");
+    assert!(!path.exists());
+    BundleWriter::create(&path, &b.meta).unwrap().finish_with(&b).unwrap();
+    assert_eq!(Bundle::read(&path).unwrap().summary, b.summary);
 }
 
 #[test]

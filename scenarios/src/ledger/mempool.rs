@@ -1,0 +1,211 @@
+//! A node's pool of pending transfers: bounded, fee-prioritised, evicting the cheapest.
+
+use super::state::{State, TxError};
+use super::tx::{Address, Tx, TxId};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How far ahead of a payer's next nonce a pending transfer may be.
+pub const NONCE_WINDOW: u64 = 64;
+
+/// What became of a transfer offered to the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admit {
+    /// Added.
+    Added,
+    /// Added, and the cheapest pending transfer was evicted to make room.
+    Evicted(TxId),
+    /// Already pending.
+    Duplicate,
+    /// Invalid against the current state.
+    Invalid(TxError),
+    /// The pool is full and the fee does not beat the cheapest pending one.
+    Full {
+        /// The fee to beat.
+        min_fee: u64,
+    },
+}
+
+/// Pending transfers, ordered by fee (highest first), then arrival.
+#[derive(Debug, Clone, Default)]
+pub struct Mempool {
+    capacity: usize,
+    unbounded: bool,
+    by_id: BTreeMap<TxId, (Tx, u64)>,
+    order: BTreeSet<(Reverse<u64>, u64, TxId)>,
+    seq: u64,
+}
+
+impl Mempool {
+    /// A pool of at most `capacity` transfers; `unbounded` is the planted bug
+    /// `gossip-no-limit` (the bound is never enforced).
+    pub fn new(capacity: usize, unbounded: bool) -> Mempool {
+        Mempool { capacity: capacity.max(1), unbounded, ..Mempool::default() }
+    }
+
+    /// Pending transfers.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether `id` is pending.
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Pending ids, in id order.
+    pub fn ids(&self) -> Vec<TxId> {
+        self.by_id.keys().copied().collect()
+    }
+
+    /// Offers `tx`, checked against `state` (signature, a nonce within the window, funds).
+    pub fn admit(&mut self, tx: Tx, state: &State) -> Admit {
+        let id = tx.id();
+        if self.by_id.contains_key(&id) {
+            return Admit::Duplicate;
+        }
+        if !tx.signature_valid() {
+            return Admit::Invalid(TxError::BadSignature);
+        }
+        let t = &tx.transfer;
+        let next = state.nonce(&t.from);
+        if t.nonce < next || t.nonce >= next + NONCE_WINDOW {
+            return Admit::Invalid(TxError::BadNonce { expected: next, got: t.nonce });
+        }
+        let needs = u128::from(t.amount) + u128::from(t.fee);
+        if u128::from(state.balance(&t.from)) < needs {
+            return Admit::Invalid(TxError::InsufficientFunds { has: state.balance(&t.from), needs });
+        }
+        let mut evicted = None;
+        if self.by_id.len() >= self.capacity && !self.unbounded {
+            let &(Reverse(min_fee), _, cheapest) = self.order.last().expect("a full pool is not empty");
+            if t.fee <= min_fee {
+                return Admit::Full { min_fee };
+            }
+            self.remove(&cheapest);
+            evicted = Some(cheapest);
+        }
+        self.seq += 1;
+        self.order.insert((Reverse(t.fee), self.seq, id));
+        self.by_id.insert(id, (tx, self.seq));
+        evicted.map_or(Admit::Added, Admit::Evicted)
+    }
+
+    /// Removes `id` if pending.
+    pub fn remove(&mut self, id: &TxId) -> Option<Tx> {
+        let (tx, seq) = self.by_id.remove(id)?;
+        self.order.remove(&(Reverse(tx.transfer.fee), seq, *id));
+        Some(tx)
+    }
+
+    /// Drops every transfer `state` has made stale (a nonce already used).
+    pub fn prune(&mut self, state: &State) {
+        let stale: Vec<TxId> = self
+            .by_id
+            .iter()
+            .filter(|(_, (tx, _))| tx.transfer.nonce < state.nonce(&tx.transfer.from))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.remove(&id);
+        }
+    }
+
+    /// Up to `max` transfers for a block on top of `state`: highest fee first, each payer's in
+    /// nonce order, each valid when applied in the returned order.
+    pub fn select(&self, state: &State, max: usize, fee_overflow_bug: bool) -> Vec<Tx> {
+        let mut scratch = state.clone();
+        let mut chosen: Vec<Tx> = Vec::new();
+        let mut taken: BTreeSet<TxId> = BTreeSet::new();
+        // A payer's later transfer may become applicable once an earlier one is in: repeat.
+        loop {
+            let before = chosen.len();
+            for (_, _, id) in &self.order {
+                if chosen.len() >= max {
+                    return chosen;
+                }
+                if taken.contains(id) {
+                    continue;
+                }
+                let (tx, _) = &self.by_id[id];
+                let producer = Address([0; 32]);
+                if scratch.check(tx, fee_overflow_bug).is_ok() {
+                    scratch.apply(tx, &producer, fee_overflow_bug).expect("checked");
+                    taken.insert(*id);
+                    chosen.push(tx.clone());
+                }
+            }
+            if chosen.len() == before {
+                return chosen;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tx::{address, wallet, Transfer};
+    use super::*;
+
+    fn setup() -> (Vec<Address>, State) {
+        let w: Vec<Address> = (0..4).map(|i| address(&wallet(i))).collect();
+        let s = State::genesis(&w, 1_000);
+        (w, s)
+    }
+
+    fn pay(w: &[Address], from: u32, fee: u64, nonce: u64) -> Tx {
+        Transfer { from: w[from as usize], to: w[(from as usize + 1) % w.len()], amount: 1, fee, nonce }
+            .sign(&wallet(from))
+    }
+
+    #[test]
+    fn a_full_pool_evicts_the_cheapest_for_a_better_fee_and_refuses_the_rest() {
+        let (w, s) = setup();
+        let mut p = Mempool::new(2, false);
+        assert_eq!(p.admit(pay(&w, 0, 5, 0), &s), Admit::Added);
+        assert_eq!(p.admit(pay(&w, 1, 3, 0), &s), Admit::Added);
+        assert_eq!(p.admit(pay(&w, 1, 3, 0), &s), Admit::Duplicate);
+        assert_eq!(p.admit(pay(&w, 2, 3, 0), &s), Admit::Full { min_fee: 3 });
+        let cheap = pay(&w, 1, 3, 0).id();
+        assert_eq!(p.admit(pay(&w, 2, 9, 0), &s), Admit::Evicted(cheap));
+        assert_eq!(p.len(), 2);
+        assert!(matches!(p.admit(pay(&w, 3, 1, 5_000), &s), Admit::Invalid(TxError::BadNonce { .. })));
+        let mut forged = pay(&w, 3, 1, 0);
+        forged.transfer.amount = 2;
+        assert_eq!(p.admit(forged, &s), Admit::Invalid(TxError::BadSignature));
+    }
+
+    #[test]
+    fn the_unbounded_bug_lets_the_pool_grow_past_its_bound() {
+        let (w, s) = setup();
+        let mut p = Mempool::new(2, true);
+        for n in 0..10 {
+            assert_eq!(p.admit(pay(&w, 0, 1, n), &s), Admit::Added);
+        }
+        assert_eq!(p.len(), 10);
+    }
+
+    #[test]
+    fn selection_takes_high_fees_first_in_nonce_order_and_prune_drops_stale() {
+        let (w, mut s) = setup();
+        let mut p = Mempool::new(100, false);
+        // Wallet 0's nonce 1 pays more than its nonce 0: it still comes after it.
+        for tx in [pay(&w, 0, 9, 1), pay(&w, 0, 1, 0), pay(&w, 1, 5, 0), pay(&w, 2, 2, 3)] {
+            assert!(matches!(p.admit(tx, &s), Admit::Added));
+        }
+        let picked: Vec<(u64, u64)> =
+            p.select(&s, 10, false).iter().map(|t| (t.transfer.fee, t.transfer.nonce)).collect();
+        assert_eq!(picked, vec![(5, 0), (1, 0), (9, 1)], "wallet 2's nonce 3 waits for 0..2");
+        assert_eq!(p.select(&s, 1, false).len(), 1);
+        for tx in p.select(&s, 10, false) {
+            s.apply(&tx, &w[3], false).unwrap();
+        }
+        p.prune(&s);
+        assert_eq!(p.len(), 1, "only the future-nonce transfer is left");
+    }
+}
