@@ -9,3 +9,4 @@ pub mod chain;
 pub mod mempool;
 pub mod state;
 pub mod tx;
+pub mod validator;

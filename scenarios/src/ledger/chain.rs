@@ -128,6 +128,11 @@ impl Chain {
         }
     }
 
+    /// Who voted for `h`, in id order.
+    pub fn voters(&self, h: &Hash) -> Vec<u32> {
+        self.votes.get(h).map(|v| v.iter().copied().collect()).unwrap_or_default()
+    }
+
     /// Whether `h` is notarized.
     pub fn is_notarized(&self, h: &Hash) -> bool {
         self.notarized.contains(h)
