@@ -16,6 +16,18 @@ pub fn load(path: &Path) -> Result<Bundle, i32> {
     })
 }
 
+/// Reads a bundle and parses its plan, printing what is wrong on failure.
+pub fn load_with_plan(path: &Path) -> Result<(Bundle, gauntlet::Plan), i32> {
+    let bundle = load(path)?;
+    match bundle.plan() {
+        Ok(plan) => Ok((bundle, plan)),
+        Err(e) => {
+            eprintln!("gauntlet: {}: the bundle's plan does not parse: {e}", path.display());
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
 /// The index of the first event where `a` and `b` differ (`None` when one is a prefix of the
 /// other and the lengths match).
 pub fn first_divergence(a: &[TraceEvent], b: &[TraceEvent]) -> Option<usize> {
@@ -35,16 +47,9 @@ fn window(events: &[TraceEvent], centre: usize, width: usize) -> Vec<String> {
 /// Re-runs the bundle's plan and seeds; exit 0 when the trace hash and verdict match, 3 when
 /// the replay diverges, 2 when the bundle cannot be read.
 pub fn replay(path: &Path, around: Option<usize>, at: Option<Duration>, width: usize, json: bool) -> i32 {
-    let bundle = match load(path) {
+    let (bundle, plan) = match load_with_plan(path) {
         Ok(b) => b,
         Err(code) => return code,
-    };
-    let plan = match bundle.plan() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("gauntlet: {}: the bundle's plan does not parse: {e}", path.display());
-            return EXIT_USAGE;
-        }
     };
     let seeds = bundle.meta.seeds;
     eprintln!("gauntlet: replaying {} with {seeds}", plan.name);

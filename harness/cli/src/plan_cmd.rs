@@ -2,7 +2,7 @@
 
 use crate::cli::RunFlags;
 use crate::{EXIT_CRASH, EXIT_PASS, EXIT_USAGE};
-use gauntlet::bundle::{Bundle, BundleWriter, Meta, EXTENSION};
+use gauntlet::bundle::{Bundle, BundleWriter, Meta, Summary, EXTENSION};
 use gauntlet::{Plan, RunOutcome, Verdict};
 use gauntlet_scenarios::registry::{self, RunOptions};
 use gauntlet_sim::Seeds;
@@ -68,20 +68,10 @@ pub fn bundle_path(dir: &Path, plan: &Plan, seeds: Seeds) -> PathBuf {
     dir.join(format!("{}-{}{chaos}.{EXTENSION}", plan.name, seeds.sim))
 }
 
-/// The line that replays a run from the command line.
-pub fn replay_line(file: &Path, plan: &Plan, seeds: Seeds) -> String {
-    format!(
-        "{} cargo run --release -p gauntlet-cli -- run {}{}",
-        seeds.env_prefix(),
-        file.display(),
-        flags_for_bugs(plan, file)
-    )
-}
-
-/// `--bug` flags for the bugs `plan` has that the file at `file` does not list itself.
-fn flags_for_bugs(plan: &Plan, file: &Path) -> String {
-    let on_file = Plan::load(file).map(|p| gauntlet::bundle::bugs_of(&p)).unwrap_or_default();
-    gauntlet::bundle::bugs_of(plan).iter().filter(|b| !on_file.contains(b)).map(|b| format!(" --bug {b}")).collect()
+/// The line that replays a run of `file` with `seeds` and the `--bug` flags it was given.
+pub fn replay_line(file: &Path, bugs: &[String], seeds: Seeds) -> String {
+    let flags: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
+    format!("{} cargo run --release -p gauntlet-cli -- run {}{flags}", seeds.env_prefix(), file.display())
 }
 
 /// The `run` JSON object for one seed (also what `sweep` collects).
@@ -132,23 +122,25 @@ pub fn run_json(
     })
 }
 
+/// The plan (with `flags.bugs`) and seeds for a command that runs `file`; on error, prints it
+/// and gives the usage exit code.
+fn prepare(file: &Path, flags: &RunFlags) -> Result<(Plan, Seeds), i32> {
+    let usage = |e: String| {
+        eprintln!("gauntlet: {e}");
+        EXIT_USAGE
+    };
+    let plan = load_plan(file, &flags.bugs).map_err(usage)?;
+    let seeds = seeds_for(&plan, flags.seed.clone()).map_err(usage)?;
+    Ok((plan, seeds))
+}
+
 /// Runs one plan file once, writes its bundle, and reports; the exit code follows the verdict.
 pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32 {
-    let plan = match load_plan(file, &flags.bugs) {
+    let (plan, seeds) = match prepare(file, flags) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("gauntlet: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    let seeds = match seeds_for(&plan, flags.seed.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("gauntlet: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let replay = replay_line(file, &plan, seeds);
+    let replay = replay_line(file, &flags.bugs, seeds);
     eprintln!("gauntlet: {} with {seeds}", plan.name);
     // The bundle's file is started before the run: its plan and seeds survive a run that
     // never returns (in `<bundle>.tmp`).
@@ -191,7 +183,7 @@ pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32
     if json {
         println!("{}", run_json(&plan, &outcome, wall_ms, bundle.as_deref(), &replay));
     } else {
-        print!("{}", Bundle::of(&plan, &outcome).summary.render());
+        print!("{}", Summary::of(&plan, &outcome).render());
         for e in &outcome.schedule.entries {
             println!("  {:>8.3}s  {}", e.at.as_secs_f64(), e.fault);
         }
@@ -209,19 +201,9 @@ pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32
 /// Runs a plan twice with the same seeds; exit 0 when both runs are identical, 3 on the first
 /// divergent event.
 pub fn check_determinism(file: &Path, flags: &RunFlags, json: bool) -> i32 {
-    let plan = match load_plan(file, &flags.bugs) {
+    let (plan, seeds) = match prepare(file, flags) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("gauntlet: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let seeds = match seeds_for(&plan, flags.seed.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("gauntlet: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     eprintln!("gauntlet: {} with {seeds}, twice", plan.name);
     let result = registry::run_with(&plan, seeds, RunOptions { check_determinism: true, ..RunOptions::default() });

@@ -201,16 +201,9 @@ fn default_out(input: &Path) -> PathBuf {
 
 /// `gauntlet shrink BUNDLE`.
 pub fn run(path: &Path, out: Option<PathBuf>, max_runs: usize, json: bool) -> i32 {
-    let bundle = match crate::bundle_cmd::load(path) {
+    let (bundle, plan) = match crate::bundle_cmd::load_with_plan(path) {
         Ok(b) => b,
         Err(code) => return code,
-    };
-    let plan = match bundle.plan() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("gauntlet: {}: the bundle's plan does not parse: {e}", path.display());
-            return EXIT_USAGE;
-        }
     };
     let Verdict::Fail(f) = &bundle.verdict else {
         eprintln!("gauntlet: {}: the run passed; there is no failure to shrink", path.display());

@@ -327,7 +327,7 @@ pub fn one(file: &Path, seed: u64, bugs: &[String], out: &Path) -> i32 {
         }
     };
     let seeds = Seeds::new(seed);
-    let replay = replay_line(file, &plan, seeds);
+    let replay = replay_line(file, bugs, seeds);
     let started = Instant::now();
     let outcome = match registry::run_with(&plan, seeds, RunOptions::default()) {
         Ok(o) => o,
