@@ -6,6 +6,8 @@
 //!
 //! * [`gossip`]: gossip-max, the demo system — nodes spread the largest value they have seen,
 //!   persist it, and must agree once the network heals.
+//! * [`raft`]: raft-kv, a replicated key-value store judged by linearizability.
+//! * [`ledger`]: a permissioned chain with wallets, mempools, gossip and blocks.
 
 pub mod gossip;
 pub mod ledger;

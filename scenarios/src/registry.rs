@@ -2,13 +2,14 @@
 //! can be checked and run without writing Rust (`gauntlet check`, `gauntlet run`).
 
 use crate::gossip::GossipApp;
+use crate::ledger::Ledger;
 use crate::raft::RaftKv;
 use gauntlet::plan::{Plan, PlanError, Problem};
 use gauntlet::{Application, Scenario};
 use std::sync::Arc;
 
 /// Names of the registered applications.
-pub const APPS: [&str; 2] = ["gossip", "raft-kv"];
+pub const APPS: [&str; 3] = ["gossip", "ledger", "raft-kv"];
 
 /// What a registered application offers, for `gauntlet list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,11 @@ fn info<A: Application>(name: &'static str, app: A, bugs: &[&'static str]) -> Ap
 
 /// Every registered application.
 pub fn apps() -> Vec<AppInfo> {
-    vec![info("gossip", GossipApp, &crate::gossip::BUGS), info("raft-kv", RaftKv, &crate::raft::bugs::NAMES)]
+    vec![
+        info("gossip", GossipApp, &crate::gossip::BUGS),
+        info("ledger", Ledger, &crate::ledger::validator::BUG_NAMES),
+        info("raft-kv", RaftKv, &crate::raft::bugs::NAMES),
+    ]
 }
 
 /// Validates `plan` against its application.
@@ -50,6 +55,7 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
     match plan.app.name.as_str() {
         "gossip" => Scenario::new(GossipApp, plan.clone()).map(|_| ()),
         "raft-kv" => Scenario::new(RaftKv, plan.clone()).map(|_| ()),
+        "ledger" => Scenario::new(Ledger, plan.clone()).map(|_| ()),
         other => {
             let mut problems = vec![Problem {
                 path: "app.name".into(),
@@ -89,6 +95,7 @@ pub fn run_with(
     match plan.app.name.as_str() {
         "gossip" => Ok(deployer.run(&Scenario::new(GossipApp, plan.clone())?, seeds)?),
         "raft-kv" => Ok(deployer.run(&Scenario::new(RaftKv, plan.clone())?, seeds)?),
+        "ledger" => Ok(deployer.run(&Scenario::new(Ledger, plan.clone())?, seeds)?),
         _ => unreachable!("check() accepted only registered applications"),
     }
 }

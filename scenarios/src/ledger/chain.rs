@@ -63,13 +63,22 @@ pub enum BlockError {
 }
 
 /// The blocks and votes a node has seen, and what they notarize and finalize.
+///
+/// Kept incrementally (each block and vote costs time independent of the chain's length): the
+/// set of blocks whose whole ancestry is notarized, the best of them (the head), and the final
+/// chain.
 #[derive(Debug, Clone)]
 pub struct Chain {
     validators: u32,
     genesis: Hash,
     blocks: BTreeMap<Hash, Block>,
+    children: BTreeMap<Hash, Vec<Hash>>,
     votes: BTreeMap<Hash, BTreeSet<u32>>,
     notarized: BTreeSet<Hash>,
+    /// Notarized blocks whose every ancestor is notarized.
+    on_chain: BTreeSet<Hash>,
+    /// The tip of a longest notarized chain: `(height, Reverse(hash))` is largest.
+    head: (u64, std::cmp::Reverse<Hash>),
     /// The final chain, genesis first.
     finalized: Vec<Hash>,
     /// A block that was finalized although it conflicts with the final chain (a safety
@@ -86,8 +95,11 @@ impl Chain {
             validators: validators.max(1),
             genesis: h,
             blocks: BTreeMap::from([(h, g)]),
+            children: BTreeMap::new(),
             votes: BTreeMap::new(),
             notarized: BTreeSet::from([h]),
+            on_chain: BTreeSet::from([h]),
+            head: (0, std::cmp::Reverse(h)),
             finalized: vec![h],
             conflict: None,
         }
@@ -115,15 +127,17 @@ impl Chain {
             });
         }
         let h = b.hash();
-        self.blocks.entry(h).or_insert(b);
-        self.update(h);
+        if !self.blocks.contains_key(&h) {
+            self.children.entry(b.parent).or_default().push(h);
+            self.blocks.insert(h, b);
+            self.update(h);
+        }
         Ok(h)
     }
 
     /// Records `voter`'s vote for block `h` (known or not yet).
     pub fn add_vote(&mut self, h: Hash, voter: u32) {
-        if voter < self.validators {
-            self.votes.entry(h).or_default().insert(voter);
+        if voter < self.validators && self.votes.entry(h).or_default().insert(voter) {
             self.update(h);
         }
     }
@@ -138,34 +152,14 @@ impl Chain {
         self.notarized.contains(h)
     }
 
-    /// Whether `h` and all its ancestors are notarized.
-    fn on_notarized_chain(&self, mut h: Hash) -> bool {
-        loop {
-            if !self.notarized.contains(&h) {
-                return false;
-            }
-            if h == self.genesis {
-                return true;
-            }
-            h = self.blocks[&h].parent;
-        }
-    }
-
     /// The tip of a longest notarized chain (ties: the lowest hash), where proposals go.
     pub fn head(&self) -> Hash {
-        let best = self
-            .notarized
-            .iter()
-            .filter(|h| self.blocks.contains_key(*h) && self.on_notarized_chain(**h))
-            .map(|h| (self.blocks[h].height, std::cmp::Reverse(*h)))
-            .max();
-        best.map_or(self.genesis, |(_, std::cmp::Reverse(h))| h)
+        self.head.1 .0
     }
 
     /// Whether `b` extends a longest notarized chain (what a validator votes for).
     pub fn extends_longest(&self, b: &Block) -> bool {
-        let longest = self.blocks[&self.head()].height;
-        self.on_notarized_chain(b.parent) && self.blocks.get(&b.parent).is_some_and(|p| p.height == longest)
+        self.on_chain.contains(&b.parent) && self.blocks.get(&b.parent).is_some_and(|p| p.height == self.head.0)
     }
 
     /// The final chain, genesis first.
@@ -195,36 +189,44 @@ impl Chain {
         out
     }
 
+    /// `h` got a block or a vote: it may now be notarized, and join the notarized chain with
+    /// the notarized descendants that were waiting for it.
     fn update(&mut self, h: Hash) {
-        if self.blocks.contains_key(&h) && self.votes.get(&h).map_or(0, BTreeSet::len) >= self.quorum() {
-            self.notarized.insert(h);
+        if !self.blocks.contains_key(&h) || self.votes.get(&h).map_or(0, BTreeSet::len) < self.quorum() {
+            return;
         }
-        self.finalize();
+        if !self.notarized.insert(h) {
+            return;
+        }
+        let mut stack = vec![h];
+        while let Some(x) = stack.pop() {
+            let parent = self.blocks[&x].parent;
+            if !self.notarized.contains(&x) || !self.on_chain.contains(&parent) || !self.on_chain.insert(x) {
+                continue;
+            }
+            let key = (self.blocks[&x].height, std::cmp::Reverse(x));
+            if key > self.head {
+                self.head = key;
+            }
+            self.finalize_through(x);
+            stack.extend(self.children.get(&x).into_iter().flatten().copied());
+        }
     }
 
-    /// Finalizes the middle of every notarized chain of three consecutive epochs.
-    fn finalize(&mut self) {
-        let mut best: Option<Hash> = None;
-        for c in &self.notarized {
-            let Some(cb) = self.blocks.get(c) else { continue };
-            if *c == self.genesis {
-                continue;
-            }
-            let b = cb.parent;
-            let Some(bb) = self.blocks.get(&b) else { continue };
-            if b == self.genesis || !self.notarized.contains(&b) || bb.epoch + 1 != cb.epoch {
-                continue;
-            }
-            let Some(ab) = self.blocks.get(&bb.parent) else { continue };
-            if !self.notarized.contains(&bb.parent) || ab.epoch + 1 != bb.epoch || !self.on_notarized_chain(b) {
-                continue;
-            }
-            if best.is_none_or(|x| self.blocks[&x].height < bb.height) {
-                best = Some(b);
-            }
+    /// `c` joined the notarized chain: if it, its parent and grandparent have consecutive
+    /// epochs, the parent and its prefix are final.
+    fn finalize_through(&mut self, c: Hash) {
+        let cb = &self.blocks[&c];
+        let b = cb.parent;
+        if b == self.genesis {
+            return;
         }
-        let Some(b) = best else { return };
-        let height = self.blocks[&b].height as usize;
+        let bb = &self.blocks[&b];
+        let ab = &self.blocks[&bb.parent];
+        if bb.epoch + 1 != cb.epoch || ab.epoch + 1 != bb.epoch {
+            return;
+        }
+        let height = bb.height as usize;
         if height < self.finalized.len() {
             if self.finalized[height] != b && self.conflict.is_none() {
                 self.conflict = Some(b);

@@ -63,8 +63,35 @@ impl Mempool {
         self.by_id.keys().copied().collect()
     }
 
-    /// Offers `tx`, checked against `state` (signature, a nonce within the window, funds).
-    pub fn admit(&mut self, tx: Tx, state: &State) -> Admit {
+    /// The pending transfer `id`.
+    pub fn get(&self, id: &TxId) -> Option<&Tx> {
+        self.by_id.get(id).map(|(tx, _)| tx)
+    }
+
+    /// Pending transfers, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Tx> {
+        self.by_id.values().map(|(tx, _)| tx)
+    }
+
+    /// The nonce `from`'s next transfer should carry: `state`'s, past the transfers of `from`
+    /// already pending with consecutive nonces (what a wallet asks before signing).
+    pub fn next_nonce(&self, from: &Address, state: &State) -> u64 {
+        let pending: BTreeSet<u64> = self
+            .by_id
+            .values()
+            .filter(|(tx, _)| tx.transfer.from == *from)
+            .map(|(tx, _)| tx.transfer.nonce)
+            .collect();
+        let mut n = state.nonce(from);
+        while pending.contains(&n) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Offers `tx`, checked against `state` (signature, a nonce within the window, funds;
+    /// `fee_overflow_bug` is the planted bug that lets amount + fee wrap).
+    pub fn admit(&mut self, tx: Tx, state: &State, fee_overflow_bug: bool) -> Admit {
         let id = tx.id();
         if self.by_id.contains_key(&id) {
             return Admit::Duplicate;
@@ -77,7 +104,11 @@ impl Mempool {
         if t.nonce < next || t.nonce >= next + NONCE_WINDOW {
             return Admit::Invalid(TxError::BadNonce { expected: next, got: t.nonce });
         }
-        let needs = u128::from(t.amount) + u128::from(t.fee);
+        let needs = if fee_overflow_bug {
+            u128::from(t.amount.wrapping_add(t.fee))
+        } else {
+            u128::from(t.amount) + u128::from(t.fee)
+        };
         if u128::from(state.balance(&t.from)) < needs {
             return Admit::Invalid(TxError::InsufficientFunds { has: state.balance(&t.from), needs });
         }
@@ -167,17 +198,17 @@ mod tests {
     fn a_full_pool_evicts_the_cheapest_for_a_better_fee_and_refuses_the_rest() {
         let (w, s) = setup();
         let mut p = Mempool::new(2, false);
-        assert_eq!(p.admit(pay(&w, 0, 5, 0), &s), Admit::Added);
-        assert_eq!(p.admit(pay(&w, 1, 3, 0), &s), Admit::Added);
-        assert_eq!(p.admit(pay(&w, 1, 3, 0), &s), Admit::Duplicate);
-        assert_eq!(p.admit(pay(&w, 2, 3, 0), &s), Admit::Full { min_fee: 3 });
+        assert_eq!(p.admit(pay(&w, 0, 5, 0), &s, false), Admit::Added);
+        assert_eq!(p.admit(pay(&w, 1, 3, 0), &s, false), Admit::Added);
+        assert_eq!(p.admit(pay(&w, 1, 3, 0), &s, false), Admit::Duplicate);
+        assert_eq!(p.admit(pay(&w, 2, 3, 0), &s, false), Admit::Full { min_fee: 3 });
         let cheap = pay(&w, 1, 3, 0).id();
-        assert_eq!(p.admit(pay(&w, 2, 9, 0), &s), Admit::Evicted(cheap));
+        assert_eq!(p.admit(pay(&w, 2, 9, 0), &s, false), Admit::Evicted(cheap));
         assert_eq!(p.len(), 2);
-        assert!(matches!(p.admit(pay(&w, 3, 1, 5_000), &s), Admit::Invalid(TxError::BadNonce { .. })));
+        assert!(matches!(p.admit(pay(&w, 3, 1, 5_000), &s, false), Admit::Invalid(TxError::BadNonce { .. })));
         let mut forged = pay(&w, 3, 1, 0);
         forged.transfer.amount = 2;
-        assert_eq!(p.admit(forged, &s), Admit::Invalid(TxError::BadSignature));
+        assert_eq!(p.admit(forged, &s, false), Admit::Invalid(TxError::BadSignature));
     }
 
     #[test]
@@ -185,7 +216,7 @@ mod tests {
         let (w, s) = setup();
         let mut p = Mempool::new(2, true);
         for n in 0..10 {
-            assert_eq!(p.admit(pay(&w, 0, 1, n), &s), Admit::Added);
+            assert_eq!(p.admit(pay(&w, 0, 1, n), &s, false), Admit::Added);
         }
         assert_eq!(p.len(), 10);
     }
@@ -196,7 +227,7 @@ mod tests {
         let mut p = Mempool::new(100, false);
         // Wallet 0's nonce 1 pays more than its nonce 0: it still comes after it.
         for tx in [pay(&w, 0, 9, 1), pay(&w, 0, 1, 0), pay(&w, 1, 5, 0), pay(&w, 2, 2, 3)] {
-            assert!(matches!(p.admit(tx, &s), Admit::Added));
+            assert!(matches!(p.admit(tx, &s, false), Admit::Added));
         }
         let picked: Vec<(u64, u64)> =
             p.select(&s, 10, false).iter().map(|t| (t.transfer.fee, t.transfer.nonce)).collect();
