@@ -282,6 +282,8 @@ impl Application for Ledger {
                         t.sign(&key)
                     }
                     "bad_nonce" => {
+                        // One before the next free nonce is used or pending; far ahead is
+                        // outside every mempool's window.
                         t.nonce = if op.arg % 2 == 0 && nonce > 0 {
                             nonce - 1
                         } else {
@@ -292,8 +294,10 @@ impl Application for Ledger {
                     _ => t.sign(&key),
                 };
                 let bytes = tx.encode();
-                let label = |o: OpOutcome| match o {
-                    OpOutcome::Ok(id) => OpOutcome::ok(format!("{id} w{w} n{}", tx.transfer.nonce)),
+                // An accepted transfer's result names it, its wallet and nonce, and the node
+                // that accepted it: "<id> w<wallet> n<nonce> by <node>".
+                let label = |o: OpOutcome, by: &str| match o {
+                    OpOutcome::Ok(id) => OpOutcome::ok(format!("{id} w{w} n{} by {by}", tx.transfer.nonce)),
                     other => other,
                 };
                 if op.op == "broadcast" {
@@ -305,14 +309,14 @@ impl Application for Ledger {
                         gauntlet::sim::time::sleep(jitter).await;
                         c.submit(second, bytes.clone()).await
                     };
-                    let (a, b) = futures::join!(a, b);
-                    return label(match (a, b) {
-                        (OpOutcome::Ok(id), _) | (_, OpOutcome::Ok(id)) => OpOutcome::Ok(id),
-                        (OpOutcome::Info(e), _) | (_, OpOutcome::Info(e)) => OpOutcome::Info(e),
+                    return match futures::join!(a, b) {
+                        (o @ OpOutcome::Ok(_), _) => label(o, &target.name),
+                        (_, o @ OpOutcome::Ok(_)) => label(o, &second.name),
+                        (o @ OpOutcome::Info(_), _) | (_, o @ OpOutcome::Info(_)) => o,
                         (fail, _) => fail,
-                    });
+                    };
                 }
-                label(c.submit(target, bytes).await)
+                label(c.submit(target, bytes).await, &target.name)
             }
         }
     }

@@ -4,12 +4,12 @@
 //! |---|---|---|
 //! | `final_agreement` | safety | no two nodes ever show different final blocks at one height |
 //! | `supply_conserved` | safety | the coins after every final block equal the coins at genesis |
-//! | `included_once` | safety | no transfer is in two final blocks, none that does not apply is in one, and every transfer a node accepted is in the final chain at the end (unless evicted, superseded by another with its nonce, or stuck behind one that was) |
+//! | `included_once` | safety | no transfer is in two final blocks, none that does not apply is in one, and every transfer a node accepted is in the final chain at the end (unless evicted, superseded by another with its nonce, accepted by a node that left for good, or stuck behind one of those) |
 //! | `balances_verified` | safety | every node's balances, and every balance a client read, equal an independent replay of the final blocks |
 //! | `rejects_invalid` | safety | no invalid transfer (bad signature, overdraft, bad nonce, garbage) was ever accepted |
 //! | `mempool_bounded` | safety | no mempool ever holds more than `max` (default: the `mempool` option) |
 //! | `block_timing` | safety | block timestamps lie in their slot, increase along the chain, and no notarized block is from the future by more than `tolerance` (default 700 ms) of true time |
-//! | `height_advances` | liveness | after the faults stop, every node's final height grows by `min_blocks` (default 3) and is within `lag` (default 4) of the highest |
+//! | `height_advances` | liveness | after the faults stop, every node has final a block proposed `epochs` (default 5) epochs after the faults stopped (time for what was accepted before to be final, which `included_once` then checks), and is within `lag` (default 4) blocks of the highest |
 //! | `mempool_converge` | liveness | after the faults stop, all nodes hold the same pending transfers |
 //!
 //! The observer sees each node's [`Status`]: checkpoints of its final chain, its last
@@ -63,10 +63,10 @@ pub fn register(r: &mut ExpectationRegistry<Ledger>) {
         Ok(boxed(BlockTiming { slot, tolerance: tolerance.as_millis() as u64, ..BlockTiming::default() }))
     });
     r.register("height_advances", |p, _| {
-        const KEYS: [&str; 2] = ["lag", "min_blocks"];
+        const KEYS: [&str; 2] = ["lag", "epochs"];
         let lag = Params::new("height_advances", p, &KEYS).u64("lag", 4)?;
-        let min_blocks = Params::new("height_advances", p, &KEYS).u64("min_blocks", 3)?;
-        Ok(boxed(HeightAdvances { lag, min_blocks, base: None }))
+        let epochs = Params::new("height_advances", p, &KEYS).u64("epochs", 5)?;
+        Ok(boxed(HeightAdvances { lag, epochs, start_epoch: None }))
     });
     r.register("mempool_converge", |p, _| {
         Params::new("mempool_converge", p, &[]).done()?;
@@ -200,13 +200,14 @@ impl Expectation<Ledger> for SupplyConserved {
     }
 }
 
-/// An accepted transfer as the history records it: `"<id> w<wallet> n<nonce>"`.
-fn accepted(result: &str) -> Option<(u64, u32, u64)> {
+/// An accepted transfer as the history records it: `"<id> w<wallet> n<nonce> by <node>"`.
+fn accepted(result: &str) -> Option<(u64, u32, u64, &str)> {
     let mut parts = result.split_whitespace();
     let id = u64::from_str_radix(parts.next()?, 16).ok()?;
     let w = parts.next()?.strip_prefix('w')?.parse().ok()?;
     let n = parts.next()?.strip_prefix('n')?.parse().ok()?;
-    Some((id, w, n))
+    let by = parts.nth(1)?;
+    Some((id, w, n, by))
 }
 
 /// Safety: inclusion exactly once, nothing invalid included, nothing accepted lost.
@@ -272,13 +273,15 @@ impl Expectation<Ledger> for IncludedOnce {
             if !matches!(e.op.as_str(), "transfer" | "broadcast") || e.outcome != OpPhase::Ok {
                 continue;
             }
-            let Some((id, w, n)) = accepted(&e.result) else {
+            let Some((id, w, n, by)) = accepted(&e.result) else {
                 return Judgement::Violated(format!("unreadable result {:?} of {} #{}", e.result, e.op, e.id));
             };
             if included.contains(&id) {
                 continue;
             }
-            if self.evicted.contains(&id) || used.contains(&(w, n)) {
+            // Evicted, superseded by another transfer with its nonce, or accepted by a node that
+            // has since left for good (with the transfer maybe not yet gossiped): dropped.
+            if self.evicted.contains(&id) || used.contains(&(w, n)) || !cx.view.contains_key(by) {
                 dropped.insert((w, n));
                 continue;
             }
@@ -290,8 +293,10 @@ impl Expectation<Ledger> for IncludedOnce {
             .filter(|(w, n, _, _)| !dropped.range((*w, 0)..(*w, *n)).any(|_| true))
             .collect();
         let Some((w, n, id, at)) = missing.first() else { return Judgement::Holds };
+        let next = used.range((*w, 0)..=(*w, u64::MAX)).next_back().map_or(0, |(_, n)| n + 1);
         let mut why = format!(
-            "{} accepted transfers were never included; the first: {id:016x} (wallet {w}, nonce {n}), submitted at {}",
+            "{} accepted transfers were never included; the first: {id:016x} (wallet {w}, nonce {n}), submitted at {} \
+             (the final chain holds wallet {w}'s nonces up to {next})",
             missing.len(),
             gauntlet::plan::fmt_duration(*at)
         );
@@ -494,11 +499,15 @@ impl Expectation<Ledger> for BlockTiming {
     }
 }
 
-/// Liveness: every node's final height grows after the faults stop, within `lag` of the best.
+/// Liveness: after the faults stop, every node's final chain reaches a block proposed
+/// `epochs` epochs after the cooldown began (by the median node clock), and every node is
+/// within `lag` blocks of the best. Blocks are final in bursts after a disruption, so counting
+/// heights would be satisfied too early; counting epochs from the cooldown gives what was
+/// accepted before it time to be final, which `included_once` then checks.
 struct HeightAdvances {
     lag: u64,
-    min_blocks: u64,
-    base: Option<BTreeMap<String, u64>>,
+    epochs: u64,
+    start_epoch: Option<u64>,
 }
 
 impl Expectation<Ledger> for HeightAdvances {
@@ -507,9 +516,13 @@ impl Expectation<Ledger> for HeightAdvances {
     }
     fn check(&mut self, cx: &Check<'_, Ledger>) -> Judgement {
         let Phase::Cooldown { since } = cx.phase else { return Judgement::Pending("faults still active".into()) };
-        let base = self
-            .base
-            .get_or_insert_with(|| servers(cx).map(|(n, s)| (n.to_owned(), s.final_height)).collect());
+        if self.start_epoch.is_none() {
+            let mut epochs: Vec<u64> = servers(cx).map(|(_, s)| s.epoch).collect();
+            epochs.sort_unstable();
+            self.start_epoch = epochs.get(epochs.len() / 2).copied();
+        }
+        let Some(start) = self.start_epoch else { return Judgement::Pending("no node observed".into()) };
+        let target = start + self.epochs;
         let best = servers(cx).map(|(_, s)| s.final_height).max().unwrap_or(0);
         for (name, v) in cx.view.iter().filter(|(_, v)| v.role != "flooder") {
             let (Some(s), Some(at)) = (&v.state, v.observed_at) else {
@@ -518,11 +531,11 @@ impl Expectation<Ledger> for HeightAdvances {
             if at < since {
                 return Judgement::Pending(format!("{name} not read since the faults stopped"));
             }
-            let from = base.get(name).copied().unwrap_or(0);
-            if s.final_height < from + self.min_blocks {
+            let tip = s.recent.last().map_or(0, |b| b.epoch);
+            if tip < target {
                 return Judgement::Pending(format!(
-                    "{name} is final at {} (was {from} when the faults stopped; needs {} more)",
-                    s.final_height, self.min_blocks
+                    "{name}'s last final block is from epoch {tip}; the faults stopped in epoch {start}, \
+                     and a block from epoch {target} must be final"
                 ));
             }
             if s.final_height + self.lag < best {

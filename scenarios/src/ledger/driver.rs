@@ -292,7 +292,11 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
     let mut known: Vec<NodeId> = ctx.members().into_iter().map(|(id, _)| id).filter(|id| id.0 != me).collect();
     loop {
         let wait = next_tick.saturating_sub(clock.monotonic());
-        let event = {
+        // A due tick goes first: under steady traffic a message is always ready, and ticks
+        // (proposals, gossip, the clock the node reports) must not starve.
+        let event = if wait.is_zero() {
+            Event::Tick
+        } else {
             let net = std::pin::pin!(transport.recv());
             let from_local = std::pin::pin!(async {
                 match local.as_mut() {
@@ -416,7 +420,8 @@ async fn flood(ctx: NodeContext, node: NodeConfig, rate: u32) {
     let mut owed = 0.0f64;
     loop {
         let wait = next_tick.saturating_sub(clock.monotonic());
-        match gauntlet::sim::time::timeout(wait, transport.recv()).await {
+        let due = if wait.is_zero() { Err(()) } else { gauntlet::sim::time::timeout(wait, transport.recv()).await.map_err(|_| ()) };
+        match due {
             Ok(msg) => {
                 if let Some(Wire::Peer(m)) = Wire::decode(&msg.body) {
                     // Follow the chain (answers to our requests included); say nothing back.

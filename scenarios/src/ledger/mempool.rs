@@ -104,6 +104,9 @@ impl Mempool {
         if t.nonce < next || t.nonce >= next + NONCE_WINDOW {
             return Admit::Invalid(TxError::BadNonce { expected: next, got: t.nonce });
         }
+        if self.by_id.values().any(|(p, _)| p.transfer.from == t.from && p.transfer.nonce == t.nonce) {
+            return Admit::Invalid(TxError::NoncePending { nonce: t.nonce });
+        }
         let needs = if fee_overflow_bug {
             u128::from(t.amount.wrapping_add(t.fee))
         } else {

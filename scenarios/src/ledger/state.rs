@@ -25,6 +25,12 @@ pub enum TxError {
         /// Amount plus fee.
         needs: u128,
     },
+    /// Another pending transfer of the payer has this nonce (mempools do not replace).
+    #[error("nonce {nonce} is already taken by a pending transfer")]
+    NoncePending {
+        /// The nonce.
+        nonce: u64,
+    },
     /// The payee's balance would overflow.
     #[error("the payee's balance would overflow")]
     Overflow,
