@@ -15,13 +15,17 @@ use gauntlet::expect::ExpectationRegistry;
 use gauntlet::sim::{NodeContext, Transport};
 use gauntlet::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
 /// How long a client waits for one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The key index of the unfunded address overdrafts pay (a payee with nothing, so a wrapped
+/// amount shows as minted coins).
+pub const OVERDRAFT_PAYEE: u32 = 5000;
 
 /// Operations that must be refused: a history showing one accepted is a violation.
 pub const INVALID_OPS: [&str; 4] = ["bad_signature", "overdraft", "bad_nonce", "malformed"];
@@ -131,6 +135,10 @@ impl Options {
 #[derive(Clone)]
 pub struct LedgerClient {
     transport: Transport,
+    /// Per wallet, the nonce after the last transfer a node acknowledged: a wallet counts its
+    /// own nonces (a node that has not yet heard of an acknowledged transfer would hand its
+    /// nonce out again), and starts again from a node's answer when one refuses its nonce.
+    next: Rc<RefCell<BTreeMap<u32, u64>>>,
     /// Client wallets in the ledger (learned from the first status read; 0 until then).
     wallets: Rc<Cell<u32>>,
     busy: Rc<RefCell<BTreeSet<u32>>>,
@@ -228,7 +236,7 @@ impl Application for Ledger {
         driver::run(ctx, node)
     }
     fn client(&self, ctx: &NodeContext) -> LedgerClient {
-        LedgerClient { transport: ctx.transport(), wallets: Rc::default(), busy: Rc::default() }
+        LedgerClient { transport: ctx.transport(), next: Rc::default(), wallets: Rc::default(), busy: Rc::default() }
     }
     async fn execute(&self, c: &LedgerClient, op: &Operation, nodes: &[NodeRef]) -> OpOutcome {
         let servers = servers(nodes);
@@ -264,11 +272,12 @@ impl Application for Ledger {
                 let Some(_hold) = c.hold(w) else { return OpOutcome::fail("wallet busy") };
                 let key = wallet(w);
                 let from = address(&key);
-                let nonce = match c.query(target, Query::Nonce(from)).await {
+                let queried = match c.query(target, Query::Nonce(from)).await {
                     Ok(Answer::Nonce(n)) => n,
                     Ok(_) => return OpOutcome::fail("garbled nonce"),
                     Err(e) => return OpOutcome::fail(format!("no nonce: {e}")),
                 };
+                let nonce = queried.max(c.next.borrow().get(&w).copied().unwrap_or(0));
                 let to_index = (u64::from(w) + 1 + (op.arg >> 8) % u64::from(wallets - 1)) % u64::from(wallets);
                 let to = address(&wallet(to_index as u32));
                 let (amount, fee) = (1 + (op.arg >> 16) % 100, 1 + (op.arg >> 32) % 10);
@@ -276,16 +285,18 @@ impl Application for Ledger {
                 let tx = match op.op.as_str() {
                     "bad_signature" => t.sign(&wallet(w + 1)),
                     "overdraft" => {
-                        // More than anyone has: amount + fee wraps to a few coins.
+                        // More than anyone has, to a fresh address: amount + fee wraps to a
+                        // few coins.
+                        t.to = address(&wallet(OVERDRAFT_PAYEE));
                         t.amount = u64::MAX - (op.arg % 3);
                         t.fee = 1 + (op.arg >> 4) % 5;
                         t.sign(&key)
                     }
                     "bad_nonce" => {
-                        // One before the next free nonce is used or pending; far ahead is
-                        // outside every mempool's window.
-                        t.nonce = if op.arg % 2 == 0 && nonce > 0 {
-                            nonce - 1
+                        // One before the node's next free nonce is used or pending there; far
+                        // ahead is outside every mempool's window.
+                        t.nonce = if op.arg % 2 == 0 && queried > 0 {
+                            queried - 1
                         } else {
                             nonce + super::mempool::NONCE_WINDOW + op.arg % 100
                         };
@@ -297,7 +308,18 @@ impl Application for Ledger {
                 // An accepted transfer's result names it, its wallet and nonce, and the node
                 // that accepted it: "<id> w<wallet> n<nonce> by <node>".
                 let label = |o: OpOutcome, by: &str| match o {
-                    OpOutcome::Ok(id) => OpOutcome::ok(format!("{id} w{w} n{} by {by}", tx.transfer.nonce)),
+                    OpOutcome::Ok(id) => {
+                        if op.op == "transfer" || op.op == "broadcast" {
+                            c.next.borrow_mut().insert(w, tx.transfer.nonce + 1);
+                        }
+                        OpOutcome::ok(format!("{id} w{w} n{} by {by}", tx.transfer.nonce))
+                    }
+                    OpOutcome::Fail(why) => {
+                        if why.contains("nonce") {
+                            c.next.borrow_mut().remove(&w);
+                        }
+                        OpOutcome::Fail(why)
+                    }
                     other => other,
                 };
                 if op.op == "broadcast" {
@@ -313,7 +335,7 @@ impl Application for Ledger {
                         (o @ OpOutcome::Ok(_), _) => label(o, &target.name),
                         (_, o @ OpOutcome::Ok(_)) => label(o, &second.name),
                         (o @ OpOutcome::Info(_), _) | (_, o @ OpOutcome::Info(_)) => o,
-                        (fail, _) => fail,
+                        (fail, _) => label(fail, &target.name),
                     };
                 }
                 label(c.submit(target, bytes).await, &target.name)

@@ -517,7 +517,9 @@ impl Expectation<Ledger> for HeightAdvances {
     fn check(&mut self, cx: &Check<'_, Ledger>) -> Judgement {
         let Phase::Cooldown { since } = cx.phase else { return Judgement::Pending("faults still active".into()) };
         if self.start_epoch.is_none() {
-            let mut epochs: Vec<u64> = servers(cx).map(|(_, s)| s.epoch).collect();
+            // From states read since the cooldown began (a node's last state may be older).
+            let fresh = servers(cx).filter(|(n, _)| cx.view[*n].observed_at.is_some_and(|at| at >= since));
+            let mut epochs: Vec<u64> = fresh.map(|(_, s)| s.epoch).collect();
             epochs.sort_unstable();
             self.start_epoch = epochs.get(epochs.len() / 2).copied();
         }

@@ -159,6 +159,7 @@ struct Store {
     blocks_dirty: bool,
     txs_generation: u64,
     txs_records: usize,
+    txs_dirty: bool,
 }
 
 impl Store {
@@ -189,6 +190,7 @@ impl Store {
             blocks_dirty: false,
             txs_generation: generation,
             txs_records: txs.len(),
+            txs_dirty: false,
         };
         (store, Recovered { blocks, voted_epoch, txs })
     }
@@ -205,14 +207,23 @@ impl Store {
         let _ = self.disk.sync(VOTE).await;
     }
 
-    async fn tx(&mut self, tx: &Tx) {
+    /// Appends an accepted transfer; [`Store::sync_txs`] makes it durable.
+    fn tx(&mut self, tx: &Tx) {
         let _ = self.disk.append(&txs_file(self.txs_generation), &record(tx));
         self.txs_records += 1;
-        let _ = self.disk.sync(&txs_file(self.txs_generation)).await;
+        self.txs_dirty = true;
+    }
+
+    /// Syncs the transfers appended since the last sync (one sync for a whole batch).
+    async fn sync_txs(&mut self) {
+        if std::mem::take(&mut self.txs_dirty) {
+            let _ = self.disk.sync(&txs_file(self.txs_generation)).await;
+        }
     }
 
     /// Rewrites the pending transfers into a fresh generation once the file is mostly stale.
     async fn compact(&mut self, pending: &[&Tx]) {
+        self.sync_txs().await;
         if self.txs_records < 2 * pending.len() + 256 {
             return;
         }
@@ -363,8 +374,13 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
                 }
             }
         };
+        // Accepted transfers are appended as they come and synced once, before the first reply
+        // or message that follows them (group commit), and at the end of the step.
         let mut queue: VecDeque<Output> = outputs.into();
         while let Some(output) = queue.pop_front() {
+            if !matches!(output, Output::PersistTx(_) | Output::PersistBlock(_)) {
+                store.sync_txs().await;
+            }
             match output {
                 Output::Broadcast(m) => {
                     let body = Wire::Peer(m).encode();
@@ -375,7 +391,7 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
                 Output::Send(to, m) => transport.send(NodeId(to), Wire::Peer(m).encode()),
                 Output::PersistVote(epoch) => store.vote(epoch).await,
                 Output::PersistBlock(b) => store.block(&b),
-                Output::PersistTx(tx) => store.tx(&tx).await,
+                Output::PersistTx(tx) => store.tx(&tx),
                 Output::Reply(handle, result) => match replies.remove(&handle) {
                     Some(Reply::Net(r)) => transport.reply(r, Wire::Submitted(result).encode()),
                     Some(Reply::Local(tx)) => {
@@ -385,6 +401,7 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
                 },
             }
         }
+        store.sync_txs().await;
     }
 }
 
