@@ -13,6 +13,8 @@ pub mod gossip;
 pub mod ledger;
 pub mod plans;
 pub mod raft;
+#[cfg(not(madsim))]
+pub mod realnode;
 pub mod registry;
 
 /// The guide to writing scenarios (`docs/WRITING_SCENARIOS.md`), compiled so its examples are

@@ -11,7 +11,32 @@ pub fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")
 }
 
-/// Every plan file's stem with its builder equivalent.
+/// The ledger's scenario catalogue: every `ledger-*.toml` under [`dir`], by file stem, loaded
+/// from its file (these plans are written as TOML only; the gossip and raft-kv ones also have
+/// builder equivalents, in [`all`]). Panics with the file's error if one does not load: the
+/// catalogue ships with the crate.
+pub fn ledger() -> Vec<(String, Plan)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
+        .expect("the plans directory ships with the crate")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "toml")
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ledger-"))
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let plan = Plan::load(&f).unwrap_or_else(|e| panic!("{e}"));
+            (stem, plan)
+        })
+        .collect()
+}
+
+/// Every plan file's stem with its builder equivalent (the ledger's catalogue is TOML only:
+/// see [`ledger`]).
 pub fn all() -> Vec<(&'static str, Plan)> {
     let mut v = gossip();
     v.extend(kv());

@@ -40,25 +40,12 @@ mod real {
     use gauntlet_scenarios::raft::bugs::Bugs;
     use gauntlet_scenarios::raft::core::{ClientCommand, ClientResult};
     use gauntlet_scenarios::raft::driver::{run_with_local, LocalRequest, RaftConfig};
+    use gauntlet_scenarios::realnode::{parse, read_request, required, respond, setting, Request};
     use gauntlet_sim::{Clock, Disk, NodeContext, NodeId, NodeSpec, Transport};
     use std::collections::BTreeMap;
     use std::net::SocketAddr;
     use std::time::Duration;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::{TcpListener, TcpStream};
-
-    /// A flag's value, or its environment variable's.
-    fn setting(args: &[String], flag: &str, env: &str) -> Option<String> {
-        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned().or_else(|| std::env::var(env).ok())
-    }
-
-    fn required(args: &[String], flag: &str, env: &str) -> Result<String, String> {
-        setting(args, flag, env).ok_or_else(|| format!("missing {flag} (or {env}); see the usage in the binary's docs"))
-    }
-
-    fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, String> {
-        v.parse().map_err(|_| format!("{what} {v:?} is not valid"))
-    }
 
     pub fn main() -> Result<(), String> {
         let args: Vec<String> = std::env::args().collect();
@@ -107,38 +94,6 @@ mod real {
         let _ = respond(&mut stream, status, &body).await;
     }
 
-    type Request = (String, String, BTreeMap<String, String>, Vec<u8>, TcpStream);
-
-    /// Reads one request: method, path, headers (lower-cased names) and body.
-    async fn read_request(stream: TcpStream) -> Result<Request, (u16, String, TcpStream)> {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        if reader.read_line(&mut line).await.is_err() {
-            return Err((400, r#"{"error":"unreadable request"}"#.into(), reader.into_inner()));
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).await.is_err() || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-            if headers.len() > 100 {
-                break;
-            }
-        }
-        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0).min(1 << 20);
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).await.is_err() {
-            return Err((400, r#"{"error":"short body"}"#.into(), reader.into_inner()));
-        }
-        Ok((method, path, headers, body, reader.into_inner()))
-    }
-
     async fn handle(request: Request, mut raft: mpsc::Sender<LocalRequest>) -> (u16, String, TcpStream) {
         let (method, path, headers, body, stream) = request;
         let key = path.strip_prefix("/kv/").map(str::to_owned);
@@ -176,19 +131,5 @@ mod real {
             _ => (504, r#"{"error":"no answer in 2s"}"#.to_owned()),
         };
         (status, body, stream)
-    }
-
-    async fn respond(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
-        let reason = match status {
-            200 => "OK",
-            400 => "Bad Request",
-            404 => "Not Found",
-            421 => "Misdirected Request",
-            _ => "Gateway Timeout",
-        };
-        let head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        stream.flush().await
     }
 }

@@ -49,19 +49,15 @@ pub struct Options {
     pub bugs: Bugs,
 }
 
-const KEYS: [&str; 8] = ["bugs", "wallets", "balance", "slot", "mempool", "max_block_txs", "clock_tolerance", "flood_rate"];
+const KEYS: [&str; 8] =
+    ["bugs", "wallets", "balance", "slot", "mempool", "max_block_txs", "clock_tolerance", "flood_rate"];
 
 impl Options {
     /// Parses `app.options`; every problem is listed with its key.
     pub fn parse(options: &toml::Table) -> Result<Options, Vec<(String, String)>> {
         let mut problems = Vec::new();
-        let mut o = Options {
-            wallets: 16,
-            balance: 1_000_000,
-            cfg: Config::default(),
-            flood_rate: 500,
-            bugs: Bugs::default(),
-        };
+        let mut o =
+            Options { wallets: 16, balance: 1_000_000, cfg: Config::default(), flood_rate: 500, bugs: Bugs::default() };
         let int = |k: &str, lo: i64, hi: i64, problems: &mut Vec<(String, String)>| -> Option<i64> {
             match options.get(k)? {
                 toml::Value::Integer(i) if (lo..=hi).contains(i) => Some(*i),
@@ -183,7 +179,11 @@ impl LedgerClient {
     }
 
     async fn query(&self, node: &NodeRef, q: Query) -> Result<Answer, String> {
-        let bytes = self.transport.request(node.id, Wire::Query(q).encode(), REQUEST_TIMEOUT).await.map_err(|e| e.to_string())?;
+        let bytes = self
+            .transport
+            .request(node.id, Wire::Query(q).encode(), REQUEST_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
         match Wire::decode(&bytes) {
             Some(Wire::Answer(a)) => Ok(a),
             _ => Err("garbled answer".into()),
@@ -295,7 +295,7 @@ impl Application for Ledger {
                     "bad_nonce" => {
                         // One before the node's next free nonce is used or pending there; far
                         // ahead is outside every mempool's window.
-                        t.nonce = if op.arg % 2 == 0 && queried > 0 {
+                        t.nonce = if op.arg.is_multiple_of(2) && queried > 0 {
                             queried - 1
                         } else {
                             nonce + super::mempool::NONCE_WINDOW + op.arg % 100

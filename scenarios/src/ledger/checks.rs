@@ -288,10 +288,8 @@ impl Expectation<Ledger> for IncludedOnce {
             candidates.push((w, n, id, e.invoke));
         }
         candidates.sort();
-        let missing: Vec<_> = candidates
-            .into_iter()
-            .filter(|(w, n, _, _)| !dropped.range((*w, 0)..(*w, *n)).any(|_| true))
-            .collect();
+        let missing: Vec<_> =
+            candidates.into_iter().filter(|(w, n, _, _)| !dropped.range((*w, 0)..(*w, *n)).any(|_| true)).collect();
         let Some((w, n, id, at)) = missing.first() else { return Judgement::Holds };
         let next = used.range((*w, 0)..=(*w, u64::MAX)).next_back().map_or(0, |(_, n)| n + 1);
         let mut why = format!(

@@ -8,7 +8,7 @@
 
 use super::chain::Block;
 use super::tx::{address, wallet, Address, Transfer, Tx, TxId};
-use super::validator::{Bugs, Config, Genesis, Msg, Output, Peer, Recovered, Status, Validator};
+use super::validator::{Bugs, Config, Genesis, Msg, Output, Peer, Recovered, Seat, Status, Validator};
 use futures::channel::{mpsc, oneshot};
 use futures::future::Either;
 use futures::StreamExt;
@@ -293,7 +293,8 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
     };
     let peers: Vec<Peer> = ctx.members().into_iter().map(|(id, _)| id.0).collect();
     let cfg = Config { validators: validators.len() as u32, ..node.cfg };
-    let mut v = Validator::new(me, index, validators, peers, cfg, node.bugs, node.genesis, recovered);
+    let seat = Seat { me, index, validators, peers };
+    let mut v = Validator::new(seat, cfg, node.bugs, node.genesis, recovered);
     let transport = ctx.transport();
     let clock = ctx.clock();
     let mut rng = ctx.rng();
@@ -427,7 +428,8 @@ async fn flood(ctx: NodeContext, node: NodeConfig, rate: u32) {
     let me = ctx.id().0;
     let peers: Vec<Peer> = ctx.members().into_iter().map(|(id, _)| id.0).collect();
     let cfg = Config { validators: validators.len() as u32, ..node.cfg };
-    let mut v = Validator::new(me, None, validators.clone(), peers, cfg, Bugs::default(), node.genesis, Recovered::default());
+    let seat = Seat { me, index: None, validators: validators.clone(), peers };
+    let mut v = Validator::new(seat, cfg, Bugs::default(), node.genesis, Recovered::default());
     let transport = ctx.transport();
     let clock = ctx.clock();
     let keys: Vec<_> = (0..FLOOD_KEYS).map(|i| wallet(FLOOD_KEY_BASE + i)).collect();
@@ -437,7 +439,11 @@ async fn flood(ctx: NodeContext, node: NodeConfig, rate: u32) {
     let mut owed = 0.0f64;
     loop {
         let wait = next_tick.saturating_sub(clock.monotonic());
-        let due = if wait.is_zero() { Err(()) } else { gauntlet::sim::time::timeout(wait, transport.recv()).await.map_err(|_| ()) };
+        let due = if wait.is_zero() {
+            Err(())
+        } else {
+            gauntlet::sim::time::timeout(wait, transport.recv()).await.map_err(|_| ())
+        };
         match due {
             Ok(msg) => {
                 if let Some(Wire::Peer(m)) = Wire::decode(&msg.body) {

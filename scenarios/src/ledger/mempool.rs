@@ -76,12 +76,8 @@ impl Mempool {
     /// The nonce `from`'s next transfer should carry: `state`'s, past the transfers of `from`
     /// already pending with consecutive nonces (what a wallet asks before signing).
     pub fn next_nonce(&self, from: &Address, state: &State) -> u64 {
-        let pending: BTreeSet<u64> = self
-            .by_id
-            .values()
-            .filter(|(tx, _)| tx.transfer.from == *from)
-            .map(|(tx, _)| tx.transfer.nonce)
-            .collect();
+        let pending: BTreeSet<u64> =
+            self.by_id.values().filter(|(tx, _)| tx.transfer.from == *from).map(|(tx, _)| tx.transfer.nonce).collect();
         let mut n = state.nonce(from);
         while pending.contains(&n) {
             n += 1;

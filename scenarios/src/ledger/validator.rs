@@ -283,6 +283,20 @@ pub struct Validator {
     evicted: VecDeque<u64>,
 }
 
+/// Where a node sits: its address, its validator index (none: an executor), the validators'
+/// addresses (validator `i` is at `validators[i]`) and the peers it gossips with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    /// Its own address.
+    pub me: Peer,
+    /// Its validator index, if it is one.
+    pub index: Option<Id>,
+    /// Validator `i`'s address is `validators[i]`.
+    pub validators: Vec<Peer>,
+    /// Everyone it knows to gossip with at start (more are learned from messages).
+    pub peers: Vec<Peer>,
+}
+
 /// What a node recovers from its disk at start.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
@@ -295,19 +309,9 @@ pub struct Recovered {
 }
 
 impl Validator {
-    /// Node `me`, validator `index` (none: an executor) among `validator_peers` (validator
-    /// `i`'s address is `validator_peers[i]`), knowing `peers` to gossip with, recovering
-    /// `recovered` from disk.
-    pub fn new(
-        me: Peer,
-        index: Option<Id>,
-        validator_peers: Vec<Peer>,
-        peers: impl IntoIterator<Item = Peer>,
-        cfg: Config,
-        bugs: Bugs,
-        genesis: Genesis,
-        recovered: Recovered,
-    ) -> Self {
+    /// A node in `seat`, recovering `recovered` from disk.
+    pub fn new(seat: Seat, cfg: Config, bugs: Bugs, genesis: Genesis, recovered: Recovered) -> Self {
+        let Seat { me, index, validators: validator_peers, peers } = seat;
         let state = genesis.state();
         let g = Block::genesis().hash();
         let mut v = Validator {
@@ -778,7 +782,8 @@ mod tests {
                 .iter()
                 .map(|&id| {
                     let index = (id < n).then_some(id);
-                    Validator::new(id, index, validators.clone(), all.clone(), cfg, bugs, genesis(), Recovered::default())
+                    let seat = Seat { me: id, index, validators: validators.clone(), peers: all.clone() };
+                    Validator::new(seat, cfg, bugs, genesis(), Recovered::default())
                 })
                 .collect();
             Cluster { nodes, down: vec![false; all.len()], replies: Vec::new() }

@@ -20,8 +20,15 @@ fn plan_files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn every_plan_file_equals_its_builder_call() {
     let builders = plans::all();
     let files = plan_files(&plans::dir());
-    assert_eq!(files.len(), builders.len(), "one builder per plan file");
-    for file in files {
+    let ledger = plans::ledger();
+    assert_eq!(ledger.len(), 15, "the ledger's catalogue");
+    assert_eq!(files.len(), builders.len() + ledger.len(), "one builder per plan file, besides the ledger's");
+    for (name, plan) in &ledger {
+        assert_eq!(&plan.name, name, "a ledger plan is named as its file");
+        assert_eq!(Plan::from_toml(&plan.to_toml()).unwrap(), *plan, "{name}: file → TOML → plan");
+        gauntlet_scenarios::registry::check(plan).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    for file in files.into_iter().filter(|f| !f.file_name().unwrap().to_str().unwrap().starts_with("ledger-")) {
         let stem = file.file_stem().unwrap().to_str().unwrap();
         let from_file = Plan::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let (_, built) = builders.iter().find(|(n, _)| *n == stem).unwrap_or_else(|| panic!("no builder for {stem}"));

@@ -28,8 +28,9 @@ fn the_real_build_compiles_and_its_transport_and_observation_tests_pass() {
     // The observation runtime, unchanged, on tokio and wall-clock time.
     cargo(&["real-test", "-p", "gauntlet", "--test", "observe_real"]);
     cargo(&["real-build", "-p", "gauntlet-scenarios", "--bin", "gossip-node"]);
-    // The raft-kv replica as a real process: three on loopback elect a leader, serve HTTP.
-    cargo(&["real-test", "-p", "gauntlet-scenarios", "--test", "raft_real"]);
+    // The raft-kv replica as a real process: three on loopback elect a leader, serve HTTP; the
+    // ledger node: four validators on loopback finalize blocks with transfers sent over HTTP.
+    cargo(&["real-test", "-p", "gauntlet-scenarios", "--test", "raft_real", "--test", "ledger_real"]);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     assert!(root.join("target/real/debug/gossip-node").exists(), "the real node binary lands in target/real");
 }
