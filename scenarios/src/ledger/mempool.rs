@@ -68,6 +68,11 @@ impl Mempool {
         self.by_id.get(id).map(|(tx, _)| tx)
     }
 
+    /// Pending transfers with their ids, in id order.
+    pub fn entries(&self) -> impl Iterator<Item = (&TxId, &Tx)> {
+        self.by_id.iter().map(|(id, (tx, _))| (id, tx))
+    }
+
     /// Pending transfers, in id order.
     pub fn iter(&self) -> impl Iterator<Item = &Tx> {
         self.by_id.values().map(|(tx, _)| tx)

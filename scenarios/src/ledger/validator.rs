@@ -551,8 +551,13 @@ impl Validator {
             }
             Msg::Have(ids) => {
                 let theirs: BTreeSet<u64> = ids.into_iter().collect();
-                let missing: Vec<Tx> =
-                    self.mempool.iter().filter(|tx| !theirs.contains(&short(&tx.id()))).take(256).cloned().collect();
+                let missing: Vec<Tx> = self
+                    .mempool
+                    .entries()
+                    .filter(|(id, _)| !theirs.contains(&short(id)))
+                    .take(256)
+                    .map(|(_, tx)| tx.clone())
+                    .collect();
                 if !missing.is_empty() {
                     out.push(Output::Send(from, Msg::Txs(missing)));
                 }
