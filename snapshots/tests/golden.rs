@@ -66,13 +66,34 @@ golden_summaries! {
     summary_kv_failover => plans::kv_failover(),
     summary_kv_skew => plans::kv_skew(),
     summary_kv_leader_partition => plans::kv_leader_partition(),
+    summary_ledger_aggressive_chaos => ledger("ledger-aggressive-chaos"),
+    summary_ledger_api_dos => ledger("ledger-api-dos"),
+    summary_ledger_block_timing => ledger("ledger-block-timing"),
+    summary_ledger_byzantine_flood => ledger("ledger-byzantine-flood"),
+    summary_ledger_clock_skew => ledger("ledger-clock-skew"),
+    summary_ledger_gossip_latency => ledger("ledger-gossip-latency"),
+    summary_ledger_invalid_fuzzing => ledger("ledger-invalid-fuzzing"),
+    summary_ledger_load_progression => ledger("ledger-load-progression"),
+    summary_ledger_mempool_divergence => ledger("ledger-mempool-divergence"),
+    summary_ledger_mempool_pressure => ledger("ledger-mempool-pressure"),
+    summary_ledger_partition_recovery => ledger("ledger-partition-recovery"),
+    summary_ledger_sustained_load => ledger("ledger-sustained-load"),
+    summary_ledger_topology_churn => ledger("ledger-topology-churn"),
+    summary_ledger_tx_propagation => ledger("ledger-tx-propagation"),
+    summary_ledger_wallet_balances => ledger("ledger-wallet-balances"),
+}
+
+/// A ledger catalogue plan, from its file.
+fn ledger(name: &str) -> Plan {
+    plans::ledger().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no plan {name}")).1
 }
 
 /// Every shipped plan has a summary test above.
 #[test]
 fn every_plan_has_golden_summaries() {
     let here = include_str!("golden.rs");
-    for (name, _) in plans::all() {
+    let ledger = plans::ledger().into_iter().map(|(n, _)| n);
+    for name in plans::all().into_iter().map(|(n, _)| n.to_owned()).chain(ledger) {
         let test = format!("summary_{}", name.replace('-', "_"));
         assert!(here.contains(&format!("{test} =>")), "plan {name} has no `{test}` in golden_summaries!");
     }
