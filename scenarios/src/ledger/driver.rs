@@ -351,11 +351,15 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
                 }
             },
             Event::Net(msg) => {
-                if !known.contains(&msg.from) && msg.from.0 != me {
-                    known.push(msg.from);
-                }
                 match (Wire::decode(&msg.body), msg.reply_to) {
-                    (Some(Wire::Peer(m)), _) => v.message(msg.from.0, m),
+                    (Some(Wire::Peer(m)), _) => {
+                        // A peer not met before (a node that joined): gossip reaches it too.
+                        // Clients and the observer only ask; they are not gossiped to.
+                        if !known.contains(&msg.from) && msg.from.0 != me {
+                            known.push(msg.from);
+                        }
+                        v.message(msg.from.0, m)
+                    }
                     (Some(Wire::Submit(bytes)), Some(reply)) => match Tx::decode(&bytes) {
                         None => {
                             transport.reply(reply, Wire::Submitted(Err("malformed transaction".into())).encode());
