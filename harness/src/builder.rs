@@ -6,7 +6,7 @@
 //! use gauntlet::{secs, ScenarioBuilder};
 //!
 //! let plan = ScenarioBuilder::topology_with(|t| t.network_star().nodes("validator", 3).nodes("executor", 2))
-//!     .app("ledger")
+//!     .app("chain")
 //!     .workload_with("transactions", |w| w.rate(5.0).users(20))
 //!     .chaos_with(|c| c.restart().min_delay(secs(10)).max_delay(secs(20)).target_cooldown(secs(15)))
 //!     .expect_convergence()
