@@ -293,13 +293,9 @@ impl Application for Ledger {
                         t.sign(&key)
                     }
                     "bad_nonce" => {
-                        // One before the node's next free nonce is used or pending there; far
-                        // ahead is outside every mempool's window.
-                        t.nonce = if op.arg.is_multiple_of(2) && queried > 0 {
-                            queried - 1
-                        } else {
-                            nonce + super::mempool::NONCE_WINDOW + op.arg % 100
-                        };
+                        // Past every mempool's window. (A nonce one below the node's next free
+                        // one is not surely bad: a switch of forks can free it again.)
+                        t.nonce = queried + 2 * super::mempool::NONCE_WINDOW + op.arg % 100;
                         t.sign(&key)
                     }
                     _ => t.sign(&key),

@@ -333,7 +333,7 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
                 store.compact(&pending).await;
                 next_tick = clock.monotonic() + TICK;
                 let now_ms = clock.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-                v.tick(now_ms, rng.random())
+                v.tick(now_ms, clock.monotonic().as_millis() as u64, rng.random())
             }
             Event::Local(LocalRequest::Query(q, tx)) => {
                 let _ = tx.send(answer(&mut v, q));

@@ -264,6 +264,7 @@ pub struct Validator {
     voted_epoch: u64,
     proposed_epoch: u64,
     now_ms: u64,
+    /// Monotonic milliseconds of the next gossip flush and anti-entropy exchange.
     next_gossip: u64,
     next_anti_entropy: u64,
     to_gossip: Vec<Tx>,
@@ -271,6 +272,8 @@ pub struct Validator {
     states: BTreeMap<Hash, State>,
     verified: BTreeSet<TxId>,
     last_seen: Hash,
+    /// The head after the last change (to notice a switch of forks).
+    last_head: Hash,
     synced_for: BTreeMap<Peer, u64>,
     // The final chain, applied block by block.
     final_state: State,
@@ -334,6 +337,7 @@ impl Validator {
             states: BTreeMap::from([(g, state.clone())]),
             verified: BTreeSet::new(),
             last_seen: g,
+            last_head: g,
             synced_for: BTreeMap::new(),
             genesis_supply: state.supply(),
             final_state: state,
@@ -440,23 +444,25 @@ impl Validator {
         self.chain.finalized_at(height).and_then(|h| self.chain.block(&h))
     }
 
-    /// The clock moved: propose if this epoch is ours, flush gossip, exchange with a peer.
-    /// `random` picks the anti-entropy peer.
-    pub fn tick(&mut self, now_ms: u64, random: u64) -> Vec<Output> {
+    /// Time passed: `now_ms` is the node's wall clock (epochs and timestamps come from it),
+    /// `mono_ms` its monotonic clock (gossip and anti-entropy are paced by it, so a wall clock
+    /// stepped back does not silence the node), `random` picks the anti-entropy peer. Proposes
+    /// if this epoch is ours, flushes gossip, exchanges with a peer.
+    pub fn tick(&mut self, now_ms: u64, mono_ms: u64, random: u64) -> Vec<Output> {
         let mut out = Vec::new();
         self.now_ms = now_ms;
         let e = self.epoch();
         if self.index == Some(self.leader(e)) && self.proposed_epoch < e && self.voted_epoch < e {
             self.propose(e, &mut out);
         }
-        if now_ms >= self.next_gossip {
-            self.next_gossip = now_ms + self.cfg.gossip_ms;
+        if mono_ms >= self.next_gossip {
+            self.next_gossip = mono_ms + self.cfg.gossip_ms;
             if !self.to_gossip.is_empty() {
                 out.push(Output::Broadcast(Msg::Txs(std::mem::take(&mut self.to_gossip))));
             }
         }
-        if now_ms >= self.next_anti_entropy && !self.known.is_empty() {
-            self.next_anti_entropy = now_ms + self.cfg.anti_entropy_ms;
+        if mono_ms >= self.next_anti_entropy && !self.known.is_empty() {
+            self.next_anti_entropy = mono_ms + self.cfg.anti_entropy_ms;
             let peer = *self.known.iter().nth((random % self.known.len() as u64) as usize).expect("in range");
             let ids: Vec<u64> = self.mempool.ids().iter().map(short).collect();
             out.push(Output::Send(peer, Msg::Have(ids)));
@@ -667,9 +673,44 @@ impl Validator {
 
     fn after_change(&mut self) {
         let head = self.chain.head();
+        if head != self.last_head {
+            let old = std::mem::replace(&mut self.last_head, head);
+            self.reinject_orphaned(old, head);
+        }
         let state = self.state_at(head);
         self.mempool.prune(&state);
         self.advance_final();
+    }
+
+    /// The head moved from `old` to `new`. If `new` is on another fork, the transfers of the
+    /// blocks left behind (above the common ancestor) go back into the mempool: they were
+    /// pruned when those blocks were the head, and would otherwise be lost with the fork.
+    fn reinject_orphaned(&mut self, old: Hash, new: Hash) {
+        let height = |c: &Chain, h: &Hash| c.block(h).map_or(0, |b| b.height);
+        let parent = |c: &Chain, h: &Hash| c.block(h).map_or(*h, |b| b.parent);
+        let (mut a, mut b) = (old, new);
+        let mut orphaned = Vec::new();
+        while height(&self.chain, &b) > height(&self.chain, &a) {
+            b = parent(&self.chain, &b);
+        }
+        while height(&self.chain, &a) > height(&self.chain, &b) {
+            orphaned.push(a);
+            a = parent(&self.chain, &a);
+        }
+        while a != b && height(&self.chain, &a) > 0 {
+            orphaned.push(a);
+            a = parent(&self.chain, &a);
+            b = parent(&self.chain, &b);
+        }
+        if orphaned.is_empty() {
+            return;
+        }
+        let state = self.state_at(new);
+        let txs: Vec<Tx> =
+            orphaned.iter().rev().filter_map(|h| self.chain.block(h)).flat_map(|blk| blk.txs.clone()).collect();
+        for tx in txs {
+            let _ = self.mempool.admit(tx, &state, self.bugs.fee_overflow);
+        }
     }
 
     /// Applies newly final blocks to the final state, checking each transfer and the supply.
@@ -823,7 +864,7 @@ mod tests {
             for now in (from_ms..to_ms).step_by(10) {
                 for id in 0..self.nodes.len() as Peer {
                     if !self.down[id as usize] {
-                        let out = self.nodes[id as usize].tick(now, now / 10 + u64::from(id));
+                        let out = self.nodes[id as usize].tick(now, now, now / 10 + u64::from(id));
                         self.run(id, out);
                     }
                 }
