@@ -8,6 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How far ahead of a payer's next nonce a pending transfer may be.
 pub const NONCE_WINDOW: u64 = 64;
 
+/// Whether `from`'s transfer with `nonce` could be taken by a block on `state` once the
+/// `pending` `(payer, nonce)` pairs before it are: every nonce from `state`'s up to it is pending.
+fn reachable(pending: &BTreeSet<(Address, u64)>, state: &State, from: &Address, nonce: u64) -> bool {
+    let next = state.nonce(from);
+    nonce < next || pending.range((*from, next)..(*from, nonce)).count() as u64 == nonce - next
+}
+
 /// What became of a transfer offered to the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admit {
@@ -118,17 +125,53 @@ impl Mempool {
         }
         let mut evicted = None;
         if self.by_id.len() >= self.capacity && !self.unbounded {
-            let &(Reverse(min_fee), _, cheapest) = self.order.last().expect("a full pool is not empty");
-            if t.fee <= min_fee {
+            // A full pool takes no transfer that no block could take yet (an earlier nonce of
+            // its payer is neither applied nor pending); for one that can be taken, a stuck
+            // transfer goes first, whatever its fee (kept, stuck transfers would fill the pool
+            // for good), else the cheapest, if the newcomer pays more.
+            let pending: BTreeSet<(Address, u64)> =
+                self.by_id.values().map(|(tx, _)| (tx.transfer.from, tx.transfer.nonce)).collect();
+            if !reachable(&pending, state, &t.from, t.nonce) {
+                let &(Reverse(min_fee), _, _) = self.order.last().expect("a full pool is not empty");
                 return Admit::Full { min_fee };
             }
-            self.remove(&cheapest);
-            evicted = Some(cheapest);
+            let stuck = self.order.iter().rev().map(|(_, _, id)| *id).find(|id| {
+                let p = &self.by_id[id].0.transfer;
+                !reachable(&pending, state, &p.from, p.nonce)
+            });
+            let victim = match stuck {
+                Some(stuck) => stuck,
+                None => {
+                    let &(Reverse(min_fee), _, cheapest) = self.order.last().expect("a full pool is not empty");
+                    if t.fee <= min_fee {
+                        return Admit::Full { min_fee };
+                    }
+                    cheapest
+                }
+            };
+            self.remove(&victim);
+            evicted = Some(victim);
         }
         self.seq += 1;
         self.order.insert((Reverse(t.fee), self.seq, id));
         self.by_id.insert(id, (tx, self.seq));
         evicted.map_or(Admit::Added, Admit::Evicted)
+    }
+
+    /// Pending transfers no block on `state` can take, because an earlier nonce of their payer
+    /// is neither applied nor pending: cheapest first, then latest.
+    pub fn stuck(&self, state: &State) -> Vec<TxId> {
+        let pending: BTreeSet<(Address, u64)> =
+            self.by_id.values().map(|(tx, _)| (tx.transfer.from, tx.transfer.nonce)).collect();
+        self.order
+            .iter()
+            .rev()
+            .map(|(_, _, id)| *id)
+            .filter(|id| {
+                let t = &self.by_id[id].0.transfer;
+                !reachable(&pending, state, &t.from, t.nonce)
+            })
+            .collect()
     }
 
     /// Removes `id` if pending.
@@ -213,6 +256,19 @@ mod tests {
         let mut forged = pay(&w, 3, 1, 0);
         forged.transfer.amount = 2;
         assert_eq!(p.admit(forged, &s, false), Admit::Invalid(TxError::BadSignature));
+    }
+
+    #[test]
+    fn a_full_pool_evicts_a_transfer_no_block_can_take_before_any_other() {
+        let (w, s) = setup();
+        let mut p = Mempool::new(2, false);
+        let gapped = pay(&w, 0, 9, 3);
+        assert_eq!(p.admit(gapped.clone(), &s, false), Admit::Added);
+        assert_eq!(p.admit(pay(&w, 1, 5, 0), &s, false), Admit::Added);
+        assert_eq!(p.stuck(&s), vec![gapped.id()], "wallet 0's nonces 0..2 are missing");
+        assert_eq!(p.admit(pay(&w, 0, 9, 5), &s, false), Admit::Full { min_fee: 5 }, "a stuck one is refused");
+        assert_eq!(p.admit(pay(&w, 2, 1, 0), &s, false), Admit::Evicted(gapped.id()), "despite its higher fee");
+        assert!(p.stuck(&s).is_empty());
     }
 
     #[test]

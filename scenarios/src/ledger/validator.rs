@@ -230,9 +230,9 @@ pub struct Status {
     pub mempool: usize,
     /// Order-independent digest of the pending ids (equal pools, equal digests).
     pub mempool_digest: u64,
-    /// Evictions so far.
+    /// Transfers the mempool bound dropped so far (evicted, or refused when re-offered).
     pub evictions: u64,
-    /// The last [`RECENT_EVICTIONS`] evicted ids ([`short`]).
+    /// The last [`RECENT_EVICTIONS`] dropped ids ([`short`]).
     pub evicted: Vec<u64>,
     /// Total coins after the final blocks.
     pub supply: u128,
@@ -355,7 +355,7 @@ impl Validator {
         // Pending transfers come back, and are gossiped again (a peer may never have had them).
         let head = v.state_at(v.chain.head());
         for tx in recovered.txs {
-            if matches!(v.mempool.admit(tx.clone(), &head, bugs.fee_overflow), Admit::Added | Admit::Evicted(_)) {
+            if matches!(v.offer(tx.clone(), &head, true), Admit::Added | Admit::Evicted(_)) {
                 v.to_gossip.push(tx);
             }
         }
@@ -507,18 +507,32 @@ impl Validator {
         out
     }
 
+    /// Offers `tx` to the mempool, recording what the bound drops: the transfer evicted to
+    /// make room, and — when `dropping` (a transfer the node had accepted before: recovered, or
+    /// from a block left behind) — `tx` itself if the pool is full.
+    fn offer(&mut self, tx: Tx, state: &State, dropping: bool) -> Admit {
+        let id = tx.id();
+        let admitted = self.mempool.admit(tx, state, self.bugs.fee_overflow);
+        let dropped = match admitted {
+            Admit::Evicted(gone) => Some(gone),
+            Admit::Full { .. } if dropping => Some(id),
+            _ => None,
+        };
+        if let Some(gone) = dropped {
+            self.evictions += 1;
+            self.evicted.push_back(short(&gone));
+            if self.evicted.len() > RECENT_EVICTIONS {
+                self.evicted.pop_front();
+            }
+        }
+        admitted
+    }
+
     fn admit(&mut self, tx: Tx, out: &mut Vec<Output>) -> Result<(), String> {
         let head = self.chain.head();
         let state = self.state_at(head);
-        match self.mempool.admit(tx.clone(), &state, self.bugs.fee_overflow) {
-            admitted @ (Admit::Added | Admit::Evicted(_)) => {
-                if let Admit::Evicted(gone) = admitted {
-                    self.evictions += 1;
-                    self.evicted.push_back(short(&gone));
-                    if self.evicted.len() > RECENT_EVICTIONS {
-                        self.evicted.pop_front();
-                    }
-                }
+        match self.offer(tx.clone(), &state, false) {
+            Admit::Added | Admit::Evicted(_) => {
                 self.verified.insert(tx.id());
                 if !self.bugs.mempool_drop_on_restart {
                     out.push(Output::PersistTx(tx.clone()));
@@ -709,7 +723,7 @@ impl Validator {
         let txs: Vec<Tx> =
             orphaned.iter().rev().filter_map(|h| self.chain.block(h)).flat_map(|blk| blk.txs.clone()).collect();
         for tx in txs {
-            let _ = self.mempool.admit(tx, &state, self.bugs.fee_overflow);
+            let _ = self.offer(tx, &state, true);
         }
     }
 
