@@ -28,7 +28,7 @@ pub type Id = u32;
 pub type Peer = u32;
 
 /// Final blocks a [`Status`] carries in full.
-pub const RECENT_BLOCKS: usize = 32;
+pub const RECENT_BLOCKS: usize = 128;
 /// Evicted transfer ids a [`Status`] carries.
 pub const RECENT_EVICTIONS: usize = 1024;
 /// A [`Status`] carries the final block hash of every height divisible by this.
