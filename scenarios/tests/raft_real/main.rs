@@ -8,55 +8,13 @@
     reason = "this test starts real processes, talks TCP and waits on wall-clock deadlines"
 )]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// Kills the replicas however the test ends.
-struct Cluster(Vec<Child>);
+#[path = "../common/real.rs"]
+mod real;
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// One HTTP request; returns (status, body), or `None` if the node is not answering yet.
-fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()))
-}
-
-/// Polls `f` until it returns `Some` or `limit` passes (real processes: there is no event to
-/// wait on, so the test polls a condition with a deadline).
-fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
+use real::{eventually, free_port, http, Cluster};
 
 #[test]
 fn three_replicas_elect_a_leader_and_serve_put_and_get_over_http() {
