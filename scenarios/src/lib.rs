@@ -11,6 +11,7 @@
 
 pub mod gossip;
 pub mod ledger;
+pub mod node_loop;
 pub mod plans;
 pub mod raft;
 #[cfg(not(madsim))]

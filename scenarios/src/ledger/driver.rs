@@ -9,9 +9,8 @@
 use super::chain::Block;
 use super::tx::{address, wallet, Address, Transfer, Tx, TxId};
 use super::validator::{Bugs, Config, Genesis, Msg, Output, Peer, Recovered, Seat, Status, Validator};
+use crate::node_loop::{next_event, Event};
 use futures::channel::{mpsc, oneshot};
-use futures::future::Either;
-use futures::StreamExt;
 use gauntlet::sim::{Disk, NodeContext, NodeId, ReplyTo};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -257,12 +256,6 @@ pub enum LocalRequest {
     Query(Query, oneshot::Sender<Answer>),
 }
 
-enum Event {
-    Net(gauntlet::sim::Message),
-    Local(LocalRequest),
-    Tick,
-}
-
 enum Reply {
     Net(ReplyTo),
     Local(oneshot::Sender<Result<TxId, String>>),
@@ -306,26 +299,7 @@ pub async fn run_with_local(ctx: NodeContext, node: NodeConfig, mut local: Optio
         let wait = next_tick.saturating_sub(clock.monotonic());
         // A due tick goes first: under steady traffic a message is always ready, and ticks
         // (proposals, gossip, the clock the node reports) must not starve.
-        let event = if wait.is_zero() {
-            Event::Tick
-        } else {
-            let net = std::pin::pin!(transport.recv());
-            let from_local = std::pin::pin!(async {
-                match local.as_mut() {
-                    Some(rx) => match rx.next().await {
-                        Some(r) => r,
-                        None => std::future::pending().await,
-                    },
-                    None => std::future::pending().await,
-                }
-            });
-            // `select` polls the network first: deterministic, like `select_biased!`.
-            match gauntlet::sim::time::timeout(wait, futures::future::select(net, from_local)).await {
-                Err(_) => Event::Tick,
-                Ok(Either::Left((m, _))) => Event::Net(m),
-                Ok(Either::Right((r, _))) => Event::Local(r),
-            }
-        };
+        let event = if wait.is_zero() { Event::Tick } else { next_event(&transport, &mut local, wait).await };
         let outputs = match event {
             Event::Tick => {
                 store.flush().await;

@@ -5,9 +5,8 @@
 
 use super::bugs::Bugs;
 use super::core::{ClientCommand, ClientResult, Entry, HardState, Input, Message, Output, Raft, Status, Timing};
+use crate::node_loop::{next_event, Event};
 use futures::channel::{mpsc, oneshot};
-use futures::future::Either;
-use futures::StreamExt;
 use gauntlet::sim::{Disk, NodeContext, NodeId, ReplyTo};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -119,12 +118,6 @@ pub async fn run(ctx: NodeContext, cfg: RaftConfig) {
     run_with_local(ctx, cfg, None).await
 }
 
-enum Event {
-    Net(gauntlet::sim::Message),
-    Local(LocalRequest),
-    Tick,
-}
-
 /// Runs one replica that also serves requests from `local` (same-process clients).
 pub async fn run_with_local(ctx: NodeContext, cfg: RaftConfig, mut local: Option<mpsc::Receiver<LocalRequest>>) {
     let disk = ctx.disk();
@@ -142,24 +135,7 @@ pub async fn run_with_local(ctx: NodeContext, cfg: RaftConfig, mut local: Option
     let mut unsynced = false;
     loop {
         let wait = next_tick.saturating_sub(clock.monotonic());
-        let event = {
-            let net = std::pin::pin!(transport.recv());
-            let from_local = std::pin::pin!(async {
-                match local.as_mut() {
-                    Some(rx) => match rx.next().await {
-                        Some(r) => r,
-                        None => std::future::pending().await,
-                    },
-                    None => std::future::pending().await,
-                }
-            });
-            // `select` polls the network first: deterministic, like `select_biased!`.
-            match gauntlet::sim::time::timeout(wait, futures::future::select(net, from_local)).await {
-                Err(_) => Event::Tick,
-                Ok(Either::Left((m, _))) => Event::Net(m),
-                Ok(Either::Right((r, _))) => Event::Local(r),
-            }
-        };
+        let event = next_event(&transport, &mut local, wait).await;
         let input = match event {
             Event::Local(LocalRequest::Status(tx)) => {
                 let _ = tx.send(raft.status());
