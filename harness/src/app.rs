@@ -5,7 +5,7 @@
 //! A whole application, for reference (a register every client write replaces):
 //!
 //! ```
-//! use gauntlet::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
+//! use gauntlet::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Placement};
 //! use gauntlet::sim::{NodeContext, Transport};
 //! use std::time::Duration;
 //!
@@ -38,7 +38,7 @@
 //!         let b = t.request(node.id, Vec::new(), Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
 //!         Ok(u64::from_le_bytes(b[..8].try_into().map_err(|_| "short reply")?))
 //!     }
-//!     fn launch(&self, node: &NodeRef, _: &NodeSetup) -> Launch { Launch::binary("register-node").arg(&node.name) }
+//!     fn launch(&self, s: &NodeSetup, _: &Placement) -> Launch { Launch::binary("register-node").arg(&s.node.name) }
 //! }
 //! ```
 
@@ -116,8 +116,10 @@ pub struct Launch {
     pub binary: String,
     /// Arguments.
     pub args: Vec<String>,
-    /// Ports the node listens on.
+    /// Ports the node listens on (the HTTP API's among them).
     pub ports: Vec<u16>,
+    /// The port of the node's HTTP API (`/healthz`, `/status`, operations).
+    pub http_port: u16,
     /// Environment variables.
     pub env: BTreeMap<String, String>,
 }
@@ -137,11 +139,104 @@ impl Launch {
         self.ports.push(p);
         self
     }
+    /// Sets the HTTP API's port (also added to the listening ports).
+    pub fn http(mut self, p: u16) -> Self {
+        self.http_port = p;
+        self.ports.push(p);
+        self
+    }
     /// Sets an environment variable.
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.env.insert(k.into(), v.into());
         self
     }
+}
+
+/// Where a backend puts one node: the address it binds, the name or address its peers reach it
+/// by, the first of the ports it may use, and its data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// The node.
+    pub node: NodeRef,
+    /// The host the node binds to (`0.0.0.0` in a container or namespace, `127.0.0.1` on loopback).
+    pub bind: String,
+    /// The host its peers and clients reach it at (an IP address or a DNS name).
+    pub host: String,
+    /// The node's ports are `port_base`, `port_base + 1`, … (the application picks how many).
+    pub port_base: u16,
+    /// The node's data directory, inside the node's file system.
+    pub data_dir: String,
+}
+
+/// Where a backend puts every initial member: what an application needs to write the command
+/// lines of a real cluster ([`Application::launch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// Every member, in member order.
+    pub nodes: Vec<Placed>,
+}
+
+impl Placement {
+    /// The placement of the node named `name`.
+    pub fn get(&self, name: &str) -> Option<&Placed> {
+        self.nodes.iter().find(|p| p.node.name == name)
+    }
+}
+
+/// One HTTP request a promoted client sends for an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    /// `GET`, `PUT`, `POST`…
+    pub method: String,
+    /// The path and query, from `/`.
+    pub path: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpCall {
+    /// A request with no headers or body.
+    pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
+        HttpCall { method: method.into(), path: path.into(), headers: Vec::new(), body: Vec::new() }
+    }
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// What an HTTP answer means for an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpReply {
+    /// The operation ended so.
+    Done(OpOutcome),
+    /// This node cannot serve it; try the node with this id (or, if `None`, the next one).
+    Elsewhere(Option<u32>),
+}
+
+/// An application that can be promoted to real deployments: its nodes serve an HTTP API, and
+/// this says how an operation becomes a request, what an answer means and how a node's state
+/// is read. Backends need nothing else to drive and observe a real cluster.
+pub trait HttpApplication: Application {
+    /// The request for `op`.
+    fn request(&self, op: &Operation) -> HttpCall;
+    /// What the answer `(status, body)` to `op`'s request means. A transport error is always
+    /// an unknown outcome and never reaches this.
+    fn reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply;
+    /// The path that answers a node's state as JSON. Default: `/status`.
+    fn status_path(&self) -> &str {
+        "/status"
+    }
+    /// Parses a node's state from the body `status_path` answered.
+    fn parse_state(&self, body: &str) -> Result<Self::State, String>;
 }
 
 /// A system under test. Keep it small: Gauntlet supplies topology, load, faults, observation
@@ -223,6 +318,7 @@ pub trait Application: Send + Sync + 'static {
     {
     }
 
-    /// How `node` is launched as a real process.
-    fn launch(&self, node: &NodeRef, setup: &NodeSetup) -> Launch;
+    /// How the node in `setup` is launched as a real process, placed as `placement` says
+    /// (which holds every initial member, so peers can be listed).
+    fn launch(&self, setup: &NodeSetup, placement: &Placement) -> Launch;
 }

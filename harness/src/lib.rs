@@ -21,6 +21,7 @@ pub mod builder;
 pub mod bundle;
 pub mod chaos;
 pub mod expect;
+pub mod judge;
 pub mod lincheck;
 pub mod observe;
 pub mod plan;
@@ -32,7 +33,9 @@ pub mod testing;
 pub mod verdict;
 pub mod workload;
 
-pub use app::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
+pub use app::{
+    Application, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Placed, Placement,
+};
 pub use builder::ScenarioBuilder;
 pub use bundle::{Bundle, Summary};
 pub use expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, Status};

@@ -6,7 +6,8 @@
 
 use crate::app::{Application, NodeRef, NodeSetup};
 use crate::chaos::{self, AimedFault, ChurnEvent, Timeline};
-use crate::expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, OpCounts, Phase, Status};
+use crate::expect::{ClusterView, NodeView, Phase};
+use crate::judge::Judge;
 use crate::observe::{
     FnSources, ObservationConfig, ObservationHandle, ObservationRuntime, ObserveError, ObservedSource, Observer,
 };
@@ -73,7 +74,7 @@ impl SimDeployer {
 /// #     async fn read_state(&self, t: &Transport, n: &NodeRef) -> Result<u8, String> {
 /// #         t.request(n.id, vec![0], Duration::from_millis(100)).await.map(|b| b[0]).map_err(|e| e.to_string())
 /// #     }
-/// #     fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch { Launch::binary("echo") }
+/// #     fn launch(&self, _: &NodeSetup, _: &gauntlet::Placement) -> Launch { Launch::binary("echo") }
 /// # }
 /// let plan = ScenarioBuilder::new("echo")
 ///     .app("echo")
@@ -303,80 +304,30 @@ async fn supervise<A: Application + Send + Sync>(
     let gone: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     spawn_timeline(&sim, &plan, &app, &timeline, &shared, &gone, &handle);
 
-    let registry = ExpectationRegistry::for_app(&*app);
-    let mut expectations: Vec<(String, Box<dyn Expectation<A>>)> = Vec::new();
-    for e in &plan.expect {
-        match registry.build(&e.name, &e.params, &plan) {
-            Some(Ok(x)) => expectations.push((e.name.clone(), x)),
-            _ => unreachable!("the scenario validated every expectation"),
-        }
-    }
-    let has_liveness = expectations.iter().any(|(_, e)| e.class() == FailureClass::Liveness);
-    let mut settled: BTreeMap<String, Duration> = BTreeMap::new();
-    let mut phase = Phase::Active;
-    let mut ops_at_cooldown = OpCounts::default();
-    let end = plan.run.duration + plan.run.cooldown;
+    let mut judge = Judge::new(&*app, &plan).expect("the scenario validated every expectation");
     let mut tick = 0u32;
     loop {
         tick += 1;
         sim.sleep_until(plan.run.observe_every * tick).await;
         let now = sim.now();
-        if phase == Phase::Active && now >= plan.run.duration {
+        if judge.phase() == Phase::Active && now >= plan.run.duration {
             begin_cooldown(&sim, &plan, &gone);
-            phase = Phase::Cooldown { since: now };
-            ops_at_cooldown = shared.log.lock().expect("op log").total();
+            judge.enter_cooldown(now, shared.log.lock().expect("op log").total());
         }
         let (ops, panic) = {
             let log: std::sync::MutexGuard<'_, OpLog> = shared.log.lock().expect("op log");
             (log.total(), log.panics.first().cloned())
         };
         if let Some(e) = shared.errors.lock().expect("errors").first() {
-            return (fail(FailureClass::Crash, "chaos", now, e.clone()), settled);
+            return (fail(FailureClass::Crash, "chaos", now, e.clone()), judge.settled().clone());
         }
         if let Some((at, workload, message)) = panic {
-            return (fail(FailureClass::Crash, &format!("workload {workload}"), at, message), settled);
+            return (fail(FailureClass::Crash, &format!("workload {workload}"), at, message), judge.settled().clone());
         }
         let Some(view) = handle.latest() else { continue };
         record_observations(&*app, &view, now, &shared);
-        let cx = Check { app: &*app, now, phase, view: &view, ops, ops_at_cooldown, history: &[] };
-        // The first liveness expectation not holding in this very check, with its reason.
-        let mut waiting: Option<(String, String)> = None;
-        for (name, e) in expectations.iter_mut() {
-            match e.check(&cx) {
-                Status::Violated(why) => return (fail(e.class(), name, now, why), settled),
-                Status::Holds => {
-                    if matches!(phase, Phase::Cooldown { .. }) {
-                        settled.entry(name.clone()).or_insert(now);
-                    }
-                }
-                Status::Pending(why) => {
-                    if e.class() == FailureClass::Liveness && waiting.is_none() {
-                        waiting = Some((name.clone(), why));
-                    }
-                }
-            }
-        }
-        let Phase::Cooldown { since } = phase else { continue };
-        match waiting {
-            // Every liveness expectation holds in the same check (the cluster recovered), or
-            // there is only safety to check and the whole recovery was watched.
-            None if has_liveness || now >= end => {
-                let log = shared.log.lock().expect("op log");
-                let cx = Check { history: &log.history, ..cx };
-                for (name, e) in expectations.iter_mut() {
-                    if let Status::Violated(why) = e.at_end(&cx) {
-                        return (fail(e.class(), name, now, why), settled);
-                    }
-                }
-                return (Verdict::Pass, settled);
-            }
-            None => {}
-            Some((name, why)) if now >= end => {
-                let msg =
-                    format!("did not hold within the {:?} cooldown that began at {since:?}: {why}", plan.run.cooldown);
-                return (fail(FailureClass::Liveness, &name, now, msg), settled);
-            }
-            Some(_) => {}
+        if let Some(verdict) = judge.judge(&*app, now, &view, ops, &shared.log) {
+            return (verdict, judge.settled().clone());
         }
     }
 }

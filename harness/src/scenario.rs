@@ -31,6 +31,11 @@ impl<A: Application + Send + Sync> Scenario<A> {
         &self.app
     }
 
+    /// The application, shared (for backends that hand it to tasks).
+    pub fn shared_app(&self) -> Arc<A> {
+        self.app.clone()
+    }
+
     /// The seeds to run with: `SIM_SEED`/`CHAOS_SEED` if set, else the plan's `run.seed`, else
     /// drawn (and printed by the world).
     pub fn seeds(&self) -> Result<Seeds, SeedError> {

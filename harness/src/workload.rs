@@ -131,32 +131,48 @@ pub struct Drive {
     pub log: SharedOpLog,
 }
 
-/// Runs a workload on a client node until `drive.end`, then waits for operations in flight.
-pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, drive: Drive) {
-    let Drive { plan: w, seed, run_start, end, members, log } = drive;
-    let client = app.client(&ctx);
-    let mut rng = stream(seed, Purpose::Workload, &w.name, 0);
-    let mut times = arrivals(&w, end, &mut rng, MAX_OPS_PER_WORKLOAD);
-    for b in &w.bursts {
-        // Validation keeps bursts inside [start, end); clip anyway, so `end` is a hard bound.
-        let burst = (0..b.ops).map(|i| b.at + b.over.mul_f64(f64::from(i) / f64::from(b.ops)));
-        times.extend(burst.filter(|&t| t >= w.start && t < end));
+/// A workload's operations in arrival order: when each arrives (since the run started) and
+/// what it is, drawn from the workload's seeded stream. Every backend issues exactly these, so
+/// a real run replays the simulated run's operations.
+pub struct PlannedOps {
+    workload: String,
+    users: u32,
+    rng: rand_chacha::ChaCha8Rng,
+    times: std::vec::IntoIter<Duration>,
+    mix: Vec<(String, u32)>,
+    total: u64,
+    next_id: u64,
+}
+
+impl PlannedOps {
+    /// The operations of workload `w` in a run with `seed`, arriving before `end`;
+    /// `operations` is the application's list (the default mix).
+    pub fn new(w: &WorkloadPlan, seed: u64, end: Duration, operations: Vec<String>) -> Self {
+        let mut rng = stream(seed, Purpose::Workload, &w.name, 0);
+        let mut times = arrivals(w, end, &mut rng, MAX_OPS_PER_WORKLOAD);
+        for b in &w.bursts {
+            // Validation keeps bursts inside [start, end); clip anyway, so `end` is a hard bound.
+            let burst = (0..b.ops).map(|i| b.at + b.over.mul_f64(f64::from(i) / f64::from(b.ops)));
+            times.extend(burst.filter(|&t| t >= w.start && t < end));
+        }
+        times.sort();
+        let mix: Vec<(String, u32)> = if w.mix.is_empty() {
+            operations.into_iter().map(|o| (o, 1)).collect()
+        } else {
+            w.mix.iter().filter(|(_, &x)| x > 0).map(|(o, &x)| (o.clone(), x)).collect()
+        };
+        let total: u64 = mix.iter().map(|(_, x)| u64::from(*x)).sum();
+        PlannedOps { workload: w.name.clone(), users: w.users, rng, times: times.into_iter(), mix, total, next_id: 0 }
     }
-    times.sort();
-    let mix: Vec<(String, u32)> = if w.mix.is_empty() {
-        app.operations().into_iter().map(|o| (o, 1)).collect()
-    } else {
-        w.mix.iter().filter(|(_, &x)| x > 0).map(|(o, &x)| (o.clone(), x)).collect()
-    };
-    let total: u64 = mix.iter().map(|(_, x)| u64::from(*x)).sum();
-    let in_flight = Arc::new(Mutex::new(0u32));
-    let done: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
-    log.lock().expect("op log").counts.entry(w.name.clone()).or_default();
-    for (id, at) in times.into_iter().enumerate() {
-        time::sleep_until(run_start + at).await;
-        let mut pick = rng.random_range(0..total.max(1));
-        let op = mix
-            .iter()
+}
+
+impl Iterator for PlannedOps {
+    type Item = (Duration, Operation);
+
+    fn next(&mut self) -> Option<(Duration, Operation)> {
+        let at = self.times.next()?;
+        let mut pick = self.rng.random_range(0..self.total.max(1));
+        let op = (self.mix.iter())
             .find(|(_, x)| {
                 let hit = pick < u64::from(*x);
                 pick = pick.saturating_sub(u64::from(*x));
@@ -164,13 +180,23 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
             })
             .map(|(o, _)| o.clone())
             .unwrap_or_default();
-        let op = Operation {
-            workload: w.name.clone(),
-            op,
-            user: rng.random_range(0..w.users),
-            id: id as u64,
-            arg: rng.random(),
-        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let user = self.rng.random_range(0..self.users);
+        let op = Operation { workload: self.workload.clone(), op, user, id, arg: self.rng.random() };
+        Some((at, op))
+    }
+}
+
+/// Runs a workload on a client node until `drive.end`, then waits for operations in flight.
+pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, drive: Drive) {
+    let Drive { plan: w, seed, run_start, end, members, log } = drive;
+    let client = app.client(&ctx);
+    let in_flight = Arc::new(Mutex::new(0u32));
+    let done: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
+    log.lock().expect("op log").counts.entry(w.name.clone()).or_default();
+    for (at, op) in PlannedOps::new(&w, seed, end, app.operations()) {
+        time::sleep_until(run_start + at).await;
         {
             let mut n = in_flight.lock().expect("in-flight count");
             if *n >= w.max_in_flight {

@@ -1,7 +1,11 @@
 //! What the real node binaries share (real build only): flags that may also come from the
-//! environment, and a small HTTP/1.1 server side (one request per connection, JSON bodies).
+//! environment, peers by name or address, the node clock a deployer can skew, and a small
+//! HTTP/1.1 server side (one request per connection, JSON bodies).
 
+use gauntlet_sim::Clock;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -71,4 +75,67 @@ pub async fn respond(stream: &mut TcpStream, status: u16, body: &str) -> std::io
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.flush().await
+}
+
+/// Parses `ID=HOST:PORT,…` and resolves every host (an address, or a name such as a compose
+/// service or a kubernetes pod, whose DNS entry may appear only once it starts: names that do
+/// not resolve yet are retried for up to `patience`).
+pub async fn resolve_peers(list: &str, patience: Duration) -> Result<Vec<(u32, SocketAddr)>, String> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut out = Vec::new();
+    for entry in list.split(',').filter(|e| !e.is_empty()) {
+        let (id, host) = entry.split_once('=').ok_or_else(|| format!("--peers entry {entry:?} is not ID=HOST:PORT"))?;
+        let id: u32 = parse("--peers id", id)?;
+        let addr = loop {
+            match tokio::net::lookup_host(host).await.map(|mut a| a.next()) {
+                Ok(Some(addr)) => break addr,
+                Ok(None) | Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(None) => return Err(format!("--peers entry {entry:?}: {host} has no address")),
+                Err(e) => return Err(format!("--peers entry {entry:?}: cannot resolve {host}: {e}")),
+            }
+        };
+        out.push((id, addr));
+    }
+    Ok(out)
+}
+
+/// Environment variable with the node clock's offset in milliseconds at start (may be negative).
+pub const CLOCK_OFFSET_ENV: &str = "GAUNTLET_CLOCK_OFFSET_MS";
+/// Environment variable with the node clock's drift in parts per million at start.
+pub const CLOCK_DRIFT_ENV: &str = "GAUNTLET_CLOCK_DRIFT_PPM";
+
+/// The node's clock, skewed as the deployer set it in the environment (default: true time).
+pub fn clock_from_env() -> Result<Clock, String> {
+    let get = |var: &str| std::env::var(var).ok().map(|v| parse::<i64>(var, &v)).transpose();
+    Ok(Clock::new(get(CLOCK_OFFSET_ENV)?.unwrap_or(0), get(CLOCK_DRIFT_ENV)?.unwrap_or(0)))
+}
+
+/// The clock as JSON: its wall time (UNIX milliseconds), offset and drift.
+pub fn clock_json(clock: &Clock) -> serde_json::Value {
+    let wall = clock.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let (offset, drift) = clock.skew();
+    serde_json::json!({ "wall_ms": wall, "offset_ms": offset, "drift_ppm": drift })
+}
+
+/// The control route every node serves: `GET /clock` answers [`clock_json`]; `PUT /clock`
+/// with `{"offset_ms": N, "drift_ppm": M}` skews the node's clock from now on (how a deployer
+/// injects clock skew into a static binary, where libfaketime cannot reach). `None`: another
+/// route.
+pub fn clock_route(method: &str, path: &str, body: &[u8], clock: &Clock) -> Option<(u16, String)> {
+    if path != "/clock" {
+        return None;
+    }
+    Some(match method {
+        "GET" => (200, clock_json(clock).to_string()),
+        "PUT" | "POST" => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) if v["offset_ms"].is_i64() || v["drift_ppm"].is_i64() => {
+                clock.set_skew(v["offset_ms"].as_i64().unwrap_or(0), v["drift_ppm"].as_i64().unwrap_or(0));
+                (200, clock_json(clock).to_string())
+            }
+            _ => (400, r#"{"error":"expected {\"offset_ms\": N, \"drift_ppm\": M}"}"#.to_owned()),
+        },
+        _ => (404, r#"{"error":"GET or PUT /clock"}"#.to_owned()),
+    })
 }

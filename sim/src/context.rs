@@ -151,6 +151,12 @@ mod imp {
             self.model.lock().expect("clock lock").set(now, offset_ms.saturating_mul(1_000_000), drift_ppm);
         }
 
+        /// The current offset (milliseconds) and drift (parts per million).
+        pub fn skew(&self) -> (i64, i64) {
+            let model = self.model.lock().expect("clock lock");
+            (model.offset() / 1_000_000, model.drift_ppm())
+        }
+
         /// The node's wall-clock time.
         pub fn now(&self) -> SystemTime {
             let elapsed = self.start.elapsed().as_nanos() as u64;

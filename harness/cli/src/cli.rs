@@ -186,6 +186,31 @@ enum Command {
         #[arg(long)]
         max_steps: Option<u64>,
     },
+    /// Run a plan on a real backend (local processes in network namespaces, docker compose,
+    /// kubernetes) with the same operations and faults as the simulation with the same seeds,
+    /// and compare the observed run with the simulated baseline. Exit 0 when the expectations
+    /// pass and the run matches the baseline, 1 when not, 2 for a plan the backend cannot run.
+    Promote {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        promote: crate::promote::PromoteFlags,
+    },
+    /// Remove what killed `promote` runs left behind: processes, network namespaces, links,
+    /// routes, containers (found by their run-id tags).
+    Clean {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve an NFQUEUE delay queue (started by the local backend inside a node's namespace).
+    #[command(hide = true)]
+    DelayQueue {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run one seed and print its JSON line (used by `sweep`, one process per seed).
     #[command(hide = true)]
     SweepOne {
@@ -219,6 +244,9 @@ pub fn main() -> i32 {
             let corpus = (!no_corpus).then_some(corpus);
             crate::sweep::run(crate::sweep::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, first, json })
         }
+        Command::Promote { plan, flags, promote } => crate::promote::run(&plan, &flags, &promote),
+        Command::Clean { json } => crate::promote::clean(json),
+        Command::DelayQueue { args } => gauntlet_backends::delay::main(&args),
         Command::SweepOne { plan, seed, bugs, out } => crate::sweep::one(&plan, seed, &bugs, &out),
         Command::Replay { bundle, around, at, window, json } => {
             crate::bundle_cmd::replay(&bundle, around, at, window, json)

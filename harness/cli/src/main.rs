@@ -13,6 +13,9 @@
 //! gauntlet diff A B                              first divergent event, summary diff
 //! gauntlet check-determinism PLAN [--seed S]     run twice, compare event by event
 //! gauntlet report BUNDLE -o report.html          a self-contained HTML report
+//! gauntlet promote PLAN --backend local|compose|k8s [--baseline BUNDLE] [--json]
+//!                                                run a plan for real, diff against the simulation
+//! gauntlet clean                                 remove what killed promote runs left behind
 //! gauntlet check-history FILE --model register|kv [--json] [--max-steps N]
 //!                                                check a recorded history for linearizability
 //! ```
@@ -34,6 +37,8 @@ mod cli;
 mod demo;
 #[cfg(madsim)]
 mod plan_cmd;
+#[cfg(madsim)]
+mod promote;
 #[cfg(madsim)]
 mod report;
 #[cfg(madsim)]

@@ -77,8 +77,8 @@ impl Application for Counter {
             Ok(Box::new(AtMost(limit)) as Box<dyn Expectation<Counter>>)
         });
     }
-    fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch {
-        Launch::binary("counter").arg(&n.name)
+    fn launch(&self, s: &NodeSetup, _: &gauntlet::Placement) -> Launch {
+        Launch::binary("counter").arg(&s.node.name)
     }
 }
 
@@ -221,8 +221,8 @@ impl Application for Leaky {
     async fn read_state(&self, _: &Transport, _: &NodeRef) -> Result<u64, String> {
         Ok(0)
     }
-    fn launch(&self, n: &NodeRef, _: &NodeSetup) -> Launch {
-        Launch::binary("leaky").arg(&n.name)
+    fn launch(&self, s: &NodeSetup, _: &gauntlet::Placement) -> Launch {
+        Launch::binary("leaky").arg(&s.node.name)
     }
 }
 

@@ -8,13 +8,18 @@
 //!
 //! Every flag can also come from the environment: `RAFT_KV_ID`, `RAFT_KV_LISTEN`,
 //! `RAFT_KV_HTTP`, `RAFT_KV_DATA`, `RAFT_KV_PEERS`, `RAFT_KV_BUGS` (comma-separated planted
-//! bugs; default none). Flags win.
+//! bugs; default none). Flags win. Peers may be named by address or by DNS name (a compose
+//! service, a kubernetes pod); names are resolved at start, retried for up to 60 s.
+//! `GAUNTLET_CLOCK_OFFSET_MS` and `GAUNTLET_CLOCK_DRIFT_PPM` skew the node's clock from the
+//! start.
 //!
 //! HTTP API (HTTP/1.1, one request per connection):
 //! * `GET /kv/{key}` → `200 {"value": "..."|null}`;
 //! * `PUT /kv/{key}` with the value as the body → `200 {"ok": true}`; with header
 //!   `If-Match: <expected>` it is a compare-and-set → `200 {"ok": true|false}`;
-//! * `GET /status` → `200` with the replica's status as JSON;
+//! * `GET /status` → `200` with the replica's status as JSON, and its node clock under `clock`;
+//! * `GET /clock` → the node clock (`wall_ms`, `offset_ms`, `drift_ppm`); `PUT /clock` with
+//!   `{"offset_ms": N, "drift_ppm": M}` skews it from now on (the deployer's clock-skew fault);
 //! * `GET /healthz` → `200 ok`;
 //! * a replica that is not the leader answers `421 {"error": "not leader", "leader": id|null}`;
 //!   a request that gets no answer in 2 s → `504`.
@@ -40,7 +45,9 @@ mod real {
     use gauntlet_scenarios::raft::bugs::Bugs;
     use gauntlet_scenarios::raft::core::{ClientCommand, ClientResult};
     use gauntlet_scenarios::raft::driver::{run_with_local, LocalRequest, RaftConfig};
-    use gauntlet_scenarios::realnode::{parse, read_request, required, respond, setting, Request};
+    use gauntlet_scenarios::realnode::{
+        clock_from_env, clock_json, clock_route, parse, read_request, required, resolve_peers, respond, setting, Request,
+    };
     use gauntlet_sim::{Clock, Disk, NodeContext, NodeId, NodeSpec, Transport};
     use std::collections::BTreeMap;
     use std::net::SocketAddr;
@@ -55,19 +62,20 @@ mod real {
         let data = required(&args, "--data", "RAFT_KV_DATA")?;
         let bugs_text = setting(&args, "--bugs", "RAFT_KV_BUGS").unwrap_or_default();
         let bugs = Bugs::parse(bugs_text.split(',').filter(|b| !b.is_empty()))?;
-        let mut peers = BTreeMap::new();
-        let mut members = Vec::new();
-        for entry in required(&args, "--peers", "RAFT_KV_PEERS")?.split(',') {
-            let (i, addr) = entry.split_once('=').ok_or_else(|| format!("--peers entry {entry:?} is not ID=ADDR"))?;
-            let (i, addr): (u32, SocketAddr) = (parse("--peers id", i)?, parse("--peers address", addr)?);
-            members.push((NodeId(i), NodeSpec::new(format!("replica-{i}")).role("replica").addr(addr)));
-            if NodeId(i) != id {
-                peers.insert(NodeId(i), addr);
-            }
-        }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let local = tokio::task::LocalSet::new();
+        let peers_text = required(&args, "--peers", "RAFT_KV_PEERS")?;
+        let clock = clock_from_env()?;
         local.block_on(&rt, async move {
+            let resolved = resolve_peers(&peers_text, Duration::from_secs(60)).await?;
+            let mut peers = BTreeMap::new();
+            let mut members = Vec::new();
+            for (i, addr) in resolved {
+                members.push((NodeId(i), NodeSpec::new(format!("replica-{i}")).role("replica").addr(addr)));
+                if NodeId(i) != id {
+                    peers.insert(NodeId(i), addr);
+                }
+            }
             let transport =
                 Transport::bind(id, listen, peers).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let http_listener =
@@ -75,27 +83,30 @@ mod real {
             let disk = Disk::open(&data).map_err(|e| e.to_string())?;
             let spec = NodeSpec::new(format!("replica-{}", id.0)).role("replica").addr(listen);
             let seed = u64::from(id.0) ^ std::process::id() as u64;
-            let ctx = NodeContext::new(id, spec, members, transport, disk, Clock::new(0, 0), seed);
+            let ctx = NodeContext::new(id, spec, members, transport, disk, clock.clone(), seed);
             let (tx, rx) = mpsc::channel::<LocalRequest>(1024);
             tokio::task::spawn_local(run_with_local(ctx, RaftConfig { bugs, ..RaftConfig::default() }, Some(rx)));
             eprintln!("raft-kv-node: replica {} raft on {listen}, HTTP on {http}", id.0);
             loop {
                 let (stream, _) = http_listener.accept().await.map_err(|e| format!("HTTP accept: {e}"))?;
-                tokio::task::spawn_local(serve(stream, tx.clone()));
+                tokio::task::spawn_local(serve(stream, tx.clone(), clock.clone()));
             }
         })
     }
 
-    async fn serve(stream: TcpStream, raft: mpsc::Sender<LocalRequest>) {
+    async fn serve(stream: TcpStream, raft: mpsc::Sender<LocalRequest>, clock: Clock) {
         let (status, body, mut stream) = match read_request(stream).await {
-            Ok(request) => handle(request, raft).await,
+            Ok(request) => handle(request, raft, &clock).await,
             Err(bad) => bad,
         };
         let _ = respond(&mut stream, status, &body).await;
     }
 
-    async fn handle(request: Request, mut raft: mpsc::Sender<LocalRequest>) -> (u16, String, TcpStream) {
+    async fn handle(request: Request, mut raft: mpsc::Sender<LocalRequest>, clock: &Clock) -> (u16, String, TcpStream) {
         let (method, path, headers, body, stream) = request;
+        if let Some((status, body)) = clock_route(&method, &path, &body, clock) {
+            return (status, body, stream);
+        }
         let key = path.strip_prefix("/kv/").map(str::to_owned);
         let command = match (method.as_str(), path.as_str(), key) {
             ("GET", "/healthz", _) => return (200, "ok".into(), stream),
@@ -103,7 +114,12 @@ mod real {
                 let (tx, rx) = oneshot::channel();
                 let _ = raft.send(LocalRequest::Status(tx)).await;
                 return match tokio::time::timeout(Duration::from_secs(2), rx).await {
-                    Ok(Ok(s)) => (200, serde_json::to_string(&s).expect("status encodes"), stream),
+                    Ok(Ok(s)) => {
+                        // The replica's status, plus its node clock (so skew is visible).
+                        let mut json = serde_json::to_value(&s).expect("status encodes");
+                        json["clock"] = clock_json(clock);
+                        (200, json.to_string(), stream)
+                    }
                     _ => (504, r#"{"error":"no answer"}"#.into(), stream),
                 };
             }

@@ -104,8 +104,8 @@ impl Application for GossipApp {
     async fn read_state(&self, t: &Transport, node: &NodeRef) -> Result<u64, String> {
         read_value(t, node.id, Duration::from_millis(200)).await
     }
-    fn launch(&self, node: &NodeRef, _setup: &NodeSetup) -> Launch {
-        Launch::binary("gossip-node").arg(&node.name).port(7000)
+    fn launch(&self, setup: &NodeSetup, _placement: &gauntlet::Placement) -> Launch {
+        Launch::binary("gossip-node").arg(&setup.node.name).port(7000)
     }
 }
 

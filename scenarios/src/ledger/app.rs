@@ -360,7 +360,7 @@ impl Application for Ledger {
     fn expectations(&self, r: &mut ExpectationRegistry<Self>) {
         super::checks::register(r);
     }
-    fn launch(&self, node: &NodeRef, _setup: &NodeSetup) -> Launch {
-        Launch::binary("ledger-node").arg("--name").arg(&node.name)
+    fn launch(&self, setup: &NodeSetup, _placement: &gauntlet::Placement) -> Launch {
+        Launch::binary("ledger-node").arg("--name").arg(&setup.node.name)
     }
 }

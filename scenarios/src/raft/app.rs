@@ -8,7 +8,10 @@ use super::driver::{self, RaftConfig, Wire};
 use gauntlet::expect::Status as Judgement;
 use gauntlet::expect::{Check, Expectation, ExpectationRegistry, Params};
 use gauntlet::sim::{NodeContext, NodeId, Transport};
-use gauntlet::{Application, FailureClass, Launch, NodeRef, NodeSetup, OpOutcome, Operation};
+use gauntlet::{
+    Application, FailureClass, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation,
+    Placed, Placement,
+};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -45,12 +48,13 @@ pub fn command_for(op: &str, arg: u64) -> ClientCommand {
     }
 }
 
+/// The planted bugs the options name (checked by `check_options`).
+fn bug_names(options: &toml::Table) -> Vec<&str> {
+    options.get("bugs").and_then(|v| v.as_array()).map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect())
+}
+
 fn bugs(options: &toml::Table) -> Bugs {
-    let names = options
-        .get("bugs")
-        .and_then(|v| v.as_array())
-        .map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect());
-    Bugs::parse(names).unwrap_or_default()
+    Bugs::parse(bug_names(options)).unwrap_or_default()
 }
 
 impl Application for RaftKv {
@@ -187,8 +191,53 @@ impl Application for RaftKv {
             Ok(Box::new(Linearizable) as Box<dyn Expectation<RaftKv>>)
         });
     }
-    fn launch(&self, node: &NodeRef, _setup: &NodeSetup) -> Launch {
-        Launch::binary("raft-kv-node").arg("--name").arg(&node.name)
+    /// `raft-kv-node`, configured through its environment: raft on the placement's first
+    /// port, HTTP on the next, peers by the names or addresses the backend placed them at.
+    fn launch(&self, setup: &NodeSetup, placement: &Placement) -> Launch {
+        let port = |p: &Placed| p.port_base;
+        let peers: Vec<String> =
+            placement.nodes.iter().map(|p| format!("{}={}:{}", p.node.id.0, p.host, port(p))).collect();
+        let me = placement.get(&setup.node.name);
+        let (bind, base, data) =
+            me.map_or(("127.0.0.1", 7000, "./data"), |p| (p.bind.as_str(), p.port_base, p.data_dir.as_str()));
+        Launch::binary("raft-kv-node")
+            .port(base)
+            .http(base + 1)
+            .env("RAFT_KV_ID", setup.node.id.0.to_string())
+            .env("RAFT_KV_LISTEN", format!("{bind}:{base}"))
+            .env("RAFT_KV_HTTP", format!("{bind}:{}", base + 1))
+            .env("RAFT_KV_DATA", data)
+            .env("RAFT_KV_PEERS", peers.join(","))
+            .env("RAFT_KV_BUGS", bug_names(&setup.options).join(","))
+    }
+}
+
+impl HttpApplication for RaftKv {
+    fn request(&self, op: &Operation) -> HttpCall {
+        match command_for(&op.op, op.arg) {
+            ClientCommand::Get { key } => HttpCall::new("GET", format!("/kv/{key}")),
+            ClientCommand::Put { key, value } => HttpCall::new("PUT", format!("/kv/{key}")).body(value),
+            ClientCommand::Cas { key, expected, new } => HttpCall::new("PUT", format!("/kv/{key}"))
+                .header("If-Match", expected.unwrap_or_default())
+                .body(new),
+        }
+    }
+    fn reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        match status {
+            200 if op.op == "get" => HttpReply::Done(OpOutcome::ok(json["value"].as_str().unwrap_or("nil"))),
+            200 if op.op == "cas" => {
+                HttpReply::Done(OpOutcome::ok(if json["ok"].as_bool() == Some(true) { "true" } else { "false" }))
+            }
+            200 => HttpReply::Done(OpOutcome::ok("")),
+            421 => HttpReply::Elsewhere(json["leader"].as_u64().map(|l| l as u32)),
+            // The node took the request but heard nothing back in time: it may still commit.
+            504 => HttpReply::Done(OpOutcome::info("no answer from raft")),
+            _ => HttpReply::Done(OpOutcome::info(format!("HTTP {status}: {body}"))),
+        }
+    }
+    fn parse_state(&self, body: &str) -> Result<Status, String> {
+        serde_json::from_str(body).map_err(|e| format!("garbled status: {e}"))
     }
 }
 

@@ -1,0 +1,296 @@
+//! `gauntlet promote`: runs a plan on a real backend and compares it with the simulated
+//! baseline; `gauntlet clean`: removes what killed runs left.
+
+use crate::cli::RunFlags;
+use crate::plan_cmd::{load_plan, seeds_for};
+use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
+use gauntlet::bundle::{Bundle, BundleWriter, Meta};
+use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
+use gauntlet_backends::baseline::{Comparison, Tolerance};
+use gauntlet_backends::live::{self, Cluster};
+use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
+use gauntlet_backends::sys::Features;
+use gauntlet_backends::BackendError;
+use gauntlet_scenarios::raft::RaftKv;
+use gauntlet_scenarios::registry;
+use gauntlet_sim::Seeds;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The real backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Processes on this machine, in network namespaces when run as root.
+    Local,
+    /// Containers from locally built images, with docker compose.
+    Compose,
+    /// A kubernetes cluster, with kubectl.
+    K8s,
+}
+
+/// `gauntlet promote`'s flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PromoteFlags {
+    /// Where to run it.
+    #[arg(long, value_enum, default_value = "local")]
+    pub backend: Backend,
+    /// The simulated baseline bundle; default: simulate the plan with the same seeds now.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Directory of the node binaries. Default: $GAUNTLET_BIN_DIR, or target/real/release
+    /// (or debug), after `cargo real-build --release -p gauntlet-scenarios --bins`.
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Run directories (node logs and data) and bundles go here.
+    #[arg(long, default_value = "gauntlet-out")]
+    pub out: PathBuf,
+    /// Local backend: share loopback instead of namespaces (no root needed; plans with
+    /// network faults are refused).
+    #[arg(long)]
+    pub no_namespaces: bool,
+    /// How long nodes have to answer /healthz.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ready_timeout: Duration,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `gauntlet promote`.
+pub fn run(file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 {
+    let plan = match load_plan(file, &flags.bugs) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let seeds = match seeds_for(&plan, flags.seed.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    match plan.app.name.as_str() {
+        "raft-kv" => match Scenario::new(RaftKv, plan.clone()) {
+            Ok(s) => promote(&s, seeds, p),
+            Err(e) => {
+                eprintln!("gauntlet: {e}");
+                EXIT_USAGE
+            }
+        },
+        other => {
+            eprintln!(
+                "gauntlet: application {other:?} cannot be promoted yet: its nodes have no HTTP client in Gauntlet \
+                 (raft-kv can)"
+            );
+            EXIT_USAGE
+        }
+    }
+}
+
+fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &PromoteFlags) -> i32 {
+    let plan = scenario.plan();
+    let say = |line: String| {
+        if !p.json {
+            eprintln!("{line}");
+        }
+    };
+    say(format!("promote {} to {:?} with {}", plan.name, p.backend, seeds.env_prefix()));
+    // The baseline first: the simulation runs in this process, outside the real runtime.
+    let baseline = match &p.baseline {
+        Some(path) => match Bundle::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("gauntlet: baseline {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => match registry::run(plan, seeds, false) {
+            Ok(outcome) => Bundle::of(plan, &outcome),
+            Err(e) => {
+                eprintln!("gauntlet: simulating the baseline: {e}");
+                return EXIT_CRASH;
+            }
+        },
+    };
+    say(format!("baseline (simulated): {}", baseline.summary.verdict));
+    let result = match p.backend {
+        Backend::Local => run_local(scenario, seeds, p),
+        Backend::Compose | Backend::K8s => Err(BackendError::Invalid(format!(
+            "backend {:?} cannot run plans yet; see docs/PROMOTION.md",
+            p.backend
+        ))),
+    };
+    let (outcome, run_dir) = match result {
+        Ok(r) => r,
+        Err(e @ (BackendError::Unsupported { .. } | BackendError::MissingBinary { .. } | BackendError::Invalid(_))) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_CRASH;
+        }
+    };
+    let observed = Bundle::of(plan, &outcome);
+    let bundle_path = p.out.join(format!("{}-{}-{}.gbundle", plan.name, seeds.sim, backend_name(p.backend)));
+    if let Err(e) = write_bundle(plan, seeds, &observed, &bundle_path) {
+        eprintln!("gauntlet: writing {}: {e}", bundle_path.display());
+    }
+    let cmp = Comparison::new(&baseline, &observed, Tolerance::default());
+    if p.json {
+        let json = serde_json::json!({
+            "plan": plan.name,
+            "backend": backend_name(p.backend),
+            "seed": seeds.sim,
+            "verdict": observed.summary.verdict,
+            "baseline_verdict": baseline.summary.verdict,
+            "matches_baseline": cmp.matches(),
+            "deviations": cmp.deviations,
+            "observed": cmp.observed,
+            "baseline": cmp.baseline,
+            "tolerance": cmp.tolerance,
+            "run_dir": run_dir.display().to_string(),
+            "bundle": bundle_path.display().to_string(),
+            "wall_ms": outcome.sim_time.as_millis() as u64,
+        });
+        println!("{json}");
+    } else {
+        println!("verdict ({}): {}", backend_name(p.backend), observed.summary.verdict);
+        println!("baseline diff (- simulated, + observed):\n{}", cmp.diff());
+        if cmp.matches() {
+            println!("matches the baseline");
+        } else {
+            println!("does NOT match the baseline:");
+            for d in &cmp.deviations {
+                println!("  - {d}");
+            }
+        }
+        println!("run directory: {} (node logs in logs/)", run_dir.display());
+        println!("bundle: {}", bundle_path.display());
+    }
+    if !outcome.verdict.passed() || !cmp.matches() {
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
+    }
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Local => "local",
+        Backend::Compose => "compose",
+        Backend::K8s => "k8s",
+    }
+}
+
+fn write_bundle(plan: &Plan, seeds: Seeds, bundle: &Bundle, path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let writer = BundleWriter::create(path, &Meta::new(plan, seeds)).map_err(|e| e.to_string())?;
+    writer.finish_with(bundle).map_err(|e| e.to_string())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BackendError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| BackendError::io("starting the real runtime", e))
+}
+
+fn run_local<A: HttpApplication>(
+    scenario: &Scenario<A>,
+    seeds: Seeds,
+    p: &PromoteFlags,
+) -> Result<(RunOutcome, PathBuf), BackendError> {
+    let features = if p.no_namespaces { Features::default() } else { Features::detect() };
+    let namespaces = !p.no_namespaces && features.namespaces && features.iptables;
+    let missing = local::unsupported(scenario, seeds, namespaces, &features);
+    if !missing.is_empty() {
+        return Err(BackendError::Unsupported {
+            backend: "local".into(),
+            plan: scenario.plan().name.clone(),
+            missing,
+        });
+    }
+    let first_binary = scenario
+        .app()
+        .launch(
+            &gauntlet::NodeSetup { node: scenario.initial_members()[0].clone(), options: Default::default() },
+            &Default::default(),
+        )
+        .binary;
+    let bin_dir = p.bin_dir.clone().unwrap_or_else(|| local::default_bin_dir(&first_binary));
+    let opts = LocalOptions {
+        bin_dir,
+        out_dir: p.out.join("runs"),
+        namespaces: Some(namespaces),
+        delay_program: std::env::current_exe().map_err(|e| BackendError::io("finding the gauntlet binary", e))?,
+        ready_timeout: p.ready_timeout,
+    };
+    let run_id = local::new_run_id();
+    let mode = if namespaces { "network namespaces" } else { "loopback (no namespaces)" };
+    if !p.json {
+        eprintln!("run {run_id}: {} nodes in {mode}", scenario.initial_members().len());
+    }
+    let rt = runtime()?;
+    let json = p.json;
+    rt.block_on(async {
+        let mut cluster = LocalCluster::deploy(scenario, &run_id, &opts, namespaces)?;
+        let run_dir = cluster.run_dir().to_owned();
+        let progress = move |at: Duration, line: &str| {
+            if !json {
+                eprintln!("[{:>7.3}s] {line}", at.as_secs_f64());
+            }
+        };
+        let result = tokio::select! {
+            r = async {
+                cluster.wait_ready(opts.ready_timeout).await?;
+                live::drive(scenario, seeds, &mut cluster, &progress).await
+            } => r,
+            _ = tokio::signal::ctrl_c() => Err(BackendError::Interrupted),
+        };
+        let cleaned = cluster.teardown();
+        if let Ok(c) = &cleaned {
+            if !c.is_empty() && !json {
+                eprintln!("teardown also removed: {c:?}");
+            }
+        }
+        let _ = cluster.backend();
+        result.map(|o| (o, run_dir))
+    })
+}
+
+/// `gauntlet clean`: removes every leftover of killed runs; prints what it removed.
+pub fn clean(json: bool) -> i32 {
+    match gauntlet_backends::clean::clean_all() {
+        Ok(c) => {
+            if json {
+                println!("{}", serde_json::to_string(&c).expect("serialises"));
+            } else if c.is_empty() {
+                println!("nothing to clean");
+            } else {
+                for (what, list) in [
+                    ("process", &c.processes),
+                    ("namespace", &c.namespaces),
+                    ("link", &c.links),
+                    ("route", &c.routes),
+                    ("docker", &c.containers),
+                ] {
+                    for item in list {
+                        println!("removed {what} {item}");
+                    }
+                }
+            }
+            EXIT_PASS
+        }
+        Err(e) => {
+            eprintln!("gauntlet clean: {e}");
+            EXIT_CRASH
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Promotion to the local backend, for real: node processes in network namespaces with real
+//! faults, observed by the test itself; `gauntlet promote` end to end against its simulated
+//! baseline; and clean-up after SIGINT and SIGKILL.
+//!
+//! Needs root (network namespaces) and the real node binaries, which it builds with
+//! `cargo real-build -p gauntlet-scenarios --bins`. Without root every test here says why it
+//! did not run, on stderr; with `CI` set, a missing capability is a failure instead (CI runs
+//! as root, so these must run there).
+#![cfg(madsim)]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods, reason = "real processes, real time")]
+
+use gauntlet_backends::live::Cluster;
+use gauntlet_backends::local::{LocalCluster, LocalOptions};
+use gauntlet_backends::sys::{self, Features};
+use gauntlet_scenarios::raft::RaftKv;
+use gauntlet_sim::{Fault, LinkConfig};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The tests share the machine's network and two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// Whether this machine can run the namespace tests; if not, says why (and fails under CI).
+fn capable() -> bool {
+    let f = Features::detect();
+    if f.namespaces && f.iptables {
+        return true;
+    }
+    let why = format!("needs root with ip netns and iptables: {}", f.notes.join("; "));
+    assert!(std::env::var_os("CI").is_none(), "CI must run the promotion tests, but: {why}");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+/// The real node binaries' directory, built once.
+fn bin_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let out = Command::new(cargo)
+                .args(["real-build", "-p", "gauntlet-scenarios", "--bins"])
+                .current_dir(root())
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .env_remove("RUSTDOCFLAGS")
+                .output()
+                .expect("run cargo");
+            assert!(out.status.success(), "real build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            root().join("target/real/debug")
+        })
+        .clone()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-promote-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn gauntlet(args: &[&str], dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    cmd.args(args).current_dir(root()).env("GAUNTLET_BIN_DIR", bin_dir()).env_remove("SIM_SEED").env_remove("CHAOS_SEED");
+    cmd.arg("--out").arg(dir);
+    cmd
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Everything of Gauntlet's on this machine: namespaces, tagged processes, host links, routes.
+fn leftovers() -> Vec<String> {
+    let mut all: Vec<String> = gauntlet_backends::clean::namespaces();
+    all.extend(gauntlet_backends::clean::tagged_processes().into_iter().map(|(pid, id, cmd)| format!("{pid} {id} {cmd}")));
+    all.extend(gauntlet_backends::clean::host_links());
+    all.extend(gauntlet_backends::clean::guard_routes());
+    all
+}
+
+fn small_cluster(dir: &Path) -> (tokio::runtime::Runtime, LocalCluster) {
+    let plan = gauntlet::Plan::from_toml(
+        r#"
+name = "faults"
+[app]
+name = "raft-kv"
+[topology]
+nodes = { replica = 3 }
+[[workloads]]
+name = "w"
+rate = 1.0
+[[expect]]
+name = "converge"
+"#,
+    )
+    .expect("plan");
+    let scenario = gauntlet::Scenario::new(RaftKv, plan).expect("scenario");
+    let opts = LocalOptions {
+        bin_dir: bin_dir(),
+        out_dir: dir.to_owned(),
+        namespaces: Some(true),
+        delay_program: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
+        ready_timeout: Duration::from_secs(20),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let run_id = gauntlet_backends::local::new_run_id();
+    let mut cluster = LocalCluster::deploy(&scenario, &run_id, &opts, true).expect("deploy");
+    rt.block_on(cluster.wait_ready(opts.ready_timeout)).expect("ready");
+    (rt, cluster)
+}
+
+/// Whether a TCP connection from `from`'s namespace to `ip:port` succeeds within 1 s.
+fn connects(ns: &str, ip: &str, port: u16) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "timeout", "1", "bash", "-c", &format!("echo > /dev/tcp/{ip}/{port}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Median time of `n` `GET /healthz` round trips from the driver.
+fn rtt(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, n: usize) -> Duration {
+    let mut all: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let r = rt.block_on(gauntlet_backends::http::get(addr, "/healthz", Duration::from_secs(2)));
+            assert!(matches!(r, Ok((200, _))), "healthz: {r:?}");
+            t.elapsed()
+        })
+        .collect();
+    all.sort();
+    all[n / 2]
+}
+
+#[test]
+fn every_real_fault_is_observable() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !capable() {
+        return;
+    }
+    let dir = scratch("faults");
+    let (rt, mut c) = small_cluster(&dir);
+    let port = |c: &LocalCluster, n: &str| c.fabric().expect("namespaces").port(n).expect("node").clone();
+    let (p0, p1, p2) = (port(&c, "replica-0"), port(&c, "replica-1"), port(&c, "replica-2"));
+
+    // A cut pair cannot exchange packets; the other pairs can; healing restores it.
+    assert!(connects(&p0.ns, &p1.ip, 7000), "before the partition replica-0 reaches replica-1");
+    rt.block_on(c.apply(&Fault::Partition { groups: vec![vec!["replica-0".into()], vec!["replica-1".into(), "replica-2".into()]] }))
+        .expect("partition");
+    assert!(!connects(&p0.ns, &p1.ip, 7000), "replica-0 → replica-1 is cut");
+    assert!(!connects(&p1.ns, &p0.ip, 7000), "replica-1 → replica-0 is cut");
+    assert!(connects(&p1.ns, &p2.ip, 7000), "replica-1 → replica-2 still flows");
+    rt.block_on(c.apply(&Fault::Heal)).expect("heal");
+    assert!(connects(&p0.ns, &p1.ip, 7000), "healed");
+    // One way: replica-0 cannot reach replica-2, the reverse still connects at the SYN level
+    // only if replies flow, so check the direction that must fail and the untouched pair.
+    rt.block_on(c.apply(&Fault::CutOneWay { from: "replica-0".into(), to: "replica-2".into() })).expect("cut");
+    assert!(!connects(&p0.ns, &p2.ip, 7000), "replica-0 → replica-2 is cut one way");
+    assert!(connects(&p2.ns, &p1.ip, 7000), "replica-2 → replica-1 flows");
+    rt.block_on(c.apply(&Fault::Heal)).expect("heal");
+
+    // Latency: 60 ms on replica-0's outgoing packets shows in the driver's round trips.
+    let addr0 = c.endpoint("replica-0").expect("endpoint");
+    rt.block_on(c.apply(&Fault::ResetLinks)).expect("reset");
+    rt.block_on(c.apply(&Fault::SetLink { from: None, to: None, link: LinkConfig::fixed(Duration::ZERO) })).expect("no delay");
+    let before = rtt(&rt, addr0, 9);
+    let slow = LinkConfig::fixed(Duration::from_millis(60));
+    rt.block_on(c.apply(&Fault::SetLink { from: Some("replica-0".into()), to: None, link: slow })).expect("latency");
+    let after = rtt(&rt, addr0, 9);
+    assert!(after >= before + Duration::from_millis(55), "latency visible: {before:?} → {after:?}");
+    eprintln!("round trip to replica-0: {before:?} without, {after:?} with 60 ms added");
+    // Total loss on that link: nothing gets through.
+    let lossy = LinkConfig { loss: 1.0, ..LinkConfig::fixed(Duration::ZERO) };
+    rt.block_on(c.apply(&Fault::SetLink { from: Some("replica-0".into()), to: Some("replica-1".into()), link: lossy }))
+        .expect("loss");
+    assert!(!connects(&p0.ns, &p1.ip, 7000), "100 % loss replica-0 → replica-1");
+    rt.block_on(c.apply(&Fault::ResetLinks)).expect("reset");
+
+    // Clock skew: visible in the node's /status.
+    rt.block_on(c.apply(&Fault::ClockSkew { node: "replica-1".into(), offset_ms: 7_000, drift_ppm: 0 })).expect("skew");
+    let addr1 = c.endpoint("replica-1").expect("endpoint");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let (code, body) = rt.block_on(gauntlet_backends::http::get(addr1, "/status", Duration::from_secs(2))).expect("status");
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if v["clock"]["offset_ms"] == 7_000 || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["clock"]["offset_ms"], 7_000, "{status}");
+    let wall = status["clock"]["wall_ms"].as_u64().expect("wall_ms");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as u64;
+    assert!(wall.abs_diff(now + 7_000) < 1_000, "the node's clock runs 7 s ahead: {wall} vs {now}");
+
+    // SIGSTOP stops it: no answers while paused, answers again after SIGCONT.
+    rt.block_on(c.apply(&Fault::Pause { node: "replica-2".into() })).expect("pause");
+    let addr2 = c.endpoint("replica-2").expect("endpoint");
+    let r = rt.block_on(gauntlet_backends::http::get(addr2, "/healthz", Duration::from_millis(500)));
+    assert!(r.is_err(), "a paused node answers nothing: {r:?}");
+    assert!(!c.is_running("replica-2"));
+    rt.block_on(c.apply(&Fault::Resume { node: "replica-2".into() })).expect("resume");
+    let r = rt.block_on(gauntlet_backends::http::get(addr2, "/healthz", Duration::from_secs(2)));
+    assert!(matches!(r, Ok((200, _))), "resumed: {r:?}");
+
+    // SIGKILL, then restart from its data: it answers again.
+    rt.block_on(c.apply(&Fault::Crash { node: "replica-2".into() })).expect("crash");
+    let r = rt.block_on(gauntlet_backends::http::get(addr2, "/healthz", Duration::from_millis(500)));
+    assert!(r.is_err(), "a crashed node answers nothing: {r:?}");
+    rt.block_on(c.apply(&Fault::Restart { node: "replica-2".into() })).expect("restart");
+    rt.block_on(c.wait_ready(Duration::from_secs(10))).expect("restarted node is ready");
+    assert_eq!(c.process("replica-2").expect("node").starts(), 2);
+
+    let run_id = c.run_id().to_owned();
+    c.teardown().expect("teardown");
+    let left: Vec<String> = leftovers().into_iter().filter(|l| l.contains(&run_id)).collect();
+    assert!(left.is_empty(), "teardown left: {left:?}");
+}
+
+#[test]
+fn promote_kv_partition_passes_and_matches_its_baseline() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !capable() {
+        return;
+    }
+    let dir = scratch("kv");
+    let out = gauntlet(&["promote", "scenarios/plans/kv-partition.toml", "--backend", "local", "--seed", "1", "--json"], &dir)
+        .output()
+        .expect("gauntlet runs");
+    let j = json(&out);
+    eprintln!("{j:#}");
+    assert_eq!(j["backend"], "local");
+    assert_eq!(j["verdict"], "pass", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(j["matches_baseline"], true, "deviations: {}", j["deviations"]);
+    assert!(j["observed"]["faults"]["partition"].as_u64().unwrap_or(0) > 0, "partitions were applied");
+    assert!(j["observed"]["faults"]["crash"].as_u64().unwrap_or(0) > 0, "restarts were applied");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(Path::new(j["bundle"].as_str().expect("bundle")).is_file());
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}
+
+fn wait_for_namespaces() -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        // The nodes are up once their processes carry the tag.
+        if !gauntlet_backends::clean::tagged_processes().is_empty() && gauntlet_backends::clean::namespaces().len() >= 4 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn sigint_and_sigkill_then_clean_leave_nothing_behind() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !capable() {
+        return;
+    }
+    let dir = scratch("signals");
+    bin_dir();
+    for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGKILL] {
+        assert!(leftovers().is_empty(), "clean before: {:?}", leftovers());
+        let mut child = gauntlet(&["promote", "scenarios/plans/kv-partition.toml", "--seed", "2", "--json"], &dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        assert!(wait_for_namespaces(), "the run never deployed");
+        std::thread::sleep(Duration::from_secs(2));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal");
+        let status = child.wait().expect("wait");
+        if signal == nix::sys::signal::Signal::SIGKILL {
+            assert!(!leftovers().is_empty(), "SIGKILL leaves the cluster behind (else this test proves nothing)");
+            let out = Command::new(env!("CARGO_BIN_EXE_gauntlet")).args(["clean", "--json"]).output().expect("clean");
+            assert!(out.status.success());
+            let removed = json(&out);
+            assert!(!removed["namespaces"].as_array().expect("list").is_empty(), "{removed}");
+        } else {
+            assert_eq!(status.code(), Some(3), "interrupted runs exit 3");
+        }
+        let left = leftovers();
+        assert!(left.is_empty(), "after {signal}: {left:?}");
+        let _ = sys::run("true", &[]);
+    }
+}

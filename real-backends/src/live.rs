@@ -1,0 +1,425 @@
+//! Driving a real cluster with a plan: the same operations per workload
+//! ([`PlannedOps`]) and the same concrete fault timeline ([`chaos::compile`]) as the
+//! simulation with the same seeds, executed in wall time against the nodes' HTTP APIs; the
+//! nodes' states polled every `observe_every`; the expectations judged by the same [`Judge`]
+//! as in simulation. A backend plugs in through [`Cluster`].
+
+use crate::error::{BackendError, Result};
+use crate::http::{self, HttpError};
+use gauntlet::chaos::{self, AimedFault, ChurnEvent};
+use gauntlet::expect::{ClusterView, NodeView, Phase};
+use gauntlet::judge::Judge;
+use gauntlet::workload::{HistoryEntry, OpLog, PlannedOps, SharedOpLog};
+use gauntlet::{
+    Failure, FailureClass, HttpApplication, HttpReply, MembershipChange, NodeRef, Observation, OpOutcome, Operation,
+    RunOutcome, Scenario, Verdict,
+};
+use gauntlet_sim::{Fault, FaultSchedule, OpPhase, Seeds};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A deployed cluster a plan can be driven against.
+pub trait Cluster {
+    /// The backend's name (`local`, `compose`, `k8s`).
+    fn backend(&self) -> String;
+    /// Where clients reach `node`'s HTTP API.
+    fn endpoint(&self, node: &str) -> Option<SocketAddr>;
+    /// Applies one fault of the plan's timeline for real.
+    fn apply(&mut self, fault: &Fault) -> impl std::future::Future<Output = Result<()>>;
+    /// Whether `node` runs (not crashed, not paused).
+    fn is_running(&mut self, node: &str) -> bool;
+    /// The cooldown's recovery of one node: resume it if paused, start it if down.
+    fn recover(&mut self, node: &str) -> impl std::future::Future<Output = Result<()>>;
+}
+
+/// Progress lines (`at`, text) for the person watching.
+pub type Progress<'a> = &'a (dyn Fn(Duration, &str) + Sync);
+
+/// One step of the timeline.
+#[derive(Debug, Clone)]
+enum Action {
+    Fault(Fault),
+    Aimed(AimedFault),
+    Leave(String),
+}
+
+/// Runs `scenario` with `seeds` against `cluster` (deployed and healthy) and reports as the
+/// simulator does; the outcome has no trace (real runs have none) and its `sim_time` is the
+/// wall time the run took.
+pub async fn drive<A: HttpApplication, C: Cluster>(
+    scenario: &Scenario<A>,
+    seeds: Seeds,
+    cluster: &mut C,
+    progress: Progress<'_>,
+) -> Result<RunOutcome> {
+    let plan = scenario.plan().clone();
+    let app = scenario.shared_app();
+    let timeline = chaos::compile(&plan, seeds.chaos);
+    if let Some((_, ChurnEvent::Join { name, .. } | ChurnEvent::Leave { name })) = timeline.churn.first() {
+        return Err(BackendError::Unsupported {
+            backend: cluster.backend(),
+            plan: plan.name.clone(),
+            missing: vec![format!("membership churn ({name} joins or leaves) is simulation-only so far")],
+        });
+    }
+    let members = scenario.initial_members();
+    let mut endpoints = BTreeMap::new();
+    for m in &members {
+        let addr = cluster.endpoint(&m.name).ok_or_else(|| BackendError::Invalid(format!("no endpoint for {}", m.name)))?;
+        endpoints.insert(m.name.clone(), addr);
+    }
+    let endpoints = Arc::new(endpoints);
+    let membership = Arc::new(Mutex::new(members.clone()));
+    let log: SharedOpLog = Arc::default();
+    let latest: Arc<Mutex<Option<ClusterView<A::State>>>> = Arc::default();
+    let start = Instant::now();
+    let since = move || start.elapsed();
+    let workload_end =
+        plan.run.duration + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in &plan.workloads {
+        let ops = PlannedOps::new(w, seeds.sim, workload_end, app.operations());
+        let (app, log, membership, endpoints) = (app.clone(), log.clone(), membership.clone(), endpoints.clone());
+        let (name, max_in_flight, op_timeout) = (w.name.clone(), w.max_in_flight, w.op_timeout);
+        log.lock().expect("op log").counts.entry(name.clone()).or_default();
+        tasks.spawn(async move {
+            let in_flight = Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let sticky: Arc<Mutex<Option<u32>>> = Arc::default();
+            let mut ops_tasks = tokio::task::JoinSet::new();
+            for (at, op) in ops {
+                tokio::time::sleep_until(start + at).await;
+                if in_flight.load(std::sync::atomic::Ordering::SeqCst) >= max_in_flight {
+                    log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += 1;
+                    continue;
+                }
+                in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (app, log, membership, endpoints, sticky, in_flight) =
+                    (app.clone(), log.clone(), membership.clone(), endpoints.clone(), sticky.clone(), in_flight.clone());
+                ops_tasks.spawn(async move {
+                    let slot = record_invoke(&log, &op, start.elapsed());
+                    let nodes = membership.lock().expect("membership").clone();
+                    let outcome = tokio::time::timeout(op_timeout, execute(&*app, &op, &nodes, &endpoints, &sticky))
+                        .await
+                        .unwrap_or_else(|_| OpOutcome::info(format!("no answer within {op_timeout:?}")));
+                    record_completion(&log, slot, &op, outcome, start.elapsed());
+                    in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            while ops_tasks.join_next().await.is_some() {}
+        });
+    }
+    {
+        let (app, latest, membership, endpoints) = (app.clone(), latest.clone(), membership.clone(), endpoints.clone());
+        let (every, patience) = (plan.run.observe_every, plan.run.observe_every * 5);
+        tasks.spawn(async move {
+            let mut view: ClusterView<A::State> = BTreeMap::new();
+            let mut tick = 0u32;
+            loop {
+                tick += 1;
+                let members = membership.lock().expect("membership").clone();
+                view.retain(|name, _| members.iter().any(|m| &m.name == name));
+                let mut polls = tokio::task::JoinSet::new();
+                for m in &members {
+                    let (app, addr, m) = (app.clone(), endpoints[&m.name], m.clone());
+                    polls.spawn(async move {
+                        let read = match http::get(addr, app.status_path(), patience).await {
+                            Ok((200, body)) => app.parse_state(&body),
+                            Ok((status, body)) => Err(format!("HTTP {status}: {body}")),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        (m, read)
+                    });
+                }
+                while let Some(Ok((m, read))) = polls.join_next().await {
+                    let v = view.entry(m.name.clone()).or_insert_with(|| NodeView {
+                        role: m.role.clone(),
+                        state: None,
+                        observed_at: None,
+                        error: None,
+                    });
+                    match read {
+                        Ok(s) => {
+                            v.state = Some(s);
+                            v.observed_at = Some(start.elapsed());
+                            v.error = None;
+                        }
+                        Err(e) => v.error = Some(e),
+                    }
+                }
+                *latest.lock().expect("view") = Some(view.clone());
+                tokio::time::sleep_until(start + every * tick).await;
+            }
+        });
+    }
+
+    // The timeline, in time order: faults, faults aimed at the leader, kills' departures.
+    let mut actions: Vec<(Duration, u8, Action)> = Vec::new();
+    for e in &timeline.faults.entries {
+        actions.push((e.at, 1, Action::Fault(e.fault.clone())));
+    }
+    for (at, aimed) in &timeline.aimed {
+        actions.push((*at, 1, Action::Aimed(*aimed)));
+    }
+    for (at, name) in &timeline.killed {
+        actions.push((*at, 2, Action::Leave(name.clone())));
+    }
+    actions.sort_by_key(|(at, rank, _)| (*at, *rank));
+    let mut actions = std::collections::VecDeque::from(actions);
+    let mut applied: Vec<(Duration, Fault)> = Vec::new();
+    let mut gone: Vec<String> = Vec::new();
+    let mut changes: Vec<MembershipChange> = Vec::new();
+    let mut observations: Vec<Observation> = Vec::new();
+    let mut described: BTreeMap<String, String> = BTreeMap::new();
+
+    for f in chaos::topology_links(&plan) {
+        cluster.apply(&f).await?;
+    }
+    let mut judge = Judge::new(&*app, &plan).map_err(BackendError::Invalid)?;
+    let mut tick = 0u32;
+    let verdict = loop {
+        let next_tick = plan.run.observe_every * (tick + 1);
+        // Timeline steps due before the next check run first, at their own times.
+        if let Some((at, _, _)) = actions.front().filter(|(at, _, _)| *at <= next_tick && judge.phase() == Phase::Active) {
+            tokio::time::sleep_until(start + *at).await;
+            let (at, _, action) = actions.pop_front().expect("front");
+            match action {
+                Action::Fault(f) => {
+                    progress(at, &format!("fault: {f}"));
+                    apply_logged(cluster, &f, at, &mut applied).await?;
+                }
+                Action::Aimed(aimed) => {
+                    let view = latest.lock().expect("view").clone().unwrap_or_default();
+                    let Some(leader) = current_leader(&*app, &view, cluster, &gone) else {
+                        progress(at, &format!("no leader seen: {aimed:?} skipped"));
+                        continue;
+                    };
+                    let (now, undo) = aimed_faults(aimed, &leader, &membership, &gone);
+                    progress(at, &format!("fault aimed at the leader: {now}"));
+                    apply_logged(cluster, &now, at, &mut applied).await?;
+                    if let Some((after, undo)) = undo.filter(|(after, _)| at + *after < plan.run.duration) {
+                        let pos = actions.iter().position(|(t, _, _)| *t > at + after).unwrap_or(actions.len());
+                        actions.insert(pos, (at + after, 1, Action::Fault(undo)));
+                    }
+                }
+                Action::Leave(name) => {
+                    membership.lock().expect("membership").retain(|m| m.name != name);
+                    changes.push(MembershipChange { at, node: name.clone(), joined: false });
+                    gone.push(name);
+                }
+            }
+            continue;
+        }
+        tick += 1;
+        tokio::time::sleep_until(start + next_tick).await;
+        let now = since();
+        if judge.phase() == Phase::Active && now >= plan.run.duration {
+            progress(now, "cooldown: faults stop, the network heals");
+            for f in heal_all(&plan, &members, &gone) {
+                cluster.apply(&f).await?;
+            }
+            for m in members.iter().filter(|m| !gone.contains(&m.name)) {
+                cluster.recover(&m.name).await?;
+            }
+            judge.enter_cooldown(now, log.lock().expect("op log").total());
+        }
+        let Some(view) = latest.lock().expect("view").clone() else { continue };
+        for (node, v) in &view {
+            let Some(state) = v.state.as_ref() else { continue };
+            let text = app.describe(state);
+            if described.get(node) != Some(&text) {
+                observations.push(Observation { at: now, node: node.clone(), state: text.clone() });
+                described.insert(node.clone(), text);
+            }
+        }
+        let ops = log.lock().expect("op log").total();
+        if let Some(v) = judge.judge(&*app, now, &view, ops, &log) {
+            break v;
+        }
+        // A wall-clock guard: a real run that cannot decide (every poll failing) still ends.
+        if now > plan.run.duration + plan.run.cooldown * 2 + Duration::from_secs(30) {
+            break Verdict::Fail(Failure {
+                class: FailureClass::Liveness,
+                source: "observer".into(),
+                at: now,
+                message: "no decision: the cluster could not be observed".into(),
+            });
+        }
+    };
+    let elapsed = since();
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let log = Arc::try_unwrap(log).map(|m| m.into_inner().expect("op log")).unwrap_or_else(|shared| {
+        let l = shared.lock().expect("op log");
+        OpLog { counts: l.counts.clone(), history: l.history.clone(), panics: l.panics.clone() }
+    });
+    let mut schedule = FaultSchedule::new();
+    for (at, f) in applied {
+        schedule.push(at, f);
+    }
+    let mut observed_sources: Vec<String> = membership.lock().expect("membership").iter().map(|m| m.name.clone()).collect();
+    observed_sources.sort();
+    Ok(RunOutcome {
+        plan: plan.name.clone(),
+        seeds,
+        verdict,
+        trace_hash: 0,
+        events: 0,
+        sim_time: elapsed,
+        counts: BTreeMap::new(),
+        ops: log.counts,
+        chaos_kinds: timeline.kinds.clone(),
+        schedule,
+        settled: judge.settled().clone(),
+        membership_changes: changes,
+        observed_sources,
+        trace: None,
+        history: log.history,
+        observations,
+        final_states: described,
+    })
+}
+
+async fn apply_logged<C: Cluster>(cluster: &mut C, f: &Fault, at: Duration, applied: &mut Vec<(Duration, Fault)>) -> Result<()> {
+    cluster.apply(f).await?;
+    applied.push((at, f.clone()));
+    Ok(())
+}
+
+/// What the cooldown undoes with faults: cuts, links (back to the topology's) and clocks.
+fn heal_all(plan: &gauntlet::Plan, members: &[NodeRef], gone: &[String]) -> Vec<Fault> {
+    let mut out = vec![Fault::Heal, Fault::ResetLinks];
+    out.extend(chaos::topology_links(plan));
+    for m in members.iter().filter(|m| !gone.contains(&m.name)) {
+        out.push(Fault::ClockSkew { node: m.name.clone(), offset_ms: 0, drift_ppm: 0 });
+    }
+    out
+}
+
+/// The running member that leads, by the highest epoch any state reports (ties: first name).
+fn current_leader<A: HttpApplication, C: Cluster>(
+    app: &A,
+    view: &ClusterView<A::State>,
+    cluster: &mut C,
+    gone: &[String],
+) -> Option<String> {
+    let mut best: Option<(u64, String)> = None;
+    for (name, v) in view {
+        if gone.contains(name) || !cluster.is_running(name) {
+            continue;
+        }
+        if let Some(epoch) = v.state.as_ref().and_then(|s| app.leader_epoch(s)) {
+            if best.as_ref().is_none_or(|(e, _)| epoch > *e) {
+                best = Some((epoch, name.clone()));
+            }
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+/// The fault an aimed fault stands for at the leader, and its undoing after a while.
+fn aimed_faults(
+    aimed: AimedFault,
+    leader: &str,
+    membership: &Mutex<Vec<NodeRef>>,
+    gone: &[String],
+) -> (Fault, Option<(Duration, Fault)>) {
+    let node = leader.to_owned();
+    match aimed {
+        AimedFault::Restart { down } if down.is_zero() => (Fault::Restart { node }, None),
+        AimedFault::Restart { down } => (Fault::Crash { node: node.clone() }, Some((down, Fault::Restart { node }))),
+        AimedFault::Pause { duration } => {
+            (Fault::Pause { node: node.clone() }, Some((duration, Fault::Resume { node })))
+        }
+        AimedFault::Isolate => {
+            let rest: Vec<String> = (membership.lock().expect("membership").iter())
+                .map(|m| m.name.clone())
+                .filter(|n| *n != node && !gone.contains(n))
+                .collect();
+            (Fault::Partition { groups: vec![vec![node], rest] }, None)
+        }
+    }
+}
+
+/// Performs `op`: first at the node that last served this workload (or one picked from the
+/// operation's argument), then wherever the answers point, three attempts at most.
+async fn execute<A: HttpApplication>(
+    app: &A,
+    op: &Operation,
+    nodes: &[NodeRef],
+    endpoints: &BTreeMap<String, SocketAddr>,
+    sticky: &Mutex<Option<u32>>,
+) -> OpOutcome {
+    if nodes.is_empty() {
+        return OpOutcome::fail("no members");
+    }
+    let by_id = |id: u32| nodes.iter().position(|n| n.id.0 == id);
+    let mut i = sticky.lock().expect("sticky").and_then(by_id).unwrap_or((op.arg >> 40) as usize % nodes.len());
+    for _ in 0..3 {
+        let node = &nodes[i];
+        let call = app.request(op);
+        match http::request(endpoints[&node.name], &call, Duration::from_secs(3600)).await {
+            // Not connected: the request was not received; try the next node.
+            Err(HttpError::Connect(..)) => {
+                *sticky.lock().expect("sticky") = None;
+                i = (i + 1) % nodes.len();
+            }
+            Err(e @ HttpError::NoAnswer(..)) => {
+                *sticky.lock().expect("sticky") = None;
+                return OpOutcome::info(e.to_string());
+            }
+            Ok((status, body)) => match app.reply(op, status, &body) {
+                HttpReply::Done(outcome) => {
+                    if matches!(outcome, OpOutcome::Ok(_)) {
+                        *sticky.lock().expect("sticky") = Some(node.id.0);
+                    }
+                    return outcome;
+                }
+                HttpReply::Elsewhere(hint) => {
+                    i = hint.and_then(by_id).filter(|&h| h != i).unwrap_or((i + 1) % nodes.len());
+                }
+            },
+        }
+    }
+    OpOutcome::fail("no node could serve it in three attempts")
+}
+
+fn record_invoke(log: &SharedOpLog, op: &Operation, at: Duration) -> usize {
+    let mut l = log.lock().expect("op log");
+    l.counts.get_mut(&op.workload).expect("entry").invoked += 1;
+    l.history.push(HistoryEntry {
+        workload: op.workload.clone(),
+        user: op.user,
+        id: op.id,
+        op: op.op.clone(),
+        arg: op.arg,
+        invoke: at,
+        complete: None,
+        outcome: OpPhase::Invoke,
+        result: String::new(),
+    });
+    l.history.len() - 1
+}
+
+fn record_completion(log: &SharedOpLog, slot: usize, op: &Operation, outcome: OpOutcome, at: Duration) {
+    let (phase, text) = match outcome {
+        OpOutcome::Ok(r) => (OpPhase::Ok, r),
+        OpOutcome::Fail(r) => (OpPhase::Fail, r),
+        OpOutcome::Info(r) => (OpPhase::Info, r),
+    };
+    let mut l = log.lock().expect("op log");
+    let entry = &mut l.history[slot];
+    entry.outcome = phase;
+    entry.result = text;
+    // An unknown outcome has no completion: it may take effect at any later time.
+    entry.complete = (phase != OpPhase::Info).then_some(at);
+    let c = l.counts.get_mut(&op.workload).expect("entry");
+    match phase {
+        OpPhase::Ok => c.ok += 1,
+        OpPhase::Fail => c.fail += 1,
+        _ => c.info += 1,
+    }
+}

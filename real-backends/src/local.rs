@@ -1,0 +1,368 @@
+//! The local backend: one process per node on this machine. As root (and where `ip netns`
+//! works) each node gets its own network namespace on a private bridge ([`Fabric`]), so
+//! partitions, one-way cuts, loss and delay are real packet rules; without root the nodes
+//! share loopback, and plans that need network faults are refused with the list of what
+//! cannot be injected. Crash, restart, pause and clock skew work in both modes.
+
+use crate::clean::Cleaned;
+use crate::error::{BackendError, Result};
+use crate::live::Cluster;
+use crate::netns::{bounds_ms, Fabric};
+use crate::process::{NodeProcess, ProcState};
+use crate::spec::{Deployment, NodeDeploy};
+use crate::sys::Features;
+use gauntlet::chaos::{self, AimedFault};
+use gauntlet::{HttpApplication, HttpCall, NodeSetup, Placed, Placement, Scenario};
+use gauntlet_sim::{Fault, LinkConfig, Seeds};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How the local backend runs.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Where the node binaries are (`target/real/release` after `cargo real-build --release`).
+    pub bin_dir: PathBuf,
+    /// Where run directories go (`<out>/<run-id>/`: node logs and data).
+    pub out_dir: PathBuf,
+    /// Namespaces: `Some(false)` forces loopback; `None` uses them where the machine can.
+    pub namespaces: Option<bool>,
+    /// The program that serves delay queues (`<program> delay-queue …`): the `gauntlet` binary.
+    pub delay_program: PathBuf,
+    /// How long every node has to answer `/healthz` after start.
+    pub ready_timeout: Duration,
+}
+
+/// A node cluster running on this machine.
+pub struct LocalCluster {
+    run_id: String,
+    run_dir: PathBuf,
+    deployment: Deployment,
+    fabric: Option<Fabric>,
+    procs: BTreeMap<String, NodeProcess>,
+    endpoints: BTreeMap<String, SocketAddr>,
+    torn_down: bool,
+}
+
+/// A fresh run id: `gnt-` and 8 hex digits (from the clock and pid: unique per machine, not
+/// part of any simulated run).
+pub fn new_run_id() -> String {
+    #[allow(clippy::disallowed_methods, reason = "a run id for real resources, outside any simulation")]
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("gnt-{:08x}", nanos ^ std::process::id().rotate_left(16))
+}
+
+/// What `plan` needs that this mode cannot inject (empty: it can run).
+pub fn unsupported<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, namespaces: bool, features: &Features) -> Vec<String> {
+    let plan = scenario.plan();
+    let timeline = chaos::compile(plan, seeds.chaos);
+    let mut missing = Vec::new();
+    let mut need = |what: String| {
+        if !missing.contains(&what) {
+            missing.push(what);
+        }
+    };
+    let why = if namespaces { String::new() } else { format!(" (needs network namespaces: {})", features.notes.join("; ")) };
+    let mut links: Vec<LinkConfig> = timeline
+        .faults
+        .entries
+        .iter()
+        .filter_map(|e| match &e.fault {
+            Fault::SetLink { link, .. } => Some(link.clone()),
+            _ => None,
+        })
+        .collect();
+    for e in &timeline.faults.entries {
+        match &e.fault {
+            Fault::Partition { .. } | Fault::CutOneWay { .. } | Fault::Heal if !namespaces => {
+                need(format!("partitions{why}"));
+            }
+            _ => {}
+        }
+    }
+    if timeline.aimed.iter().any(|(_, a)| *a == AimedFault::Isolate) && !namespaces {
+        need(format!("isolating the leader{why}"));
+    }
+    if namespaces {
+        links.push(plan.topology.link.clone());
+        for f in chaos::topology_links(plan) {
+            if let Fault::SetLink { link, .. } = f {
+                links.push(link);
+            }
+        }
+    }
+    for link in &links {
+        if link.loss > 0.0 && !namespaces {
+            need(format!("message loss{why}"));
+        }
+        if bounds_ms(link).1 > 0 && namespaces && !features.nfqueue && !features.netem {
+            need("latency (needs iptables NFQUEUE or tc netem; neither works here)".into());
+        }
+        if bounds_ms(link).1 > 0 && !namespaces {
+            need(format!("latency{why}"));
+        }
+        if link.duplicate > 0.0 {
+            need("message duplication (needs tc netem, which this kernel lacks)".into());
+        }
+        if link.reorder > 0.0 {
+            need("reordering (needs tc netem, which this kernel lacks)".into());
+        }
+    }
+    missing
+}
+
+/// Finds a free loopback port `p` with `p + 1` free too.
+fn free_port_pair() -> Result<u16> {
+    for _ in 0..100 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| BackendError::io("finding a free port", e))?;
+        let p = a.local_addr().map_err(|e| BackendError::io("finding a free port", e))?.port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err(BackendError::Invalid("no two consecutive free ports on loopback".into()))
+}
+
+impl LocalCluster {
+    /// Deploys `scenario`'s initial members for run `run_id`: builds the network (in
+    /// namespace mode) and starts every node; [`LocalCluster::wait_ready`] waits for them.
+    pub fn deploy<A: HttpApplication>(scenario: &Scenario<A>, run_id: &str, opts: &LocalOptions, namespaces: bool) -> Result<Self> {
+        let plan = scenario.plan();
+        let members = scenario.initial_members();
+        let run_dir = opts.out_dir.join(run_id);
+        let logs = run_dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(|e| BackendError::io(format!("creating {}", logs.display()), e))?;
+        let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+        let fabric = if namespaces {
+            Some(Fabric::create(run_id, &names, plan.topology.link.clone(), &opts.delay_program, &logs)?)
+        } else {
+            None
+        };
+        let mut placement = Placement::default();
+        for (i, m) in members.iter().enumerate() {
+            let data = run_dir.join("data").join(&m.name);
+            let (bind, host, base) = match &fabric {
+                Some(f) => ("0.0.0.0".to_owned(), f.port(&m.name)?.ip.clone(), 7000),
+                None => ("127.0.0.1".to_owned(), "127.0.0.1".to_owned(), free_port_pair()?),
+            };
+            let _ = i;
+            placement.nodes.push(Placed { node: m.clone(), bind, host, port_base: base, data_dir: data.display().to_string() });
+        }
+        let mut nodes = Vec::new();
+        let mut per_role: BTreeMap<String, u32> = BTreeMap::new();
+        for p in &placement.nodes {
+            let setup = NodeSetup { node: p.node.clone(), options: plan.app.options.clone() };
+            let launch = scenario.app().launch(&setup, &placement);
+            let index = per_role.entry(p.node.role.clone()).or_default();
+            nodes.push(NodeDeploy {
+                name: p.node.name.clone(),
+                role: p.node.role.clone(),
+                index: *index,
+                id: p.node.id.0,
+                binary: launch.binary,
+                args: launch.args,
+                env: launch.env,
+                ports: launch.ports,
+                http_port: launch.http_port,
+                data_dir: p.data_dir.clone(),
+                host: p.host.clone(),
+            });
+            *index += 1;
+        }
+        let deployment = Deployment { run_id: run_id.to_owned(), app: plan.app.name.clone(), plan: plan.name.clone(), nodes };
+        let mut cluster = LocalCluster {
+            run_id: run_id.to_owned(),
+            run_dir: run_dir.clone(),
+            deployment: deployment.clone(),
+            fabric,
+            procs: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            torn_down: false,
+        };
+        for node in &deployment.nodes {
+            let program = opts.bin_dir.join(&node.binary);
+            if !program.is_file() {
+                return Err(BackendError::MissingBinary { binary: node.binary.clone(), path: program });
+            }
+            std::fs::create_dir_all(&node.data_dir).map_err(|e| BackendError::io(format!("creating {}", node.data_dir), e))?;
+            let ns = cluster.fabric.as_ref().map(|f| f.port(&node.name).map(|p| p.ns.clone())).transpose()?;
+            let addr: SocketAddr = format!("{}:{}", node.host, node.http_port)
+                .parse()
+                .map_err(|_| BackendError::Invalid(format!("{} has no usable address", node.name)))?;
+            cluster.endpoints.insert(node.name.clone(), addr);
+            let log = logs.join(format!("{}.log", node.name));
+            let mut proc = NodeProcess::new(node.clone(), program, ns, log, run_id);
+            proc.start()?;
+            cluster.procs.insert(node.name.clone(), proc);
+        }
+        Ok(cluster)
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The run directory (node logs under `logs/`, data under `data/`).
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// What was deployed.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The network, in namespace mode.
+    pub fn fabric(&self) -> Option<&Fabric> {
+        self.fabric.as_ref()
+    }
+
+    /// A node's process.
+    pub fn process(&mut self, node: &str) -> Result<&mut NodeProcess> {
+        self.procs.get_mut(node).ok_or_else(|| BackendError::Invalid(format!("unknown node {node:?}")))
+    }
+
+    /// Waits until every node answers `GET /healthz` with 200.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let names: Vec<String> = self.procs.keys().cloned().collect();
+        for name in names {
+            let addr = self.endpoints[&name];
+            loop {
+                if let Ok((200, _)) = crate::http::get(addr, "/healthz", Duration::from_millis(500)).await {
+                    break;
+                }
+                let proc = self.process(&name)?;
+                if proc.state() == ProcState::Down || tokio::time::Instant::now() > deadline {
+                    return Err(BackendError::NotReady {
+                        node: name.clone(),
+                        waited_ms: timeout.as_millis() as u64,
+                        log: proc.log().to_owned(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills every node and removes the network (idempotent; also run on drop).
+    pub fn teardown(&mut self) -> Result<Cleaned> {
+        if self.torn_down {
+            return Ok(Cleaned::default());
+        }
+        self.torn_down = true;
+        for proc in self.procs.values_mut() {
+            proc.kill()?;
+        }
+        if let Some(mut f) = self.fabric.take() {
+            f.teardown()?;
+        }
+        crate::clean::clean_run(&self.run_id)
+    }
+
+    fn set_clock(&mut self, node: &str, offset_ms: i64, drift_ppm: i64) -> Result<()> {
+        let addr = *self.endpoints.get(node).ok_or_else(|| BackendError::Invalid(format!("unknown node {node:?}")))?;
+        let proc = self.process(node)?;
+        // Applied again at every restart; a running node is told now (a paused one when it
+        // resumes: the request waits in its socket).
+        proc.set_env(crate::CLOCK_OFFSET_ENV, offset_ms.to_string());
+        proc.set_env(crate::CLOCK_DRIFT_ENV, drift_ppm.to_string());
+        if proc.state() != ProcState::Down {
+            let call = HttpCall::new("PUT", "/clock")
+                .body(serde_json::json!({ "offset_ms": offset_ms, "drift_ppm": drift_ppm }).to_string());
+            tokio::spawn(async move { crate::http::request(addr, &call, Duration::from_secs(30)).await });
+        }
+        Ok(())
+    }
+
+    fn fabric_mut(&mut self, what: &str) -> Result<&mut Fabric> {
+        self.fabric.as_mut().ok_or_else(|| BackendError::Invalid(format!("{what} needs network namespaces (run as root)")))
+    }
+}
+
+impl Cluster for LocalCluster {
+    fn backend(&self) -> String {
+        "local".into()
+    }
+
+    fn endpoint(&self, node: &str) -> Option<SocketAddr> {
+        self.endpoints.get(node).copied()
+    }
+
+    async fn apply(&mut self, fault: &Fault) -> Result<()> {
+        match fault {
+            Fault::Partition { groups } => self.fabric_mut("a partition")?.partition(groups),
+            Fault::CutOneWay { from, to } => self.fabric_mut("a one-way cut")?.cut_one_way(from, to),
+            Fault::Heal => match self.fabric.as_mut() {
+                Some(f) => f.heal(),
+                None => Ok(()),
+            },
+            Fault::SetLink { from, to, link } => match self.fabric.as_mut() {
+                Some(f) => f.set_link(from.clone(), to.clone(), link.clone()),
+                // Loopback: only the topology's own latency comes here (plans with link
+                // faults were refused), and loopback has its own.
+                None => Ok(()),
+            },
+            Fault::ResetLinks => match self.fabric.as_mut() {
+                Some(f) => f.reset_links(),
+                None => Ok(()),
+            },
+            Fault::Crash { node } => self.process(node)?.kill(),
+            Fault::Restart { node } => self.process(node)?.restart(),
+            Fault::Pause { node } => {
+                let p = self.process(node)?;
+                if p.state() == ProcState::Running {
+                    p.pause()?;
+                }
+                Ok(())
+            }
+            Fault::Resume { node } => self.process(node)?.resume(),
+            Fault::ClockSkew { node, offset_ms, drift_ppm } => self.set_clock(node, *offset_ms, *drift_ppm),
+        }
+    }
+
+    fn is_running(&mut self, node: &str) -> bool {
+        self.procs.get_mut(node).is_some_and(|p| p.state() == ProcState::Running)
+    }
+
+    async fn recover(&mut self, node: &str) -> Result<()> {
+        let p = self.process(node)?;
+        match p.state() {
+            ProcState::Paused => p.resume(),
+            ProcState::Down => p.start(),
+            ProcState::Running => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("gauntlet: tearing down {}: {e} (run `gauntlet clean`)", self.run_id);
+        }
+    }
+}
+
+/// Where the node binaries are by default: `$GAUNTLET_BIN_DIR`, else the first of
+/// `target/real/release` and `target/real/debug` (under the workspace the current directory
+/// is in) that holds `binary`.
+pub fn default_bin_dir(binary: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("GAUNTLET_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let mut here = std::env::current_dir().unwrap_or_default();
+    loop {
+        for profile in ["release", "debug"] {
+            let dir = here.join("target/real").join(profile);
+            if dir.join(binary).is_file() {
+                return dir;
+            }
+        }
+        if !here.pop() {
+            return PathBuf::from("target/real/release");
+        }
+    }
+}
