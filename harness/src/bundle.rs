@@ -2,12 +2,12 @@
 //! concrete fault schedule, the trace, the observations, the client history and the verdict —
 //! so that it can be replayed, diffed, shrunk and reported on later.
 //!
-//! # File format (version 1)
+//! # File format (version 2)
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic "GNTLBNDL"
-//! 8       4     format version, u32 little-endian (this build writes and reads 1)
+//! 8       4     format version, u32 little-endian (this build writes 2, reads 1 and 2)
 //! 12      4     flags, u32 (0)
 //! 16      8     total file length, u64 LE
 //! 24      8     body checksum: FNV-1a 64 over every byte from offset 40 to the end
@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Sections (each exactly once, in this order): 1 meta (versions, git revision, application,
-//! the plan as TOML, the seeds), 2 the concrete fault schedule, 3 the trace, 4 observations,
+//! the plan as TOML, the seeds, and from version 2 the backend that ran it: `sim`, `local`,
+//! `compose`, `k8s`; a version 1 bundle is a simulated run), 2 the concrete fault schedule, 3 the trace, 4 observations,
 //! 5 the client history, 6 the verdict and summary.
 //!
 //! [`BundleWriter`] streams sections into `<path>.tmp` as they are ready (the meta section
@@ -54,7 +55,7 @@ use std::time::Duration;
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"GNTLBNDL";
 /// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 40;
 /// The largest bundle file read or written: 1 GiB.
@@ -144,6 +145,25 @@ pub struct Meta {
     pub plan_toml: String,
     /// The seeds of the run.
     pub seeds: Seeds,
+    /// The backend that ran it: `sim`, or a real one (`local`, `compose`, `k8s`).
+    pub backend: String,
+}
+
+/// The meta section of a format-version-1 bundle (always a simulated run).
+#[derive(Debug, Clone, Deserialize)]
+struct MetaV1 {
+    gauntlet_version: String,
+    git_rev: Option<String>,
+    app: String,
+    plan_toml: String,
+    seeds: Seeds,
+}
+
+impl From<MetaV1> for Meta {
+    fn from(m: MetaV1) -> Meta {
+        let MetaV1 { gauntlet_version, git_rev, app, plan_toml, seeds } = m;
+        Meta { gauntlet_version, git_rev, app, plan_toml, seeds, backend: "sim".into() }
+    }
 }
 
 /// Everything about one run.
@@ -289,7 +309,14 @@ impl Meta {
             app: plan.app.name.clone(),
             plan_toml: plan.to_toml(),
             seeds,
+            backend: "sim".into(),
         }
+    }
+
+    /// The same, for a run on `backend`.
+    pub fn on(mut self, backend: &str) -> Meta {
+        self.backend = backend.to_owned();
+        self
     }
 
     /// The plan, parsed back.
@@ -414,7 +441,11 @@ impl Bundle {
         if at != body.len() {
             return Err(DecodeError::Corrupt { what: format!("{} bytes after the last section", body.len() - at) });
         }
-        let meta: Meta = decode_section(SECTIONS[0], sections[0])?;
+        let meta: Meta = if version == 1 {
+            decode_section::<MetaV1>(SECTIONS[0], sections[0])?.into()
+        } else {
+            decode_section(SECTIONS[0], sections[0])?
+        };
         let schedule = decode_section(SECTIONS[1], sections[1])?;
         let trace = decode_section(SECTIONS[2], sections[2])?;
         let observations = decode_section(SECTIONS[3], sections[3])?;

@@ -29,6 +29,7 @@ pub mod live;
 pub mod local;
 pub mod netns;
 pub mod process;
+pub mod rules;
 pub mod spec;
 pub mod sys;
 

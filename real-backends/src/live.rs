@@ -31,6 +31,8 @@ pub trait Cluster {
     fn apply(&mut self, fault: &Fault) -> impl std::future::Future<Output = Result<()>>;
     /// Whether `node` runs (not crashed, not paused).
     fn is_running(&mut self, node: &str) -> bool;
+    /// Waits until every node answers its health check.
+    fn wait_ready(&mut self, timeout: Duration) -> impl std::future::Future<Output = Result<()>>;
     /// The cooldown's recovery of one node: resume it if paused, start it if down.
     fn recover(&mut self, node: &str) -> impl std::future::Future<Output = Result<()>>;
 }

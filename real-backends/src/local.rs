@@ -7,7 +7,8 @@
 use crate::clean::Cleaned;
 use crate::error::{BackendError, Result};
 use crate::live::Cluster;
-use crate::netns::{bounds_ms, Fabric};
+use crate::netns::Fabric;
+use crate::rules::bounds_ms;
 use crate::process::{NodeProcess, ProcState};
 use crate::spec::{Deployment, NodeDeploy};
 use crate::sys::Features;
@@ -224,29 +225,6 @@ impl LocalCluster {
         self.procs.get_mut(node).ok_or_else(|| BackendError::Invalid(format!("unknown node {node:?}")))
     }
 
-    /// Waits until every node answers `GET /healthz` with 200.
-    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let names: Vec<String> = self.procs.keys().cloned().collect();
-        for name in names {
-            let addr = self.endpoints[&name];
-            loop {
-                if let Ok((200, _)) = crate::http::get(addr, "/healthz", Duration::from_millis(500)).await {
-                    break;
-                }
-                let proc = self.process(&name)?;
-                if proc.state() == ProcState::Down || tokio::time::Instant::now() > deadline {
-                    return Err(BackendError::NotReady {
-                        node: name.clone(),
-                        waited_ms: timeout.as_millis() as u64,
-                        log: proc.log().to_owned(),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        Ok(())
-    }
 
     /// Kills every node and removes the network (idempotent; also run on drop).
     pub fn teardown(&mut self) -> Result<Cleaned> {
@@ -294,20 +272,20 @@ impl Cluster for LocalCluster {
 
     async fn apply(&mut self, fault: &Fault) -> Result<()> {
         match fault {
-            Fault::Partition { groups } => self.fabric_mut("a partition")?.partition(groups),
-            Fault::CutOneWay { from, to } => self.fabric_mut("a one-way cut")?.cut_one_way(from, to),
+            Fault::Partition { groups } => self.fabric_mut("a partition")?.rules().partition(groups),
+            Fault::CutOneWay { from, to } => self.fabric_mut("a one-way cut")?.rules().cut_one_way(from, to),
             Fault::Heal => match self.fabric.as_mut() {
-                Some(f) => f.heal(),
+                Some(f) => f.rules().heal(),
                 None => Ok(()),
             },
             Fault::SetLink { from, to, link } => match self.fabric.as_mut() {
-                Some(f) => f.set_link(from.clone(), to.clone(), link.clone()),
+                Some(f) => f.rules().set_link(from.clone(), to.clone(), link.clone()),
                 // Loopback: only the topology's own latency comes here (plans with link
                 // faults were refused), and loopback has its own.
                 None => Ok(()),
             },
             Fault::ResetLinks => match self.fabric.as_mut() {
-                Some(f) => f.reset_links(),
+                Some(f) => f.rules().reset_links(),
                 None => Ok(()),
             },
             Fault::Crash { node } => self.process(node)?.kill(),
@@ -328,6 +306,30 @@ impl Cluster for LocalCluster {
         self.procs.get_mut(node).is_some_and(|p| p.state() == ProcState::Running)
     }
 
+    /// Waits until every node answers `GET /healthz` with 200.
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let names: Vec<String> = self.procs.keys().cloned().collect();
+        for name in names {
+            let addr = self.endpoints[&name];
+            loop {
+                if let Ok((200, _)) = crate::http::get(addr, "/healthz", Duration::from_millis(500)).await {
+                    break;
+                }
+                let proc = self.process(&name)?;
+                if proc.state() == ProcState::Down || tokio::time::Instant::now() > deadline {
+                    return Err(BackendError::NotReady {
+                        node: name.clone(),
+                        waited_ms: timeout.as_millis() as u64,
+                        log: proc.log().to_owned(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn recover(&mut self, node: &str) -> Result<()> {
         let p = self.process(node)?;
         match p.state() {
@@ -342,6 +344,20 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         if let Err(e) = self.teardown() {
             eprintln!("gauntlet: tearing down {}: {e} (run `gauntlet clean`)", self.run_id);
+        }
+    }
+}
+
+/// `relative` under the current directory or the nearest ancestor that has it (the workspace
+/// root when run inside the workspace); `relative` itself if none has.
+pub fn find_up(relative: &Path) -> PathBuf {
+    let mut here = std::env::current_dir().unwrap_or_default();
+    loop {
+        if here.join(relative).is_dir() {
+            return here.join(relative);
+        }
+        if !here.pop() {
+            return relative.to_owned();
         }
     }
 }

@@ -8,6 +8,7 @@ use gauntlet::bundle::{Bundle, BundleWriter, Meta};
 use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
 use gauntlet_backends::baseline::{Comparison, Tolerance};
 use gauntlet_backends::live::{self, Cluster};
+use gauntlet_backends::compose::{self, ComposeCluster, ComposeOptions};
 use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
 use gauntlet_backends::sys::Features;
 use gauntlet_backends::BackendError;
@@ -118,10 +119,12 @@ fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &Promote
     say(format!("baseline (simulated): {}", baseline.summary.verdict));
     let result = match p.backend {
         Backend::Local => run_local(scenario, seeds, p),
-        Backend::Compose | Backend::K8s => Err(BackendError::Invalid(format!(
-            "backend {:?} cannot run plans yet; see docs/PROMOTION.md",
-            p.backend
-        ))),
+        Backend::Compose => run_compose(scenario, seeds, p),
+        Backend::K8s => Err(BackendError::Invalid(
+            "backend k8s renders and validates manifests (`gauntlet render-k8s`) but cannot drive a cluster from \
+             here yet; see docs/KUBERNETES.md"
+                .into(),
+        )),
     };
     let (outcome, run_dir) = match result {
         Ok(r) => r,
@@ -134,9 +137,10 @@ fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &Promote
             return EXIT_CRASH;
         }
     };
-    let observed = Bundle::of(plan, &outcome);
+    let mut observed = Bundle::of(plan, &outcome);
+    observed.meta.backend = backend_name(p.backend).to_owned();
     let bundle_path = p.out.join(format!("{}-{}-{}.gbundle", plan.name, seeds.sim, backend_name(p.backend)));
-    if let Err(e) = write_bundle(plan, seeds, &observed, &bundle_path) {
+    if let Err(e) = write_bundle(plan, seeds, backend_name(p.backend), &observed, &bundle_path) {
         eprintln!("gauntlet: writing {}: {e}", bundle_path.display());
     }
     let cmp = Comparison::new(&baseline, &observed, Tolerance::default());
@@ -186,11 +190,11 @@ fn backend_name(b: Backend) -> &'static str {
     }
 }
 
-fn write_bundle(plan: &Plan, seeds: Seeds, bundle: &Bundle, path: &Path) -> Result<(), String> {
+fn write_bundle(plan: &Plan, seeds: Seeds, backend: &str, bundle: &Bundle, path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    let writer = BundleWriter::create(path, &Meta::new(plan, seeds)).map_err(|e| e.to_string())?;
+    let writer = BundleWriter::create(path, &Meta::new(plan, seeds).on(backend)).map_err(|e| e.to_string())?;
     writer.finish_with(bundle).map_err(|e| e.to_string())
 }
 
@@ -238,29 +242,69 @@ fn run_local<A: HttpApplication>(
         eprintln!("run {run_id}: {} nodes in {mode}", scenario.initial_members().len());
     }
     let rt = runtime()?;
-    let json = p.json;
     rt.block_on(async {
         let mut cluster = LocalCluster::deploy(scenario, &run_id, &opts, namespaces)?;
         let run_dir = cluster.run_dir().to_owned();
-        let progress = move |at: Duration, line: &str| {
-            if !json {
-                eprintln!("[{:>7.3}s] {line}", at.as_secs_f64());
-            }
-        };
-        let result = tokio::select! {
-            r = async {
-                cluster.wait_ready(opts.ready_timeout).await?;
-                live::drive(scenario, seeds, &mut cluster, &progress).await
-            } => r,
-            _ = tokio::signal::ctrl_c() => Err(BackendError::Interrupted),
-        };
+        let result = watch(scenario, seeds, &mut cluster, opts.ready_timeout, p.json).await;
         let cleaned = cluster.teardown();
         if let Ok(c) = &cleaned {
-            if !c.is_empty() && !json {
+            if !c.is_empty() && !p.json {
                 eprintln!("teardown also removed: {c:?}");
             }
         }
-        let _ = cluster.backend();
+        result.map(|o| (o, run_dir))
+    })
+}
+
+/// Waits for readiness, then drives the run; Ctrl-C stops it (the caller tears down).
+async fn watch<A: HttpApplication, C: Cluster>(
+    scenario: &Scenario<A>,
+    seeds: Seeds,
+    cluster: &mut C,
+    ready_timeout: Duration,
+    json: bool,
+) -> Result<RunOutcome, BackendError> {
+    let progress = move |at: Duration, line: &str| {
+        if !json {
+            eprintln!("[{:>7.3}s] {line}", at.as_secs_f64());
+        }
+    };
+    tokio::select! {
+        r = async {
+            cluster.wait_ready(ready_timeout).await?;
+            live::drive(scenario, seeds, cluster, &progress).await
+        } => r,
+        _ = tokio::signal::ctrl_c() => Err(BackendError::Interrupted),
+    }
+}
+
+fn run_compose<A: HttpApplication>(
+    scenario: &Scenario<A>,
+    seeds: Seeds,
+    p: &PromoteFlags,
+) -> Result<(RunOutcome, PathBuf), BackendError> {
+    let missing = local::unsupported(scenario, seeds, true, &Features::detect());
+    if !missing.is_empty() {
+        return Err(BackendError::Unsupported { backend: "compose".into(), plan: scenario.plan().name.clone(), missing });
+    }
+    let bin_dir = p.bin_dir.clone().unwrap_or_else(|| {
+        local::find_up(&Path::new("target/real").join(compose::STATIC_TARGET).join("release"))
+    });
+    let opts = ComposeOptions {
+        bin_dir,
+        out_dir: p.out.join("runs"),
+        delay_program: std::env::current_exe().map_err(|e| BackendError::io("finding the gauntlet binary", e))?,
+    };
+    let run_id = local::new_run_id();
+    if !p.json {
+        eprintln!("run {run_id}: {} containers with docker compose", scenario.initial_members().len());
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut cluster = ComposeCluster::deploy(scenario, &run_id, &opts)?;
+        let run_dir = cluster.run_dir().to_owned();
+        let result = watch(scenario, seeds, &mut cluster, p.ready_timeout, p.json).await;
+        cluster.teardown()?;
         result.map(|o| (o, run_dir))
     })
 }
