@@ -172,6 +172,9 @@ impl ComposeCluster {
         let run_dir = opts.out_dir.join(run_id);
         let logs = run_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| BackendError::io(format!("creating {}", logs.display()), e))?;
+        // Bind mounts need absolute paths.
+        let run_dir = std::fs::canonicalize(&run_dir).map_err(|e| BackendError::io("resolving the run directory", e))?;
+        let logs = run_dir.join("logs");
         let subnet = free_subnet()?;
         let members = scenario.initial_members();
         let mut placement = Placement::default();
@@ -348,6 +351,7 @@ impl Cluster for ComposeCluster {
                 let c = self.container(node)?;
                 if self.down.insert(node.clone()) {
                     run("docker", &["kill", &c])?;
+                    self.rules.leave(node);
                 }
                 self.paused.remove(node);
                 Ok(())
@@ -357,6 +361,7 @@ impl Cluster for ComposeCluster {
                 if self.paused.remove(node) {
                     run("docker", &["unpause", &c])?;
                 }
+                self.rules.leave(node);
                 run("docker", &["restart", "-t", "0", &c])?;
                 self.down.remove(node);
                 self.restarted(node)

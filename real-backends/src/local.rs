@@ -348,37 +348,24 @@ impl Drop for LocalCluster {
     }
 }
 
-/// `relative` under the current directory or the nearest ancestor that has it (the workspace
-/// root when run inside the workspace); `relative` itself if none has.
-pub fn find_up(relative: &Path) -> PathBuf {
-    let mut here = std::env::current_dir().unwrap_or_default();
-    loop {
-        if here.join(relative).is_dir() {
-            return here.join(relative);
-        }
-        if !here.pop() {
-            return relative.to_owned();
-        }
-    }
-}
-
 /// Where the node binaries are by default: `$GAUNTLET_BIN_DIR`, else the first of
-/// `target/real/release` and `target/real/debug` (under the workspace the current directory
-/// is in) that holds `binary`.
-pub fn default_bin_dir(binary: &str) -> PathBuf {
+/// `<under>/release` and `<under>/debug` (`under`: `target/real` for the local backend, the
+/// static build's `target/real/x86_64-unknown-linux-gnu` for images), looked up from the
+/// current directory towards the root, that holds `binary`.
+pub fn default_bin_dir(under: &Path, binary: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("GAUNTLET_BIN_DIR") {
         return PathBuf::from(dir);
     }
     let mut here = std::env::current_dir().unwrap_or_default();
     loop {
         for profile in ["release", "debug"] {
-            let dir = here.join("target/real").join(profile);
+            let dir = here.join(under).join(profile);
             if dir.join(binary).is_file() {
                 return dir;
             }
         }
         if !here.pop() {
-            return PathBuf::from("target/real/release");
+            return under.join("release");
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct Rules {
     installed: BTreeMap<String, Vec<Vec<String>>>,
     delay_program: PathBuf,
     log_dir: PathBuf,
+    /// Nodes whose namespace is gone for now (a stopped container): their rules wait.
+    absent: BTreeSet<String>,
 }
 
 impl Rules {
@@ -65,6 +67,7 @@ impl Rules {
             installed: BTreeMap::new(),
             delay_program: delay_program.to_owned(),
             log_dir: log_dir.to_owned(),
+            absent: BTreeSet::new(),
         }
     }
 
@@ -81,9 +84,9 @@ impl Rules {
         Ok(())
     }
 
-    /// A node's namespace was replaced (a container restarted): its chains are created in the
-    /// new one, its delay queues restarted there, and its rules installed again.
-    pub fn reenter(&mut self, name: &str, node: RuleNode, dev: &str) -> Result<()> {
+    /// A node's namespace is gone (its container stopped): its delay queues stop, and its
+    /// rules wait for [`Rules::reenter`].
+    pub fn leave(&mut self, name: &str) {
         let stale: Vec<_> = self.delayers.keys().filter(|(n, _)| n == name).cloned().collect();
         for k in stale {
             if let Some((_, mut child)) = self.delayers.remove(&k) {
@@ -91,6 +94,15 @@ impl Rules {
                 let _ = child.wait();
             }
         }
+        self.installed.remove(name);
+        self.absent.insert(name.to_owned());
+    }
+
+    /// A node's namespace was replaced (a container restarted): its chains are created in the
+    /// new one, its delay queues restarted there, and its rules installed again.
+    pub fn reenter(&mut self, name: &str, node: RuleNode, dev: &str) -> Result<()> {
+        self.leave(name);
+        self.absent.remove(name);
         self.add_node(name, node, dev)?;
         self.rebuild(name)
     }
@@ -207,6 +219,9 @@ impl Rules {
     /// Rewrites `node`'s chains from the cuts and links, when they changed.
     fn rebuild(&mut self, node: &str) -> Result<()> {
         let me = self.node(node)?.clone();
+        if self.absent.contains(node) {
+            return Ok(());
+        }
         let mut cut_rules = Vec::new();
         let mut link_rules = Vec::new();
         let peers: Vec<(String, String)> = self.nodes.iter().map(|(n, p)| (n.clone(), p.ip.clone())).collect();

@@ -221,14 +221,8 @@ fn run_local<A: HttpApplication>(
             missing,
         });
     }
-    let first_binary = scenario
-        .app()
-        .launch(
-            &gauntlet::NodeSetup { node: scenario.initial_members()[0].clone(), options: Default::default() },
-            &Default::default(),
-        )
-        .binary;
-    let bin_dir = p.bin_dir.clone().unwrap_or_else(|| local::default_bin_dir(&first_binary));
+    let first_binary = first_binary(scenario);
+    let bin_dir = p.bin_dir.clone().unwrap_or_else(|| local::default_bin_dir(Path::new("target/real"), &first_binary));
     let opts = LocalOptions {
         bin_dir,
         out_dir: p.out.join("runs"),
@@ -287,9 +281,9 @@ fn run_compose<A: HttpApplication>(
     if !missing.is_empty() {
         return Err(BackendError::Unsupported { backend: "compose".into(), plan: scenario.plan().name.clone(), missing });
     }
-    let bin_dir = p.bin_dir.clone().unwrap_or_else(|| {
-        local::find_up(&Path::new("target/real").join(compose::STATIC_TARGET).join("release"))
-    });
+    let first_binary = first_binary(scenario);
+    let under = Path::new("target/real").join(compose::STATIC_TARGET);
+    let bin_dir = p.bin_dir.clone().unwrap_or_else(|| local::default_bin_dir(&under, &first_binary));
     let opts = ComposeOptions {
         bin_dir,
         out_dir: p.out.join("runs"),
@@ -307,6 +301,12 @@ fn run_compose<A: HttpApplication>(
         cluster.teardown()?;
         result.map(|o| (o, run_dir))
     })
+}
+
+/// The binary the first member runs (where to look for the node binaries).
+fn first_binary<A: HttpApplication>(scenario: &Scenario<A>) -> String {
+    let node = scenario.initial_members()[0].clone();
+    scenario.app().launch(&gauntlet::NodeSetup { node, options: Default::default() }, &Default::default()).binary
 }
 
 /// `gauntlet clean`: removes every leftover of killed runs; prints what it removed.

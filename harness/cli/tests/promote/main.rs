@@ -38,14 +38,17 @@ fn capable() -> bool {
     false
 }
 
-/// The real node binaries' directory, built once.
+/// The real node binaries' directory, built once: statically linked, so the same binaries
+/// run as local processes and in `FROM scratch` images.
 fn bin_dir() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut command = gauntlet_backends::compose::static_build_command();
+            command.retain(|a| a != "--release" && a != "cargo");
             let out = Command::new(cargo)
-                .args(["real-build", "-p", "gauntlet-scenarios", "--bins"])
+                .args(&command)
                 .current_dir(root())
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -53,7 +56,7 @@ fn bin_dir() -> PathBuf {
                 .output()
                 .expect("run cargo");
             assert!(out.status.success(), "real build failed:\n{}", String::from_utf8_lossy(&out.stderr));
-            root().join("target/real/debug")
+            root().join("target/real").join(gauntlet_backends::compose::STATIC_TARGET).join("debug")
         })
         .clone()
 }
@@ -245,7 +248,8 @@ fn promote_kv_partition_passes_and_matches_its_baseline() {
     assert_eq!(j["backend"], "local");
     assert_eq!(j["verdict"], "pass", "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(j["matches_baseline"], true, "deviations: {}", j["deviations"]);
-    assert!(j["observed"]["faults"]["partition"].as_u64().unwrap_or(0) > 0, "partitions were applied");
+    // The plan's partitions (random halves, minorities, rings, bridges) compile to one-way cuts.
+    assert!(j["observed"]["faults"]["cut_one_way"].as_u64().unwrap_or(0) > 0, "partitions were applied");
     assert!(j["observed"]["faults"]["crash"].as_u64().unwrap_or(0) > 0, "restarts were applied");
     assert_eq!(out.status.code(), Some(0));
     assert!(Path::new(j["bundle"].as_str().expect("bundle")).is_file());
@@ -296,4 +300,66 @@ fn sigint_and_sigkill_then_clean_leave_nothing_behind() {
         assert!(left.is_empty(), "after {signal}: {left:?}");
         let _ = sys::run("true", &[]);
     }
+}
+
+#[test]
+fn compose_three_nodes_with_a_kill_and_a_partition() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(why) = gauntlet_backends::compose::docker_available() {
+        assert!(std::env::var_os("CI").is_none() || !Path::new("/var/run/docker.sock").exists(), "{why}");
+        eprintln!("SKIPPED: no docker daemon: {why}");
+        return;
+    }
+    let dir = scratch("compose");
+    let plan = dir.join("kv-compose.toml");
+    std::fs::write(
+        &plan,
+        r#"
+name = "kv-compose"
+[app]
+name = "raft-kv"
+[topology]
+nodes = { replica = 3 }
+[run]
+duration = "12s"
+cooldown = "10s"
+workloads_in_cooldown = true
+[[workloads]]
+name = "clients"
+rate = 30.0
+users = 3
+mix = { get = 2, put = 2, cas = 1 }
+[chaos]
+start = "2s"
+[chaos.partition]
+kinds = ["minority"]
+min_delay = "2s"
+max_delay = "3s"
+min_duration = "1s"
+max_duration = "2s"
+[chaos.restart]
+min_delay = "3s"
+max_delay = "4s"
+down = "1s"
+[[expect]]
+name = "linearizable"
+[[expect]]
+name = "one_leader_per_term"
+[[expect]]
+name = "converge"
+"#,
+    )
+    .expect("plan");
+    let out = gauntlet(&["promote", plan.to_str().expect("utf-8"), "--backend", "compose", "--seed", "3", "--json"], &dir)
+        .output()
+        .expect("gauntlet runs");
+    let j = json(&out);
+    eprintln!("{j:#}");
+    assert_eq!(j["backend"], "compose");
+    assert_eq!(j["verdict"], "pass", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(j["observed"]["faults"]["crash"].as_u64().unwrap_or(0) > 0, "a node was killed");
+    assert!(j["observed"]["faults"]["partition"].as_u64().unwrap_or(0) > 0, "a partition was applied");
+    assert_eq!(j["matches_baseline"], true, "deviations: {}", j["deviations"]);
+    let left = gauntlet_backends::compose::clean_all();
+    assert!(left.is_empty(), "the run left containers or networks: {left:?}");
 }
