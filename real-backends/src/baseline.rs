@@ -16,8 +16,8 @@ use std::time::Duration;
 /// How far a real run may stray from the baseline and still match it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Tolerance {
-    /// Operations invoked, relative: 0.3 allows ±30 % (runs end when their expectations
-    /// settle, which real time moves).
+    /// Operations invoked during the active phase, relative: 0.05 allows ±5 % (both runs issue
+    /// the same planned operations; only shedding under load differs).
     pub invoked: f64,
     /// Share of invoked operations that succeeded, absolute: 0.25 allows ±25 points.
     pub ok_share: f64,
@@ -30,7 +30,7 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance { invoked: 0.3, ok_share: 0.25, latency_factor: 4.0, latency_slack_ms: 25 }
+        Tolerance { invoked: 0.05, ok_share: 0.25, latency_factor: 4.0, latency_slack_ms: 25 }
     }
 }
 
@@ -41,7 +41,9 @@ pub struct Observables {
     pub verdict: String,
     /// Faults applied, by kind.
     pub faults: BTreeMap<String, u64>,
-    /// Per workload: invoked, ok, fail, info.
+    /// Per workload, over the active phase (operations invoked before the cooldown; the
+    /// cooldown lasts until the expectations settle, which real time moves): invoked, ok, fail,
+    /// info (still in flight at the end counts as info).
     pub ops: BTreeMap<String, [u64; 4]>,
     /// Latency of successful operations: median and 99th percentile, in milliseconds.
     pub latency_ms: (u64, u64),
@@ -58,7 +60,17 @@ impl Observables {
         for e in &bundle.schedule.entries {
             *faults.entry(fault_kind(&e.fault)).or_insert(0) += 1;
         }
-        let ops = bundle.summary.ops.iter().map(|(w, c)| (w.clone(), [c[0], c[1], c[2], c[3]])).collect();
+        let active = bundle.plan().map_or(Duration::MAX, |p| p.run.duration);
+        let mut ops: BTreeMap<String, [u64; 4]> = bundle.summary.ops.keys().map(|w| (w.clone(), [0; 4])).collect();
+        for h in bundle.history.iter().filter(|h| h.invoke < active) {
+            let c = ops.entry(h.workload.clone()).or_default();
+            c[0] += 1;
+            match h.outcome {
+                OpPhase::Ok => c[1] += 1,
+                OpPhase::Fail => c[2] += 1,
+                _ => c[3] += 1,
+            }
+        }
         Observables { verdict, faults, ops, latency_ms: latency(&bundle.history) }
     }
 
@@ -69,7 +81,7 @@ impl Observables {
             out.push_str(&format!("faults {k}: {n}\n"));
         }
         for (w, [invoked, ok, fail, info]) in &self.ops {
-            out.push_str(&format!("workload {w}: invoked {invoked}, ok {ok}, fail {fail}, info {info}\n"));
+            out.push_str(&format!("workload {w} (active phase): invoked {invoked}, ok {ok}, fail {fail}, info {info}\n"));
         }
         out.push_str(&format!("latency ok p50 {} ms, p99 {} ms\n", self.latency_ms.0, self.latency_ms.1));
         out

@@ -52,7 +52,7 @@ pub enum BackendError {
         /// The error.
         source: std::io::Error,
     },
-    /// The run was interrupted (Ctrl-C); everything was torn down.
+    /// The run was interrupted (SIGINT, SIGTERM, SIGHUP); everything was torn down.
     #[error("interrupted; the deployment was torn down")]
     Interrupted,
 }

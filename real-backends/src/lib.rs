@@ -25,6 +25,7 @@ pub mod compose;
 pub mod delay;
 pub mod error;
 pub mod http;
+pub mod k8s;
 pub mod live;
 pub mod local;
 pub mod netns;
@@ -32,6 +33,7 @@ pub mod process;
 pub mod rules;
 pub mod spec;
 pub mod sys;
+pub mod yaml;
 
 pub use error::{BackendError, Result};
 

@@ -90,7 +90,8 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
         log.lock().expect("op log").counts.entry(name.clone()).or_default();
         tasks.spawn(async move {
             let in_flight = Arc::new(std::sync::atomic::AtomicU32::new(0));
-            let sticky: Arc<Mutex<Option<u32>>> = Arc::default();
+            // Each logical user remembers the node that last served it, as a real client would.
+            let sticky: Arc<Mutex<BTreeMap<u32, u32>>> = Arc::default();
             let mut ops_tasks = tokio::task::JoinSet::new();
             for (at, op) in ops {
                 tokio::time::sleep_until(start + at).await;
@@ -346,37 +347,38 @@ fn aimed_faults(
     }
 }
 
-/// Performs `op`: first at the node that last served this workload (or one picked from the
+/// Performs `op`: first at the node that last served its user (or one picked from the
 /// operation's argument), then wherever the answers point, three attempts at most.
 async fn execute<A: HttpApplication>(
     app: &A,
     op: &Operation,
     nodes: &[NodeRef],
     endpoints: &BTreeMap<String, SocketAddr>,
-    sticky: &Mutex<Option<u32>>,
+    sticky: &Mutex<BTreeMap<u32, u32>>,
 ) -> OpOutcome {
     if nodes.is_empty() {
         return OpOutcome::fail("no members");
     }
     let by_id = |id: u32| nodes.iter().position(|n| n.id.0 == id);
-    let mut i = sticky.lock().expect("sticky").and_then(by_id).unwrap_or((op.arg >> 40) as usize % nodes.len());
+    let remembered = sticky.lock().expect("sticky").get(&op.user).copied();
+    let mut i = remembered.and_then(by_id).unwrap_or((op.arg >> 40) as usize % nodes.len());
     for _ in 0..3 {
         let node = &nodes[i];
         let call = app.request(op);
         match http::request(endpoints[&node.name], &call, Duration::from_secs(3600)).await {
             // Not connected: the request was not received; try the next node.
             Err(HttpError::Connect(..)) => {
-                *sticky.lock().expect("sticky") = None;
+                sticky.lock().expect("sticky").remove(&op.user);
                 i = (i + 1) % nodes.len();
             }
             Err(e @ HttpError::NoAnswer(..)) => {
-                *sticky.lock().expect("sticky") = None;
+                sticky.lock().expect("sticky").remove(&op.user);
                 return OpOutcome::info(e.to_string());
             }
             Ok((status, body)) => match app.reply(op, status, &body) {
                 HttpReply::Done(outcome) => {
                     if matches!(outcome, OpOutcome::Ok(_)) {
-                        *sticky.lock().expect("sticky") = Some(node.id.0);
+                        sticky.lock().expect("sticky").insert(op.user, node.id.0);
                     }
                     return outcome;
                 }

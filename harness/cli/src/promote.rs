@@ -250,7 +250,8 @@ fn run_local<A: HttpApplication>(
     })
 }
 
-/// Waits for readiness, then drives the run; Ctrl-C stops it (the caller tears down).
+/// Waits for readiness, then drives the run; SIGINT, SIGTERM or SIGHUP stops it (the caller
+/// tears down).
 async fn watch<A: HttpApplication, C: Cluster>(
     scenario: &Scenario<A>,
     seeds: Seeds,
@@ -263,12 +264,18 @@ async fn watch<A: HttpApplication, C: Cluster>(
             eprintln!("[{:>7.3}s] {line}", at.as_secs_f64());
         }
     };
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind| signal(kind).map_err(|e| BackendError::io("listening for signals", e));
+    let (mut term, mut hangup) = (listen(SignalKind::terminate())?, listen(SignalKind::hangup())?);
+    // Ctrl-C, `kill` and a closed terminal all stop the run; the caller tears down.
     tokio::select! {
         r = async {
             cluster.wait_ready(ready_timeout).await?;
             live::drive(scenario, seeds, cluster, &progress).await
         } => r,
         _ = tokio::signal::ctrl_c() => Err(BackendError::Interrupted),
+        _ = term.recv() => Err(BackendError::Interrupted),
+        _ = hangup.recv() => Err(BackendError::Interrupted),
     }
 }
 
