@@ -113,7 +113,8 @@ impl<A: Application> Judge<A> {
                 Some(Verdict::Pass)
             }
             Some((name, why)) if now >= self.end => {
-                let msg = format!("did not hold within the {:?} cooldown that began at {since:?}: {why}", self.cooldown);
+                let msg =
+                    format!("did not hold within the {:?} cooldown that began at {since:?}: {why}", self.cooldown);
                 fail(FailureClass::Liveness, &name, msg)
             }
             _ => None,

@@ -34,7 +34,8 @@ pub mod verdict;
 pub mod workload;
 
 pub use app::{
-    Application, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Placed, Placement,
+    Application, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Placed,
+    Placement,
 };
 pub use builder::ScenarioBuilder;
 pub use bundle::{Bundle, Summary};

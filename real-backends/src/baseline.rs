@@ -81,7 +81,9 @@ impl Observables {
             out.push_str(&format!("faults {k}: {n}\n"));
         }
         for (w, [invoked, ok, fail, info]) in &self.ops {
-            out.push_str(&format!("workload {w} (active phase): invoked {invoked}, ok {ok}, fail {fail}, info {info}\n"));
+            out.push_str(&format!(
+                "workload {w} (active phase): invoked {invoked}, ok {ok}, fail {fail}, info {info}\n"
+            ));
         }
         out.push_str(&format!("latency ok p50 {} ms, p99 {} ms\n", self.latency_ms.0, self.latency_ms.1));
         out
@@ -167,8 +169,8 @@ impl Comparison {
             }
         }
         for (name, x, y) in [("p50", b.latency_ms.0, o.latency_ms.0), ("p99", b.latency_ms.1, o.latency_ms.1)] {
-            let within_factor = (y as f64) <= x as f64 * tolerance.latency_factor
-                && (y as f64) >= x as f64 / tolerance.latency_factor;
+            let within_factor =
+                (y as f64) <= x as f64 * tolerance.latency_factor && (y as f64) >= x as f64 / tolerance.latency_factor;
             if !within_factor && x.abs_diff(y) > tolerance.latency_slack_ms {
                 deviations.push(format!(
                     "latency {name}: {y} ms, baseline {x} ms (tolerance ×{} or ±{} ms)",

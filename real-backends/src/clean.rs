@@ -66,7 +66,11 @@ pub fn tagged_processes() -> Vec<(i32, String, String)> {
 /// Gauntlet's network namespaces.
 pub fn namespaces() -> Vec<String> {
     let list = run("ip", &["netns", "list"]).unwrap_or_default();
-    list.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| n.starts_with(NS_PREFIX)).map(String::from).collect()
+    list.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(NS_PREFIX))
+        .map(String::from)
+        .collect()
 }
 
 /// Root-namespace links named like a Gauntlet host link (`g` + 8 hex digits + `h`).

@@ -12,9 +12,9 @@
 use crate::error::{BackendError, Result};
 use crate::live::Cluster;
 use crate::rules::{RuleNode, Rules};
-use crate::spec::{Deployment, NodeDeploy};
+use crate::spec::Deployment;
 use crate::sys::run;
-use gauntlet::{HttpApplication, HttpCall, NodeSetup, Placed, Placement, Scenario};
+use gauntlet::{HttpApplication, HttpCall, Placed, Scenario};
 use gauntlet_sim::Fault;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -52,7 +52,9 @@ pub fn docker_available() -> std::result::Result<(), String> {
     if !crate::sys::has("docker") {
         return Err("the docker client is not installed".into());
     }
-    run("docker", &["info", "--format", "{{.ServerVersion}}"]).map(|_| ()).map_err(|e| format!("no docker daemon: {e}"))?;
+    run("docker", &["info", "--format", "{{.ServerVersion}}"])
+        .map(|_| ())
+        .map_err(|e| format!("no docker daemon: {e}"))?;
     if !crate::sys::has("docker-compose") {
         return Err("docker-compose is not installed (apt install docker-compose)".into());
     }
@@ -91,12 +93,16 @@ pub fn build_image(path: &Path, work: &Path) -> Result<String> {
 /// A free /24 for the run's network in 10.214.0.0/16 (not used by a route or a docker network).
 fn free_subnet() -> Result<String> {
     let routes = run("ip", &["-4", "route", "show"]).unwrap_or_default();
-    let nets = run("docker", &["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "bridge"])
-        .unwrap_or_default();
+    let nets =
+        run("docker", &["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "bridge"])
+            .unwrap_or_default();
     let all_nets = run("docker", &["network", "ls", "-q"]).unwrap_or_default();
     let mut used = format!("{routes} {nets}");
     for id in all_nets.split_whitespace() {
-        used.push_str(&run("docker", &["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id]).unwrap_or_default());
+        used.push_str(
+            &run("docker", &["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id])
+                .unwrap_or_default(),
+        );
     }
     (1..=254u32)
         .map(|n| format!("10.214.{n}"))
@@ -106,7 +112,12 @@ fn free_subnet() -> Result<String> {
 
 /// Renders the compose file (JSON, which docker-compose reads as YAML) for `dep`, with
 /// `images` by binary, on `subnet` (`10.214.N`), data directories under `data_root`.
-pub fn render(dep: &Deployment, images: &BTreeMap<String, String>, subnet: &str, data_root: &Path) -> serde_json::Value {
+pub fn render(
+    dep: &Deployment,
+    images: &BTreeMap<String, String>,
+    subnet: &str,
+    data_root: &Path,
+) -> serde_json::Value {
     let mut services = serde_json::Map::new();
     for n in &dep.nodes {
         let env: serde_json::Map<String, serde_json::Value> =
@@ -173,42 +184,19 @@ impl ComposeCluster {
         let logs = run_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| BackendError::io(format!("creating {}", logs.display()), e))?;
         // Bind mounts need absolute paths.
-        let run_dir = std::fs::canonicalize(&run_dir).map_err(|e| BackendError::io("resolving the run directory", e))?;
+        let run_dir =
+            std::fs::canonicalize(&run_dir).map_err(|e| BackendError::io("resolving the run directory", e))?;
         let logs = run_dir.join("logs");
         let subnet = free_subnet()?;
-        let members = scenario.initial_members();
-        let mut placement = Placement::default();
-        for (i, m) in members.iter().enumerate() {
-            let ip = format!("{subnet}.{}", 10 + i);
-            placement.nodes.push(Placed {
+        let deployment = Deployment::of(scenario, run_id, |i, m| {
+            Ok::<_, BackendError>(Placed {
                 node: m.clone(),
                 bind: "0.0.0.0".into(),
-                host: ip,
+                host: format!("{subnet}.{}", 10 + i),
                 port_base: 7000,
                 data_dir: DATA_DIR.into(),
-            });
-        }
-        let mut nodes = Vec::new();
-        let mut per_role: BTreeMap<String, u32> = BTreeMap::new();
-        for p in &placement.nodes {
-            let launch = scenario.app().launch(&NodeSetup { node: p.node.clone(), options: plan.app.options.clone() }, &placement);
-            let index = per_role.entry(p.node.role.clone()).or_default();
-            nodes.push(NodeDeploy {
-                name: p.node.name.clone(),
-                role: p.node.role.clone(),
-                index: *index,
-                id: p.node.id.0,
-                binary: launch.binary,
-                args: launch.args,
-                env: launch.env,
-                ports: launch.ports,
-                http_port: launch.http_port,
-                data_dir: p.data_dir.clone(),
-                host: p.host.clone(),
-            });
-            *index += 1;
-        }
-        let deployment = Deployment { run_id: run_id.to_owned(), app: plan.app.name.clone(), plan: plan.name.clone(), nodes };
+            })
+        })?;
         let mut images = BTreeMap::new();
         for n in &deployment.nodes {
             if !images.contains_key(&n.binary) {
@@ -286,7 +274,6 @@ impl ComposeCluster {
     pub fn deployment(&self) -> &Deployment {
         &self.deployment
     }
-
 
     /// Saves every container's log into the run directory, then removes the project.
     pub fn teardown(&mut self) -> Result<()> {

@@ -12,7 +12,6 @@
 //! It prints `… bound …` on stderr once the queue is bound (the deployer waits for it, so no
 //! packet goes undelayed), and exits 2 with a message on a bad argument or a queue it cannot
 //! bind. If it dies, `--queue-bypass` lets packets through undelayed rather than dropping them.
-#![allow(clippy::disallowed_methods, reason = "a real-time packet delayer, outside any simulation")]
 
 use nfq::{Queue, Verdict};
 use rand::{Rng, SeedableRng};

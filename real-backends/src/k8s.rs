@@ -10,6 +10,7 @@
 //! `docs/KUBERNETES.md` says how to run them on a real cluster.
 
 use crate::spec::{Deployment, NodeDeploy};
+use gauntlet::{HttpApplication, Placed, Scenario};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,7 +77,9 @@ pub enum RenderError {
         b: String,
     },
     /// A node's name is not `<role>-<ordinal>`.
-    #[error("node {node} is not named <role>-<ordinal> (role {role}, index {index}), so no StatefulSet pod has its name")]
+    #[error(
+        "node {node} is not named <role>-<ordinal> (role {role}, index {index}), so no StatefulSet pod has its name"
+    )]
     Name {
         /// The node.
         node: String,
@@ -118,9 +121,7 @@ fn roles(dep: &Deployment) -> BTreeMap<String, Vec<&NodeDeploy>> {
 /// Renders every object of `dep`: Namespace, Service, then per role ConfigMap and StatefulSet.
 pub fn render(dep: &Deployment, opts: &K8sOptions) -> Result<Vec<Manifest>, RenderError> {
     let ns = opts.namespace_of(dep);
-    let meta = |name: &str, extra: &[(&str, &str)]| {
-        json!({ "name": name, "namespace": ns, "labels": with(labels(dep), extra) })
-    };
+    let meta = |name: &str, extra: &[(&str, &str)]| json!({ "name": name, "namespace": ns, "labels": with(labels(dep), extra) });
     let mut out = vec![Manifest {
         kind: "Namespace".into(),
         name: ns.clone(),
@@ -153,7 +154,12 @@ pub fn render(dep: &Deployment, opts: &K8sOptions) -> Result<Vec<Manifest>, Rend
             if n.name != ordinal {
                 return Err(RenderError::Name { node: n.name.clone(), role: role.clone(), index: n.index });
             }
-            let differs = |what: String| RenderError::Differs { role: role.clone(), what, a: first.name.clone(), b: n.name.clone() };
+            let differs = |what: String| RenderError::Differs {
+                role: role.clone(),
+                what,
+                a: first.name.clone(),
+                b: n.name.clone(),
+            };
             if n.binary != first.binary {
                 return Err(differs("the binary".into()));
             }
@@ -252,10 +258,34 @@ pub fn render(dep: &Deployment, opts: &K8sOptions) -> Result<Vec<Manifest>, Rend
     Ok(out)
 }
 
+/// The [`Deployment`] of `scenario`'s initial members on kubernetes: each node binds
+/// `0.0.0.0`, is reached as `<node>.<app>` (its pod through the headless Service), ports
+/// from 7000, data in `/data`.
+pub fn deployment<A: HttpApplication>(scenario: &Scenario<A>, run_id: &str) -> Deployment {
+    let app = scenario.plan().app.name.clone();
+    let placed = Deployment::of(scenario, run_id, |_, m| {
+        Ok::<_, std::convert::Infallible>(Placed {
+            node: m.clone(),
+            bind: "0.0.0.0".into(),
+            host: format!("{}.{app}", m.name),
+            port_base: 7000,
+            data_dir: "/data".into(),
+        })
+    });
+    match placed {
+        Ok(d) => d,
+        Err(never) => match never {},
+    }
+}
+
 /// NetworkPolicies realising a partition into `groups` (nodes in no group form one more
 /// group, as in the simulator): each pod may talk only to pods of its own group, receive from
 /// the Gauntlet driver (pods labelled `gauntlet.dev/role: driver`) and resolve names.
-pub fn partition_policies(dep: &Deployment, opts: &K8sOptions, groups: &[Vec<String>]) -> Result<Vec<Manifest>, RenderError> {
+pub fn partition_policies(
+    dep: &Deployment,
+    opts: &K8sOptions,
+    groups: &[Vec<String>],
+) -> Result<Vec<Manifest>, RenderError> {
     let ns = opts.namespace_of(dep);
     let names: BTreeSet<&str> = dep.nodes.iter().map(|n| n.name.as_str()).collect();
     let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();

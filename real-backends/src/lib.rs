@@ -18,6 +18,11 @@
 //!
 //! Backends use real tokio directly, outside any madsim runtime, so they work inside the
 //! simulation build of the `gauntlet` CLI. See `docs/PROMOTION.md`.
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "this crate is the real world: processes, sockets and wall time, never inside a simulated run"
+)]
 
 pub mod baseline;
 pub mod clean;

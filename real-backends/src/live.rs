@@ -70,7 +70,8 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     let members = scenario.initial_members();
     let mut endpoints = BTreeMap::new();
     for m in &members {
-        let addr = cluster.endpoint(&m.name).ok_or_else(|| BackendError::Invalid(format!("no endpoint for {}", m.name)))?;
+        let addr =
+            cluster.endpoint(&m.name).ok_or_else(|| BackendError::Invalid(format!("no endpoint for {}", m.name)))?;
         endpoints.insert(m.name.clone(), addr);
     }
     let endpoints = Arc::new(endpoints);
@@ -100,8 +101,14 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
                     continue;
                 }
                 in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let (app, log, membership, endpoints, sticky, in_flight) =
-                    (app.clone(), log.clone(), membership.clone(), endpoints.clone(), sticky.clone(), in_flight.clone());
+                let (app, log, membership, endpoints, sticky, in_flight) = (
+                    app.clone(),
+                    log.clone(),
+                    membership.clone(),
+                    endpoints.clone(),
+                    sticky.clone(),
+                    in_flight.clone(),
+                );
                 ops_tasks.spawn(async move {
                     let slot = record_invoke(&log, &op, start.elapsed());
                     let nodes = membership.lock().expect("membership").clone();
@@ -186,7 +193,9 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     let verdict = loop {
         let next_tick = plan.run.observe_every * (tick + 1);
         // Timeline steps due before the next check run first, at their own times.
-        if let Some((at, _, _)) = actions.front().filter(|(at, _, _)| *at <= next_tick && judge.phase() == Phase::Active) {
+        if let Some((at, _, _)) =
+            actions.front().filter(|(at, _, _)| *at <= next_tick && judge.phase() == Phase::Active)
+        {
             tokio::time::sleep_until(start + *at).await;
             let (at, _, action) = actions.pop_front().expect("front");
             match action {
@@ -263,7 +272,8 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     for (at, f) in applied {
         schedule.push(at, f);
     }
-    let mut observed_sources: Vec<String> = membership.lock().expect("membership").iter().map(|m| m.name.clone()).collect();
+    let mut observed_sources: Vec<String> =
+        membership.lock().expect("membership").iter().map(|m| m.name.clone()).collect();
     observed_sources.sort();
     Ok(RunOutcome {
         plan: plan.name.clone(),
@@ -286,7 +296,12 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     })
 }
 
-async fn apply_logged<C: Cluster>(cluster: &mut C, f: &Fault, at: Duration, applied: &mut Vec<(Duration, Fault)>) -> Result<()> {
+async fn apply_logged<C: Cluster>(
+    cluster: &mut C,
+    f: &Fault,
+    at: Duration,
+    applied: &mut Vec<(Duration, Fault)>,
+) -> Result<()> {
     cluster.apply(f).await?;
     applied.push((at, f.clone()));
     Ok(())

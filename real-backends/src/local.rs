@@ -8,12 +8,12 @@ use crate::clean::Cleaned;
 use crate::error::{BackendError, Result};
 use crate::live::Cluster;
 use crate::netns::Fabric;
-use crate::rules::bounds_ms;
 use crate::process::{NodeProcess, ProcState};
-use crate::spec::{Deployment, NodeDeploy};
+use crate::rules::bounds_ms;
+use crate::spec::Deployment;
 use crate::sys::Features;
 use gauntlet::chaos::{self, AimedFault};
-use gauntlet::{HttpApplication, HttpCall, NodeSetup, Placed, Placement, Scenario};
+use gauntlet::{HttpApplication, HttpCall, Placed, Scenario};
 use gauntlet_sim::{Fault, LinkConfig, Seeds};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,7 +55,12 @@ pub fn new_run_id() -> String {
 }
 
 /// What `plan` needs that this mode cannot inject (empty: it can run).
-pub fn unsupported<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, namespaces: bool, features: &Features) -> Vec<String> {
+pub fn unsupported<A: HttpApplication>(
+    scenario: &Scenario<A>,
+    seeds: Seeds,
+    namespaces: bool,
+    features: &Features,
+) -> Vec<String> {
     let plan = scenario.plan();
     let timeline = chaos::compile(plan, seeds.chaos);
     let mut missing = Vec::new();
@@ -64,7 +69,8 @@ pub fn unsupported<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, nam
             missing.push(what);
         }
     };
-    let why = if namespaces { String::new() } else { format!(" (needs network namespaces: {})", features.notes.join("; ")) };
+    let why =
+        if namespaces { String::new() } else { format!(" (needs network namespaces: {})", features.notes.join("; ")) };
     let mut links: Vec<LinkConfig> = timeline
         .faults
         .entries
@@ -128,7 +134,12 @@ fn free_port_pair() -> Result<u16> {
 impl LocalCluster {
     /// Deploys `scenario`'s initial members for run `run_id`: builds the network (in
     /// namespace mode) and starts every node; [`LocalCluster::wait_ready`] waits for them.
-    pub fn deploy<A: HttpApplication>(scenario: &Scenario<A>, run_id: &str, opts: &LocalOptions, namespaces: bool) -> Result<Self> {
+    pub fn deploy<A: HttpApplication>(
+        scenario: &Scenario<A>,
+        run_id: &str,
+        opts: &LocalOptions,
+        namespaces: bool,
+    ) -> Result<Self> {
         let plan = scenario.plan();
         let members = scenario.initial_members();
         let run_dir = opts.out_dir.join(run_id);
@@ -140,38 +151,14 @@ impl LocalCluster {
         } else {
             None
         };
-        let mut placement = Placement::default();
-        for (i, m) in members.iter().enumerate() {
-            let data = run_dir.join("data").join(&m.name);
-            let (bind, host, base) = match &fabric {
+        let deployment = Deployment::of(scenario, run_id, |_, m| {
+            let data = run_dir.join("data").join(&m.name).display().to_string();
+            let (bind, host, port_base) = match &fabric {
                 Some(f) => ("0.0.0.0".to_owned(), f.port(&m.name)?.ip.clone(), 7000),
                 None => ("127.0.0.1".to_owned(), "127.0.0.1".to_owned(), free_port_pair()?),
             };
-            let _ = i;
-            placement.nodes.push(Placed { node: m.clone(), bind, host, port_base: base, data_dir: data.display().to_string() });
-        }
-        let mut nodes = Vec::new();
-        let mut per_role: BTreeMap<String, u32> = BTreeMap::new();
-        for p in &placement.nodes {
-            let setup = NodeSetup { node: p.node.clone(), options: plan.app.options.clone() };
-            let launch = scenario.app().launch(&setup, &placement);
-            let index = per_role.entry(p.node.role.clone()).or_default();
-            nodes.push(NodeDeploy {
-                name: p.node.name.clone(),
-                role: p.node.role.clone(),
-                index: *index,
-                id: p.node.id.0,
-                binary: launch.binary,
-                args: launch.args,
-                env: launch.env,
-                ports: launch.ports,
-                http_port: launch.http_port,
-                data_dir: p.data_dir.clone(),
-                host: p.host.clone(),
-            });
-            *index += 1;
-        }
-        let deployment = Deployment { run_id: run_id.to_owned(), app: plan.app.name.clone(), plan: plan.name.clone(), nodes };
+            Ok::<_, BackendError>(Placed { node: m.clone(), bind, host, port_base, data_dir: data })
+        })?;
         let mut cluster = LocalCluster {
             run_id: run_id.to_owned(),
             run_dir: run_dir.clone(),
@@ -186,7 +173,8 @@ impl LocalCluster {
             if !program.is_file() {
                 return Err(BackendError::MissingBinary { binary: node.binary.clone(), path: program });
             }
-            std::fs::create_dir_all(&node.data_dir).map_err(|e| BackendError::io(format!("creating {}", node.data_dir), e))?;
+            std::fs::create_dir_all(&node.data_dir)
+                .map_err(|e| BackendError::io(format!("creating {}", node.data_dir), e))?;
             let ns = cluster.fabric.as_ref().map(|f| f.port(&node.name).map(|p| p.ns.clone())).transpose()?;
             let addr: SocketAddr = format!("{}:{}", node.host, node.http_port)
                 .parse()
@@ -225,7 +213,6 @@ impl LocalCluster {
         self.procs.get_mut(node).ok_or_else(|| BackendError::Invalid(format!("unknown node {node:?}")))
     }
 
-
     /// Kills every node and removes the network (idempotent; also run on drop).
     pub fn teardown(&mut self) -> Result<Cleaned> {
         if self.torn_down {
@@ -257,7 +244,9 @@ impl LocalCluster {
     }
 
     fn fabric_mut(&mut self, what: &str) -> Result<&mut Fabric> {
-        self.fabric.as_mut().ok_or_else(|| BackendError::Invalid(format!("{what} needs network namespaces (run as root)")))
+        self.fabric
+            .as_mut()
+            .ok_or_else(|| BackendError::Invalid(format!("{what} needs network namespaces (run as root)")))
     }
 }
 

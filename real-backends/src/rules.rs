@@ -239,10 +239,12 @@ impl Rules {
         link_rules.extend(self.link_rules(node, None, &rest)?);
         let wanted: Vec<Vec<String>> = [("GNT_CUT", cut_rules), ("GNT_LINK", link_rules)]
             .into_iter()
-            .flat_map(|(chain, rules)| rules.into_iter().map(move |mut r| {
-                r.insert(0, chain.to_owned());
-                r
-            }))
+            .flat_map(|(chain, rules)| {
+                rules.into_iter().map(move |mut r| {
+                    r.insert(0, chain.to_owned());
+                    r
+                })
+            })
             .collect();
         if self.installed.get(node) == Some(&wanted) {
             return Ok(());
@@ -294,8 +296,7 @@ impl Rules {
         if let Some((q, _)) = self.delayers.get(&key) {
             return Ok(*q);
         }
-        let used: BTreeSet<u16> =
-            self.delayers.iter().filter(|((n, _), _)| n == node).map(|(_, (q, _))| *q).collect();
+        let used: BTreeSet<u16> = self.delayers.iter().filter(|((n, _), _)| n == node).map(|(_, (q, _))| *q).collect();
         let queue = (0..u16::MAX).find(|q| !used.contains(q)).expect("a free queue number");
         let me = self.node(node)?.clone();
         let log_path = self.log_dir.join(format!("{node}.delay-{queue}.log"));

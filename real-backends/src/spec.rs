@@ -2,6 +2,7 @@
 //! application asked for ([`gauntlet::Application::launch`]) under the backend's placement.
 //! Plain data, so renderers (compose files, kubernetes manifests) are pure functions of it.
 
+use gauntlet::{HttpApplication, NodeRef, NodeSetup, Placed, Placement, Scenario};
 use std::collections::BTreeMap;
 
 /// One run's deployment.
@@ -43,4 +44,42 @@ pub struct NodeDeploy {
     pub data_dir: String,
     /// The host its peers and clients reach it at.
     pub host: String,
+}
+
+impl Deployment {
+    /// `scenario`'s initial members placed by `place` (member index and node → where it
+    /// goes), with the command lines the application gives for that placement.
+    pub fn of<A: HttpApplication, E>(
+        scenario: &Scenario<A>,
+        run_id: &str,
+        mut place: impl FnMut(usize, &NodeRef) -> Result<Placed, E>,
+    ) -> Result<Deployment, E> {
+        let plan = scenario.plan();
+        let mut placement = Placement::default();
+        for (i, m) in scenario.initial_members().iter().enumerate() {
+            placement.nodes.push(place(i, m)?);
+        }
+        let mut per_role: BTreeMap<String, u32> = BTreeMap::new();
+        let mut nodes = Vec::new();
+        for p in &placement.nodes {
+            let setup = NodeSetup { node: p.node.clone(), options: plan.app.options.clone() };
+            let launch = scenario.app().launch(&setup, &placement);
+            let index = per_role.entry(p.node.role.clone()).or_default();
+            nodes.push(NodeDeploy {
+                name: p.node.name.clone(),
+                role: p.node.role.clone(),
+                index: *index,
+                id: p.node.id.0,
+                binary: launch.binary,
+                args: launch.args,
+                env: launch.env,
+                ports: launch.ports,
+                http_port: launch.http_port,
+                data_dir: p.data_dir.clone(),
+                host: p.host.clone(),
+            });
+            *index += 1;
+        }
+        Ok(Deployment { run_id: run_id.to_owned(), app: plan.app.name.clone(), plan: plan.name.clone(), nodes })
+    }
 }

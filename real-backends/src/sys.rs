@@ -87,8 +87,12 @@ impl Features {
             f.notes.push(format!("no tc netem here ({e}): delay goes through NFQUEUE and gauntlet-delayer"));
         }
         f.nfqueue = f.iptables
-            && in_ns(&ns, "iptables", &["-w", "-A", "OUTPUT", "-o", "lo", "-j", "NFQUEUE", "--queue-num", "9", "--queue-bypass"])
-                .is_ok();
+            && in_ns(
+                &ns,
+                "iptables",
+                &["-w", "-A", "OUTPUT", "-o", "lo", "-j", "NFQUEUE", "--queue-num", "9", "--queue-bypass"],
+            )
+            .is_ok();
         if f.iptables && !f.nfqueue {
             f.notes.push("iptables NFQUEUE does not work: no delay without netem".into());
         }

@@ -89,8 +89,14 @@ fn what_a_statefulset_cannot_express_is_an_error_naming_it() {
 #[test]
 fn kubectl_commands_name_the_run_namespace() {
     let k = Kubectl { ns: "gauntlet-gnt-0000test".into() };
-    assert_eq!(k.kill("replica-1").join(" "), "kubectl delete pod replica-1 -n gauntlet-gnt-0000test --grace-period=0 --force");
-    assert_eq!(k.heal().join(" "), "kubectl delete networkpolicy -l gauntlet.dev/fault=partition -n gauntlet-gnt-0000test");
+    assert_eq!(
+        k.kill("replica-1").join(" "),
+        "kubectl delete pod replica-1 -n gauntlet-gnt-0000test --grace-period=0 --force"
+    );
+    assert_eq!(
+        k.heal().join(" "),
+        "kubectl delete networkpolicy -l gauntlet.dev/fault=partition -n gauntlet-gnt-0000test"
+    );
     assert_eq!(Kubectl::clean_all().join(" "), "kubectl delete namespace -l gauntlet.dev/run-id");
 }
 

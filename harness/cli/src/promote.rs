@@ -7,8 +7,8 @@ use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta};
 use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
 use gauntlet_backends::baseline::{Comparison, Tolerance};
-use gauntlet_backends::live::{self, Cluster};
 use gauntlet_backends::compose::{self, ComposeCluster, ComposeOptions};
+use gauntlet_backends::live::{self, Cluster};
 use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
 use gauntlet_backends::sys::Features;
 use gauntlet_backends::BackendError;
@@ -52,6 +52,9 @@ pub struct PromoteFlags {
     /// How long nodes have to answer /healthz.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub ready_timeout: Duration,
+    /// k8s: write the manifests (one YAML file per object) into this directory and stop.
+    #[arg(long, value_name = "DIR")]
+    pub render_only: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -93,6 +96,9 @@ pub fn run(file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 {
 
 fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &PromoteFlags) -> i32 {
     let plan = scenario.plan();
+    if p.backend == Backend::K8s {
+        return render_k8s(scenario, p);
+    }
     let say = |line: String| {
         if !p.json {
             eprintln!("{line}");
@@ -120,11 +126,7 @@ fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &Promote
     let result = match p.backend {
         Backend::Local => run_local(scenario, seeds, p),
         Backend::Compose => run_compose(scenario, seeds, p),
-        Backend::K8s => Err(BackendError::Invalid(
-            "backend k8s renders and validates manifests (`gauntlet render-k8s`) but cannot drive a cluster from \
-             here yet; see docs/KUBERNETES.md"
-                .into(),
-        )),
+        Backend::K8s => unreachable!("handled by render_k8s"),
     };
     let (outcome, run_dir) = match result {
         Ok(r) => r,
@@ -211,15 +213,15 @@ fn run_local<A: HttpApplication>(
     seeds: Seeds,
     p: &PromoteFlags,
 ) -> Result<(RunOutcome, PathBuf), BackendError> {
-    let features = if p.no_namespaces { Features::default() } else { Features::detect() };
+    let features = if p.no_namespaces {
+        Features { notes: vec!["--no-namespaces was given".into()], ..Features::default() }
+    } else {
+        Features::detect()
+    };
     let namespaces = !p.no_namespaces && features.namespaces && features.iptables;
     let missing = local::unsupported(scenario, seeds, namespaces, &features);
     if !missing.is_empty() {
-        return Err(BackendError::Unsupported {
-            backend: "local".into(),
-            plan: scenario.plan().name.clone(),
-            missing,
-        });
+        return Err(BackendError::Unsupported { backend: "local".into(), plan: scenario.plan().name.clone(), missing });
     }
     let first_binary = first_binary(scenario);
     let bin_dir = p.bin_dir.clone().unwrap_or_else(|| local::default_bin_dir(Path::new("target/real"), &first_binary));
@@ -286,7 +288,11 @@ fn run_compose<A: HttpApplication>(
 ) -> Result<(RunOutcome, PathBuf), BackendError> {
     let missing = local::unsupported(scenario, seeds, true, &Features::detect());
     if !missing.is_empty() {
-        return Err(BackendError::Unsupported { backend: "compose".into(), plan: scenario.plan().name.clone(), missing });
+        return Err(BackendError::Unsupported {
+            backend: "compose".into(),
+            plan: scenario.plan().name.clone(),
+            missing,
+        });
     }
     let first_binary = first_binary(scenario);
     let under = Path::new("target/real").join(compose::STATIC_TARGET);
@@ -308,6 +314,62 @@ fn run_compose<A: HttpApplication>(
         cluster.teardown()?;
         result.map(|o| (o, run_dir))
     })
+}
+
+/// `--backend k8s`: renders the manifests; with `--render-only DIR` writes them there, else
+/// says that driving a cluster is not built yet and how to apply them by hand.
+fn render_k8s<A: HttpApplication>(scenario: &Scenario<A>, p: &PromoteFlags) -> i32 {
+    use gauntlet_backends::k8s::{self, K8sOptions, Kubectl};
+    let plan = scenario.plan();
+    let run_id = local::new_run_id();
+    let dep = gauntlet_backends::k8s::deployment(scenario, &run_id);
+    let opts = K8sOptions::default();
+    let manifests = match k8s::render(&dep, &opts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("gauntlet: {}: {e}", plan.name);
+            return EXIT_USAGE;
+        }
+    };
+    let dir = p.render_only.clone().unwrap_or_else(|| p.out.join("runs").join(&run_id).join("k8s"));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("gauntlet: creating {}: {e}", dir.display());
+        return EXIT_USAGE;
+    }
+    let mut files = Vec::new();
+    for (i, m) in manifests.iter().enumerate() {
+        let file = dir.join(format!("{i:02}-{}-{}.yaml", m.kind.to_lowercase(), m.name));
+        if let Err(e) = std::fs::write(&file, gauntlet_backends::yaml::to_yaml(&m.value)) {
+            eprintln!("gauntlet: writing {}: {e}", file.display());
+            return EXIT_USAGE;
+        }
+        files.push(file.display().to_string());
+    }
+    let ns = opts.namespace_of(&dep);
+    let k = Kubectl { ns: ns.clone() };
+    if p.json {
+        println!(
+            "{}",
+            serde_json::json!({ "backend": "k8s", "namespace": ns, "manifests": files, "rendered_only": p.render_only.is_some() })
+        );
+    } else {
+        println!("{} manifests for {} in namespace {ns}:", files.len(), plan.name);
+        for f in &files {
+            println!("  {f}");
+        }
+        println!("apply:    kubectl apply -f {}", dir.display());
+        println!("wait:     {}", k.wait_ready(120).join(" "));
+        println!("teardown: {}", k.teardown().join(" "));
+    }
+    if p.render_only.is_some() {
+        EXIT_PASS
+    } else {
+        eprintln!(
+            "gauntlet: driving a kubernetes cluster from promote is not built yet (no cluster to test it against); \
+             the manifests are rendered, see docs/KUBERNETES.md to run them; --render-only DIR renders and exits 0"
+        );
+        EXIT_USAGE
+    }
 }
 
 /// The binary the first member runs (where to look for the node binaries).

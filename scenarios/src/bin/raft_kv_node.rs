@@ -46,7 +46,8 @@ mod real {
     use gauntlet_scenarios::raft::core::{ClientCommand, ClientResult};
     use gauntlet_scenarios::raft::driver::{run_with_local, LocalRequest, RaftConfig};
     use gauntlet_scenarios::realnode::{
-        clock_from_env, clock_json, clock_route, parse, read_request, required, resolve_peers, respond, setting, Request,
+        clock_from_env, clock_json, clock_route, parse, read_request, required, resolve_peers, respond, setting,
+        Request,
     };
     use gauntlet_sim::{Clock, Disk, NodeContext, NodeId, NodeSpec, Transport};
     use std::collections::BTreeMap;

@@ -217,9 +217,9 @@ impl HttpApplication for RaftKv {
         match command_for(&op.op, op.arg) {
             ClientCommand::Get { key } => HttpCall::new("GET", format!("/kv/{key}")),
             ClientCommand::Put { key, value } => HttpCall::new("PUT", format!("/kv/{key}")).body(value),
-            ClientCommand::Cas { key, expected, new } => HttpCall::new("PUT", format!("/kv/{key}"))
-                .header("If-Match", expected.unwrap_or_default())
-                .body(new),
+            ClientCommand::Cas { key, expected, new } => {
+                HttpCall::new("PUT", format!("/kv/{key}")).header("If-Match", expected.unwrap_or_default()).body(new)
+            }
         }
     }
     fn reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply {

@@ -69,7 +69,11 @@ fn scratch(name: &str) -> PathBuf {
 
 fn gauntlet(args: &[&str], dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-    cmd.args(args).current_dir(root()).env("GAUNTLET_BIN_DIR", bin_dir()).env_remove("SIM_SEED").env_remove("CHAOS_SEED");
+    cmd.args(args)
+        .current_dir(root())
+        .env("GAUNTLET_BIN_DIR", bin_dir())
+        .env_remove("SIM_SEED")
+        .env_remove("CHAOS_SEED");
     cmd.arg("--out").arg(dir);
     cmd
 }
@@ -87,7 +91,9 @@ fn json(out: &Output) -> serde_json::Value {
 /// Everything of Gauntlet's on this machine: namespaces, tagged processes, host links, routes.
 fn leftovers() -> Vec<String> {
     let mut all: Vec<String> = gauntlet_backends::clean::namespaces();
-    all.extend(gauntlet_backends::clean::tagged_processes().into_iter().map(|(pid, id, cmd)| format!("{pid} {id} {cmd}")));
+    all.extend(
+        gauntlet_backends::clean::tagged_processes().into_iter().map(|(pid, id, cmd)| format!("{pid} {id} {cmd}")),
+    );
     all.extend(gauntlet_backends::clean::host_links());
     all.extend(gauntlet_backends::clean::guard_routes());
     all
@@ -160,8 +166,10 @@ fn every_real_fault_is_observable() {
 
     // A cut pair cannot exchange packets; the other pairs can; healing restores it.
     assert!(connects(&p0.ns, &p1.ip, 7000), "before the partition replica-0 reaches replica-1");
-    rt.block_on(c.apply(&Fault::Partition { groups: vec![vec!["replica-0".into()], vec!["replica-1".into(), "replica-2".into()]] }))
-        .expect("partition");
+    rt.block_on(c.apply(&Fault::Partition {
+        groups: vec![vec!["replica-0".into()], vec!["replica-1".into(), "replica-2".into()]],
+    }))
+    .expect("partition");
     assert!(!connects(&p0.ns, &p1.ip, 7000), "replica-0 → replica-1 is cut");
     assert!(!connects(&p1.ns, &p0.ip, 7000), "replica-1 → replica-0 is cut");
     assert!(connects(&p1.ns, &p2.ip, 7000), "replica-1 → replica-2 still flows");
@@ -177,7 +185,8 @@ fn every_real_fault_is_observable() {
     // Latency: 60 ms on replica-0's outgoing packets shows in the driver's round trips.
     let addr0 = c.endpoint("replica-0").expect("endpoint");
     rt.block_on(c.apply(&Fault::ResetLinks)).expect("reset");
-    rt.block_on(c.apply(&Fault::SetLink { from: None, to: None, link: LinkConfig::fixed(Duration::ZERO) })).expect("no delay");
+    rt.block_on(c.apply(&Fault::SetLink { from: None, to: None, link: LinkConfig::fixed(Duration::ZERO) }))
+        .expect("no delay");
     let before = rtt(&rt, addr0, 9);
     let slow = LinkConfig::fixed(Duration::from_millis(60));
     rt.block_on(c.apply(&Fault::SetLink { from: Some("replica-0".into()), to: None, link: slow })).expect("latency");
@@ -196,7 +205,8 @@ fn every_real_fault_is_observable() {
     let addr1 = c.endpoint("replica-1").expect("endpoint");
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
-        let (code, body) = rt.block_on(gauntlet_backends::http::get(addr1, "/status", Duration::from_secs(2))).expect("status");
+        let (code, body) =
+            rt.block_on(gauntlet_backends::http::get(addr1, "/status", Duration::from_secs(2))).expect("status");
         assert_eq!(code, 200);
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         if v["clock"]["offset_ms"] == 7_000 || Instant::now() > deadline {
@@ -240,9 +250,12 @@ fn promote_kv_partition_passes_and_matches_its_baseline() {
         return;
     }
     let dir = scratch("kv");
-    let out = gauntlet(&["promote", "scenarios/plans/kv-partition.toml", "--backend", "local", "--seed", "1", "--json"], &dir)
-        .output()
-        .expect("gauntlet runs");
+    let out = gauntlet(
+        &["promote", "scenarios/plans/kv-partition.toml", "--backend", "local", "--seed", "1", "--json"],
+        &dir,
+    )
+    .output()
+    .expect("gauntlet runs");
     let j = json(&out);
     eprintln!("{j:#}");
     assert_eq!(j["backend"], "local");
@@ -256,11 +269,105 @@ fn promote_kv_partition_passes_and_matches_its_baseline() {
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
+#[test]
+fn a_planted_bug_the_simulation_catches_is_caught_for_real() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !capable() {
+        return;
+    }
+    // stale-read: a leader answers reads without confirming it still leads. Seed 4 of
+    // kv-partition isolates an old leader while clients still read from it; the simulation
+    // fails linearizability there, and so does the real cluster (2 of 2 runs when recorded;
+    // the real interleaving is not fixed by the seed, so a second seed backs it up).
+    let dir = scratch("bug");
+    let mut verdicts = Vec::new();
+    for seed in ["4", "7"] {
+        let out = gauntlet(
+            &["promote", "scenarios/plans/kv-partition.toml", "--bug", "stale-read", "--seed", seed, "--json"],
+            &dir,
+        )
+        .output()
+        .expect("gauntlet runs");
+        let j = json(&out);
+        let (verdict, baseline) =
+            (j["verdict"].as_str().unwrap_or("").to_owned(), j["baseline_verdict"].as_str().unwrap_or(""));
+        eprintln!("seed {seed}: real {verdict:?}, simulated {baseline:?}");
+        if verdict.contains("safety failure") && verdict.contains("linearizable") {
+            assert!(baseline.contains("linearizable"), "the simulation catches it too, on seed {seed}: {baseline}");
+            assert_eq!(out.status.code(), Some(1), "a failed expectation exits 1");
+            assert!(leftovers().is_empty(), "{:?}", leftovers());
+            return;
+        }
+        verdicts.push(verdict);
+    }
+    panic!("stale-read was not caught for real on seeds 4 and 7: {verdicts:?}");
+}
+
+#[test]
+fn a_plan_the_backend_cannot_run_is_refused_naming_what_is_missing() {
+    // No root needed: loopback mode cannot cut links, and says so before deploying anything.
+    let dir = scratch("refused");
+    let out = gauntlet(&["promote", "scenarios/plans/kv-partition.toml", "--no-namespaces", "--seed", "1"], &dir)
+        .output()
+        .expect("gauntlet runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("backend local cannot run plan kv-partition"), "{err}");
+    assert!(err.contains("partitions") && err.contains("message loss"), "{err}");
+    // A missing node binary is named with the command that builds it.
+    let out = gauntlet(&["promote", "scenarios/plans/kv-partition.toml", "--no-namespaces", "--seed", "1"], &dir)
+        .env("GAUNTLET_BIN_DIR", "/nonexistent")
+        .output()
+        .expect("gauntlet runs");
+    assert_eq!(out.status.code(), Some(2));
+    let plan = dir.join("kv-restart.toml");
+    std::fs::write(
+        &plan,
+        "name = \"kv-restart\"\n[app]\nname = \"raft-kv\"\n[topology]\nnodes = { replica = 3 }\n\
+         [[workloads]]\nname = \"w\"\nrate = 5.0\n[[expect]]\nname = \"converge\"\n",
+    )
+    .expect("plan");
+    let out = gauntlet(&["promote", plan.to_str().expect("utf-8"), "--no-namespaces", "--seed", "1"], &dir)
+        .env("GAUNTLET_BIN_DIR", "/nonexistent")
+        .output()
+        .expect("gauntlet runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("node binary raft-kv-node not found at /nonexistent/raft-kv-node"), "{err}");
+    assert!(err.contains("cargo real-build"), "{err}");
+}
+
+#[test]
+fn k8s_manifests_render_for_a_plan() {
+    let dir = scratch("k8s");
+    let out = gauntlet(
+        &[
+            "promote",
+            "scenarios/plans/kv-partition.toml",
+            "--backend",
+            "k8s",
+            "--render-only",
+            dir.join("m").to_str().expect("utf-8"),
+            "--json",
+        ],
+        &dir,
+    )
+    .output()
+    .expect("gauntlet runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json(&out);
+    let files = j["manifests"].as_array().expect("files");
+    assert_eq!(files.len(), 4, "{j}");
+    let sts = std::fs::read_to_string(files[3].as_str().expect("path")).expect("statefulset");
+    assert!(sts.contains("replicas: 5"), "{sts}");
+}
+
 fn wait_for_namespaces() -> bool {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         // The nodes are up once their processes carry the tag.
-        if !gauntlet_backends::clean::tagged_processes().is_empty() && gauntlet_backends::clean::namespaces().len() >= 4 {
+        if !gauntlet_backends::clean::tagged_processes().is_empty() && gauntlet_backends::clean::namespaces().len() >= 4
+        {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -350,9 +457,10 @@ name = "converge"
 "#,
     )
     .expect("plan");
-    let out = gauntlet(&["promote", plan.to_str().expect("utf-8"), "--backend", "compose", "--seed", "3", "--json"], &dir)
-        .output()
-        .expect("gauntlet runs");
+    let out =
+        gauntlet(&["promote", plan.to_str().expect("utf-8"), "--backend", "compose", "--seed", "3", "--json"], &dir)
+            .output()
+            .expect("gauntlet runs");
     let j = json(&out);
     eprintln!("{j:#}");
     assert_eq!(j["backend"], "compose");
