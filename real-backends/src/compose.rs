@@ -378,6 +378,14 @@ impl Cluster for ComposeCluster {
         }
     }
 
+    fn begin_batch(&mut self) {
+        self.rules.hold();
+    }
+
+    async fn end_batch(&mut self) -> Result<()> {
+        self.rules.release()
+    }
+
     fn is_running(&mut self, node: &str) -> bool {
         self.endpoints.contains_key(node) && !self.down.contains(node) && !self.paused.contains(node)
     }

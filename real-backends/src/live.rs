@@ -29,6 +29,13 @@ pub trait Cluster {
     fn endpoint(&self, node: &str) -> Option<SocketAddr>;
     /// Applies one fault of the plan's timeline for real.
     fn apply(&mut self, fault: &Fault) -> impl std::future::Future<Output = Result<()>>;
+    /// Faults that fire at one instant are about to be applied (a partition compiles to many
+    /// one-way cuts): a backend may hold its updates until [`Cluster::end_batch`].
+    fn begin_batch(&mut self) {}
+    /// The faults of one instant are applied: install what was held.
+    fn end_batch(&mut self) -> impl std::future::Future<Output = Result<()>> {
+        async { Ok(()) }
+    }
     /// Whether `node` runs (not crashed, not paused).
     fn is_running(&mut self, node: &str) -> bool;
     /// Waits until every node answers its health check.
@@ -192,47 +199,56 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     let mut tick = 0u32;
     let verdict = loop {
         let next_tick = plan.run.observe_every * (tick + 1);
-        // Timeline steps due before the next check run first, at their own times.
-        if let Some((at, _, _)) =
-            actions.front().filter(|(at, _, _)| *at <= next_tick && judge.phase() == Phase::Active)
-        {
-            tokio::time::sleep_until(start + *at).await;
-            let (at, _, action) = actions.pop_front().expect("front");
-            match action {
-                Action::Fault(f) => {
-                    progress(at, &format!("fault: {f}"));
-                    apply_logged(cluster, &f, at, &mut applied).await?;
-                }
-                Action::Aimed(aimed) => {
-                    let view = latest.lock().expect("view").clone().unwrap_or_default();
-                    let Some(leader) = current_leader(&*app, &view, cluster, &gone) else {
-                        progress(at, &format!("no leader seen: {aimed:?} skipped"));
-                        continue;
-                    };
-                    let (now, undo) = aimed_faults(aimed, &leader, &membership, &gone);
-                    progress(at, &format!("fault aimed at the leader: {now}"));
-                    apply_logged(cluster, &now, at, &mut applied).await?;
-                    if let Some((after, undo)) = undo.filter(|(after, _)| at + *after < plan.run.duration) {
-                        let pos = actions.iter().position(|(t, _, _)| *t > at + after).unwrap_or(actions.len());
-                        actions.insert(pos, (at + after, 1, Action::Fault(undo)));
+        // Timeline steps due before the next check run first, at their own times, those of
+        // one instant together. Times are the schedule's, not the clock's: a loop that fell
+        // behind catches up rather than skipping steps.
+        if let Some(&(at, _, _)) = actions.front().filter(|(at, _, _)| *at <= next_tick && *at < plan.run.duration) {
+            tokio::time::sleep_until(start + at).await;
+            let mut batch = Vec::new();
+            while actions.front().is_some_and(|(t, _, _)| *t == at) {
+                batch.push(actions.pop_front().expect("front").2);
+            }
+            cluster.begin_batch();
+            for action in batch {
+                match action {
+                    Action::Fault(f) => {
+                        progress(at, &format!("fault: {f}"));
+                        apply_logged(cluster, &f, at, &mut applied).await?;
+                    }
+                    Action::Aimed(aimed) => {
+                        let view = latest.lock().expect("view").clone().unwrap_or_default();
+                        let Some(leader) = current_leader(&*app, &view, cluster, &gone) else {
+                            progress(at, &format!("no leader seen: {aimed:?} skipped"));
+                            continue;
+                        };
+                        let (now, undo) = aimed_faults(aimed, &leader, &membership, &gone);
+                        progress(at, &format!("fault aimed at the leader: {now}"));
+                        apply_logged(cluster, &now, at, &mut applied).await?;
+                        if let Some((after, undo)) = undo.filter(|(after, _)| at + *after < plan.run.duration) {
+                            let pos = actions.iter().position(|(t, _, _)| *t > at + after).unwrap_or(actions.len());
+                            actions.insert(pos, (at + after, 1, Action::Fault(undo)));
+                        }
+                    }
+                    Action::Leave(name) => {
+                        membership.lock().expect("membership").retain(|m| m.name != name);
+                        changes.push(MembershipChange { at, node: name.clone(), joined: false });
+                        gone.push(name);
                     }
                 }
-                Action::Leave(name) => {
-                    membership.lock().expect("membership").retain(|m| m.name != name);
-                    changes.push(MembershipChange { at, node: name.clone(), joined: false });
-                    gone.push(name);
-                }
             }
+            cluster.end_batch().await?;
             continue;
         }
         tick += 1;
         tokio::time::sleep_until(start + next_tick).await;
         let now = since();
-        if judge.phase() == Phase::Active && now >= plan.run.duration {
+        if judge.phase() == Phase::Active && next_tick >= plan.run.duration {
             progress(now, "cooldown: faults stop, the network heals");
+            cluster.begin_batch();
             for f in heal_all(&plan, &members, &gone) {
                 cluster.apply(&f).await?;
             }
+            cluster.end_batch().await?;
             for m in members.iter().filter(|m| !gone.contains(&m.name)) {
                 cluster.recover(&m.name).await?;
             }

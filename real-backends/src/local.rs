@@ -291,6 +291,19 @@ impl Cluster for LocalCluster {
         }
     }
 
+    fn begin_batch(&mut self) {
+        if let Some(f) = self.fabric.as_mut() {
+            f.rules().hold();
+        }
+    }
+
+    async fn end_batch(&mut self) -> Result<()> {
+        match self.fabric.as_mut() {
+            Some(f) => f.rules().release(),
+            None => Ok(()),
+        }
+    }
+
     fn is_running(&mut self, node: &str) -> bool {
         self.procs.get_mut(node).is_some_and(|p| p.state() == ProcState::Running)
     }

@@ -11,7 +11,7 @@
 //! `(any, to)`, `(any, any)`, then the topology's default.
 
 use crate::error::{BackendError, Result};
-use crate::sys::run;
+use crate::sys::{run, run_with_input};
 use gauntlet_sim::LinkConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -50,6 +50,8 @@ pub struct Rules {
     log_dir: PathBuf,
     /// Nodes whose namespace is gone for now (a stopped container): their rules wait.
     absent: BTreeSet<String>,
+    /// Updates wait for [`Rules::release`].
+    held: bool,
 }
 
 impl Rules {
@@ -68,6 +70,7 @@ impl Rules {
             delay_program: delay_program.to_owned(),
             log_dir: log_dir.to_owned(),
             absent: BTreeSet::new(),
+            held: false,
         }
     }
 
@@ -179,6 +182,18 @@ impl Rules {
         self.rebuild_all()
     }
 
+    /// Holds rule updates until [`Rules::release`]: faults applied together (a partition
+    /// compiles to many one-way cuts at one instant) rewrite each node's rules once.
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Installs what changed while held.
+    pub fn release(&mut self) -> Result<()> {
+        self.held = false;
+        self.rebuild_all()
+    }
+
     /// The model of the link from `from` to `to` (`None`: the driver), most specific first,
     /// as the simulator resolves it.
     pub fn link(&self, from: &str, to: Option<&str>) -> &LinkConfig {
@@ -193,6 +208,9 @@ impl Rules {
     }
 
     fn rebuild_all(&mut self) -> Result<()> {
+        if self.held {
+            return Ok(());
+        }
         let names: Vec<String> = self.nodes.keys().cloned().collect();
         for n in &names {
             self.rebuild(n)?;
@@ -249,14 +267,17 @@ impl Rules {
         if self.installed.get(node) == Some(&wanted) {
             return Ok(());
         }
-        for chain in ["GNT_CUT", "GNT_LINK"] {
-            enter(&me.enter, "iptables", &["-w", "-F", chain])?;
-        }
+        // One atomic table update per node: both chains flushed and refilled together.
+        let mut script = String::from("*filter\n-F GNT_CUT\n-F GNT_LINK\n");
         for rule in &wanted {
-            let mut args = vec!["-w", "-A"];
-            args.extend(rule.iter().map(String::as_str));
-            enter(&me.enter, "iptables", &args)?;
+            script.push_str("-A ");
+            script.push_str(&rule.join(" "));
+            script.push('\n');
         }
+        script.push_str("COMMIT\n");
+        let mut all: Vec<&str> = me.enter[1..].iter().map(String::as_str).collect();
+        all.extend(["iptables-restore", "-w", "--noflush"]);
+        run_with_input(&me.enter[0], &all, &script)?;
         self.installed.insert(node.to_owned(), wanted);
         Ok(())
     }

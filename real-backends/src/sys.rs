@@ -19,6 +19,27 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `program args…` with `input` on its stdin; errors as [`run`]'s.
+pub fn run_with_input(program: &str, args: &[&str], input: &str) -> Result<String> {
+    use std::io::Write;
+    let command = format!("{program} {}", args.join(" "));
+    let fail = |detail: String| BackendError::Command { command: command.clone(), detail };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    child.stdin.take().expect("piped stdin").write_all(input.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(fail(format!("{}: {stderr}\ninput:\n{input}", out.status)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs a command inside network namespace `ns` (`ip netns exec`).
 pub fn in_ns(ns: &str, program: &str, args: &[&str]) -> Result<String> {
     let mut all = vec!["netns", "exec", ns, program];

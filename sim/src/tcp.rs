@@ -171,6 +171,9 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// How long sent data may go unacknowledged before a connection is given up (`TCP_USER_TIMEOUT`).
+pub const UNACKED_LIMIT: Duration = Duration::from_secs(2);
+
 async fn write_loop(addr: SocketAddr, mut rx: mpsc::Receiver<Bytes>) {
     let mut conn: Option<TcpStream> = None;
     while let Some(frame) = rx.recv().await {
@@ -178,6 +181,11 @@ async fn write_loop(addr: SocketAddr, mut rx: mpsc::Receiver<Bytes>) {
             conn = match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await {
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
+                    // A connection whose data goes unacknowledged for 2 s (a partition that
+                    // drops packets silently) is abandoned, so that once the network heals the
+                    // next frame opens a fresh one instead of waiting out TCP's exponential
+                    // retransmission backoff, which grows past 10 s after a few seconds of loss.
+                    let _ = socket2::SockRef::from(&s).set_tcp_user_timeout(Some(UNACKED_LIMIT));
                     Some(s)
                 }
                 _ => None,

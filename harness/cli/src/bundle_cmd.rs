@@ -52,6 +52,17 @@ pub fn replay(path: &Path, around: Option<usize>, at: Option<Duration>, width: u
         Err(code) => return code,
     };
     let seeds = bundle.meta.seeds;
+    if bundle.meta.backend != "sim" {
+        eprintln!(
+            "gauntlet: {} records a real run (backend {}), which has no trace to replay; its simulated \
+             baseline is `gauntlet run {} --seed {}`, and `gauntlet report` shows the real run",
+            path.display(),
+            bundle.meta.backend,
+            plan.name,
+            seeds.sim
+        );
+        return EXIT_USAGE;
+    }
     eprintln!("gauntlet: replaying {} with {seeds}", plan.name);
     let outcome = match registry::run_with(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() }) {
         Ok(o) => o,
