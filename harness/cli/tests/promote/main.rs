@@ -291,7 +291,10 @@ fn a_planted_bug_the_simulation_catches_is_caught_for_real() {
         let verdict = j["verdict"].as_str().unwrap_or("").to_owned();
         let baseline = j["baseline_verdict"].as_str().unwrap_or("").to_owned();
         eprintln!("seed {seed}: real {:?}, simulated {:?}", first_line(&verdict), first_line(&baseline));
-        assert!(baseline.contains("linearizable: not linearizable"), "the simulation catches it on seed {seed}: {baseline}");
+        assert!(
+            baseline.contains("linearizable: not linearizable"),
+            "the simulation catches it on seed {seed}: {baseline}"
+        );
         assert!(leftovers().is_empty(), "{:?}", leftovers());
         if verdict.contains("linearizable: not linearizable") {
             assert_eq!(j["matches_baseline"], true, "same verdict, same faults: {}", j["deviations"]);
