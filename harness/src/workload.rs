@@ -58,6 +58,40 @@ pub type SharedOpLog = Arc<Mutex<OpLog>>;
 pub type Membership = Arc<Mutex<Vec<NodeRef>>>;
 
 impl OpLog {
+    /// Records that `op` was invoked at `at` (since the run started); returns its slot in the
+    /// history, for [`OpLog::complete`].
+    pub fn invoke(&mut self, op: &Operation, at: Duration) -> usize {
+        self.counts.entry(op.workload.clone()).or_default().invoked += 1;
+        self.history.push(HistoryEntry {
+            workload: op.workload.clone(),
+            user: op.user,
+            id: op.id,
+            op: op.op.clone(),
+            arg: op.arg,
+            invoke: at,
+            complete: None,
+            outcome: OpPhase::Invoke,
+            result: String::new(),
+        });
+        self.history.len() - 1
+    }
+
+    /// Records how the operation in `slot` ended, at `at`: `phase` is `Ok`, `Fail` or `Info`.
+    pub fn complete(&mut self, slot: usize, op: &Operation, phase: OpPhase, result: String, at: Duration) {
+        debug_assert!(phase != OpPhase::Invoke, "an operation completes with an outcome");
+        let entry = &mut self.history[slot];
+        entry.outcome = phase;
+        entry.result = result;
+        // An unknown outcome has no completion: it may take effect at any later time.
+        entry.complete = (phase != OpPhase::Info).then_some(at);
+        let c = self.counts.entry(op.workload.clone()).or_default();
+        match phase {
+            OpPhase::Ok => c.ok += 1,
+            OpPhase::Fail => c.fail += 1,
+            _ => c.info += 1,
+        }
+    }
+
     /// Counts of all workloads together.
     pub fn total(&self) -> OpCounts {
         self.counts.values().fold(OpCounts::default(), |a, c| OpCounts {
@@ -211,22 +245,7 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
         time::spawn_local(async move {
             ctx.record_op(&op.op, OpPhase::Invoke);
             let invoke = time::now().saturating_duration_since(run_start);
-            let slot = {
-                let mut l = log.lock().expect("op log");
-                l.counts.get_mut(&op.workload).expect("entry").invoked += 1;
-                l.history.push(HistoryEntry {
-                    workload: op.workload.clone(),
-                    user: op.user,
-                    id: op.id,
-                    op: op.op.clone(),
-                    arg: op.arg,
-                    invoke,
-                    complete: None,
-                    outcome: OpPhase::Invoke,
-                    result: String::new(),
-                });
-                l.history.len() - 1
-            };
+            let slot = log.lock().expect("op log").invoke(&op, invoke);
             let nodes = members.lock().expect("membership").clone();
             let result = std::panic::AssertUnwindSafe(time::timeout(timeout, app.execute(&client, &op, &nodes)))
                 .catch_unwind()
@@ -245,20 +264,7 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
                 }
             };
             ctx.record_op(&op.op, phase);
-            {
-                let mut l = log.lock().expect("op log");
-                let entry = &mut l.history[slot];
-                entry.outcome = phase;
-                entry.result = text;
-                // An unknown outcome has no completion: it may take effect at any later time.
-                entry.complete = (phase != OpPhase::Info).then_some(at);
-                let c = l.counts.get_mut(&op.workload).expect("entry");
-                match phase {
-                    OpPhase::Ok => c.ok += 1,
-                    OpPhase::Fail => c.fail += 1,
-                    _ => c.info += 1,
-                }
-            }
+            log.lock().expect("op log").complete(slot, &op, phase, text, at);
             *in_flight.lock().expect("in-flight count") -= 1;
             if let Some(w) = done_waker.lock().expect("waker").take() {
                 w.wake();

@@ -9,7 +9,7 @@ use crate::http::{self, HttpError};
 use gauntlet::chaos::{self, AimedFault, ChurnEvent};
 use gauntlet::expect::{ClusterView, NodeView, Phase};
 use gauntlet::judge::Judge;
-use gauntlet::workload::{HistoryEntry, OpLog, PlannedOps, SharedOpLog};
+use gauntlet::workload::{OpLog, PlannedOps, SharedOpLog};
 use gauntlet::{
     Failure, FailureClass, HttpApplication, HttpReply, MembershipChange, NodeRef, Observation, OpOutcome, Operation,
     RunOutcome, Scenario, Verdict,
@@ -117,12 +117,17 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
                     in_flight.clone(),
                 );
                 ops_tasks.spawn(async move {
-                    let slot = record_invoke(&log, &op, start.elapsed());
+                    let slot = log.lock().expect("op log").invoke(&op, start.elapsed());
                     let nodes = membership.lock().expect("membership").clone();
                     let outcome = tokio::time::timeout(op_timeout, execute(&*app, &op, &nodes, &endpoints, &sticky))
                         .await
                         .unwrap_or_else(|_| OpOutcome::info(format!("no answer within {op_timeout:?}")));
-                    record_completion(&log, slot, &op, outcome, start.elapsed());
+                    let (phase, text) = match outcome {
+                        OpOutcome::Ok(r) => (OpPhase::Ok, r),
+                        OpOutcome::Fail(r) => (OpPhase::Fail, r),
+                        OpOutcome::Info(r) => (OpPhase::Info, r),
+                    };
+                    log.lock().expect("op log").complete(slot, &op, phase, text, start.elapsed());
                     in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
@@ -420,41 +425,4 @@ async fn execute<A: HttpApplication>(
         }
     }
     OpOutcome::fail("no node could serve it in three attempts")
-}
-
-fn record_invoke(log: &SharedOpLog, op: &Operation, at: Duration) -> usize {
-    let mut l = log.lock().expect("op log");
-    l.counts.get_mut(&op.workload).expect("entry").invoked += 1;
-    l.history.push(HistoryEntry {
-        workload: op.workload.clone(),
-        user: op.user,
-        id: op.id,
-        op: op.op.clone(),
-        arg: op.arg,
-        invoke: at,
-        complete: None,
-        outcome: OpPhase::Invoke,
-        result: String::new(),
-    });
-    l.history.len() - 1
-}
-
-fn record_completion(log: &SharedOpLog, slot: usize, op: &Operation, outcome: OpOutcome, at: Duration) {
-    let (phase, text) = match outcome {
-        OpOutcome::Ok(r) => (OpPhase::Ok, r),
-        OpOutcome::Fail(r) => (OpPhase::Fail, r),
-        OpOutcome::Info(r) => (OpPhase::Info, r),
-    };
-    let mut l = log.lock().expect("op log");
-    let entry = &mut l.history[slot];
-    entry.outcome = phase;
-    entry.result = text;
-    // An unknown outcome has no completion: it may take effect at any later time.
-    entry.complete = (phase != OpPhase::Info).then_some(at);
-    let c = l.counts.get_mut(&op.workload).expect("entry");
-    match phase {
-        OpPhase::Ok => c.ok += 1,
-        OpPhase::Fail => c.fail += 1,
-        _ => c.info += 1,
-    }
 }
