@@ -119,6 +119,23 @@ fn roles(dep: &Deployment) -> BTreeMap<String, Vec<&NodeDeploy>> {
 }
 
 /// Renders every object of `dep`: Namespace, Service, then per role ConfigMap and StatefulSet.
+///
+/// ```
+/// use gauntlet_backends::k8s::{render, K8sOptions};
+/// use gauntlet_backends::spec::{Deployment, NodeDeploy};
+/// let node = |i: u32| NodeDeploy {
+///     name: format!("replica-{i}"), role: "replica".into(), index: i, id: i,
+///     binary: "raft-kv-node".into(), args: vec![],
+///     env: [("RAFT_KV_ID".to_owned(), i.to_string())].into(),
+///     ports: vec![7000, 7001], http_port: 7001, data_dir: "/data".into(),
+///     host: format!("replica-{i}.raft-kv"),
+/// };
+/// let dep = Deployment { run_id: "gnt-00000001".into(), app: "raft-kv".into(), plan: "p".into(), nodes: vec![node(0), node(1)] };
+/// let objects = render(&dep, &K8sOptions::default()).unwrap();
+/// let kinds: Vec<&str> = objects.iter().map(|m| m.kind.as_str()).collect();
+/// assert_eq!(kinds, ["Namespace", "Service", "ConfigMap", "StatefulSet"]);
+/// assert_eq!(objects[3].value["spec"]["replicas"], 2);
+/// ```
 pub fn render(dep: &Deployment, opts: &K8sOptions) -> Result<Vec<Manifest>, RenderError> {
     let ns = opts.namespace_of(dep);
     let meta = |name: &str, extra: &[(&str, &str)]| json!({ "name": name, "namespace": ns, "labels": with(labels(dep), extra) });

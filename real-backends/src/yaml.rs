@@ -5,6 +5,11 @@
 use serde_json::Value;
 
 /// `value` as a YAML document (no leading `---`).
+///
+/// ```
+/// let v = serde_json::json!({ "kind": "Service", "spec": { "ports": [ { "port": 7001 } ] } });
+/// assert_eq!(gauntlet_backends::yaml::to_yaml(&v), "kind: \"Service\"\nspec:\n  ports:\n  - port: 7001\n");
+/// ```
 pub fn to_yaml(value: &Value) -> String {
     let mut out = String::new();
     write_value(value, 0, &mut out);
