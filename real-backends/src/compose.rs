@@ -337,10 +337,13 @@ impl Cluster for ComposeCluster {
             Fault::Crash { node } => {
                 let c = self.container(node)?;
                 if self.down.insert(node.clone()) {
+                    // Docker refuses to kill a paused container: thaw it first.
+                    if self.paused.remove(node) {
+                        run("docker", &["unpause", &c])?;
+                    }
                     run("docker", &["kill", &c])?;
                     self.rules.leave(node);
                 }
-                self.paused.remove(node);
                 Ok(())
             }
             Fault::Restart { node } => {
