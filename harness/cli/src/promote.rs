@@ -270,9 +270,9 @@ async fn watch<A: HttpApplication, C: Cluster>(
     let listen = |kind| signal(kind).map_err(|e| BackendError::io("listening for signals", e));
     let (mut term, mut hangup) = (listen(SignalKind::terminate())?, listen(SignalKind::hangup())?);
     // Ctrl-C, `kill` and a closed terminal all stop the run; the caller tears down.
+    // Real code, but biased all the same (the architecture test asks every select! in the
+    // harness to be): the run is polled before the signals.
     tokio::select! {
-        // Real code, but biased all the same (the architecture test asks every select! in the
-        // harness to be): the run is polled before the signals.
         biased;
         r = async {
             cluster.wait_ready(ready_timeout).await?;
