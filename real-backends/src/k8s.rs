@@ -91,6 +91,16 @@ pub enum RenderError {
     /// A partition names a node the deployment does not have.
     #[error("partition names unknown node {0:?}")]
     UnknownNode(String),
+    /// A fault Kubernetes cannot inject.
+    #[error("{fault} of node {node} is not supported on kubernetes: {why}")]
+    Unsupported {
+        /// The fault (`pause`).
+        fault: String,
+        /// The node it was asked for.
+        node: String,
+        /// Why not.
+        why: String,
+    },
 }
 
 fn labels(dep: &Deployment) -> Value {
@@ -371,6 +381,15 @@ impl Kubectl {
     /// Kills a node: its pod is deleted at once and its StatefulSet starts it again.
     pub fn kill(&self, node: &str) -> Vec<String> {
         self.argv(&["delete", "pod", node, "-n", &self.ns, "--grace-period=0", "--force"])
+    }
+    /// Pausing a node: not supported (the API has no SIGSTOP and does not expose the cgroup
+    /// freezer), so always an error saying so.
+    pub fn pause(&self, node: &str) -> Result<Vec<String>, RenderError> {
+        Err(RenderError::Unsupported {
+            fault: "pause".into(),
+            node: node.into(),
+            why: "the API cannot stop a container's processes (no SIGSTOP, no cgroup freezer)".into(),
+        })
     }
     /// Heals a partition.
     pub fn heal(&self) -> Vec<String> {

@@ -98,6 +98,10 @@ fn kubectl_commands_name_the_run_namespace() {
         "kubectl delete networkpolicy -l gauntlet.dev/fault=partition -n gauntlet-gnt-0000test"
     );
     assert_eq!(Kubectl::clean_all().join(" "), "kubectl delete namespace -l gauntlet.dev/run-id");
+    assert_eq!(k.teardown().join(" "), "kubectl delete namespace gauntlet-gnt-0000test --wait=false");
+    assert_eq!(k.apply().join(" "), "kubectl apply -f -");
+    let e = k.pause("replica-1").unwrap_err();
+    assert!(e.to_string().contains("pause of node replica-1 is not supported on kubernetes"), "{e}");
 }
 
 fn validate(files: &[PathBuf]) -> std::process::Output {

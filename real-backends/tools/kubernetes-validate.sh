@@ -10,6 +10,9 @@ KUBERNETES_VERSION=1.31.0  # the schema the manifests are checked against
 venv="$1"; shift
 if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$TOOL_VERSION" >&2
+  # Its dependencies pinned too, so a new jsonschema release cannot change the verdicts.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$TOOL_VERSION" \
+    attrs==26.1.0 importlib_resources==7.1.0 jsonschema==4.26.0 jsonschema-specifications==2025.9.1 \
+    packaging==26.3 PyYAML==6.0.3 referencing==0.37.0 rpds-py==2026.9.1 typing_extensions==4.16.0 >&2
 fi
 exec "$venv/bin/kubernetes-validate" --strict --kubernetes-version "$KUBERNETES_VERSION" "$@"
