@@ -213,13 +213,18 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
             while actions.front().is_some_and(|(t, _, _)| *t == at) {
                 batch.push(actions.pop_front().expect("front").2);
             }
+            // One line per instant: a partition is many one-way cuts.
+            let plain: Vec<String> = batch
+                .iter()
+                .filter_map(|a| if let Action::Fault(f) = a { Some(f.to_string()) } else { None })
+                .collect();
+            if !plain.is_empty() {
+                progress(at, &format!("fault: {}", plain.join("; ")));
+            }
             cluster.begin_batch();
             for action in batch {
                 match action {
-                    Action::Fault(f) => {
-                        progress(at, &format!("fault: {f}"));
-                        apply_logged(cluster, &f, at, &mut applied).await?;
-                    }
+                    Action::Fault(f) => apply_logged(cluster, &f, at, &mut applied).await?,
                     Action::Aimed(aimed) => {
                         let view = latest.lock().expect("view").clone().unwrap_or_default();
                         let Some(leader) = current_leader(&*app, &view, cluster, &gone) else {
