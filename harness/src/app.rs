@@ -318,7 +318,17 @@ pub trait Application: Send + Sync + 'static {
     {
     }
 
+    /// Planted bugs this application can switch on (`app.options.bugs`, or `--bug NAME` on the
+    /// command line), for `gauntlet list` and for checking `--bug`. Default: none.
+    fn bugs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How the node in `setup` is launched as a real process, placed as `placement` says
-    /// (which holds every initial member, so peers can be listed).
-    fn launch(&self, setup: &NodeSetup, placement: &Placement) -> Launch;
+    /// (which holds every initial member, so peers can be listed). Only promotion to a real
+    /// backend calls it. Default: no launch (an empty binary name), which a backend refuses
+    /// with an error naming the application: a simulation-only application need not say.
+    fn launch(&self, _setup: &NodeSetup, _placement: &Placement) -> Launch {
+        Launch::default()
+    }
 }

@@ -25,9 +25,14 @@ pub mod judge;
 pub mod lincheck;
 pub mod observe;
 pub mod plan;
+pub mod registry;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod shrink;
+#[cfg(madsim)]
+pub mod sweep;
 #[cfg(madsim)]
 pub mod testing;
 pub mod verdict;
@@ -41,9 +46,14 @@ pub use builder::ScenarioBuilder;
 pub use bundle::{Bundle, Summary};
 pub use expect::{Check, ClusterView, Expectation, ExpectationRegistry, NodeView, Status};
 pub use plan::{Plan, PlanError, Problem};
+pub use registry::Registry;
 #[cfg(madsim)]
 pub use runner::{run, Deployer, SimDeployer};
 pub use scenario::Scenario;
+#[cfg(madsim)]
+pub use shrink::shrink;
+#[cfg(madsim)]
+pub use sweep::sweep;
 pub use verdict::{Failure, FailureClass, MembershipChange, Observation, RunOutcome, Verdict};
 
 use std::time::Duration;

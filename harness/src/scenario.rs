@@ -16,9 +16,18 @@ pub struct Scenario<A: Application> {
 impl<A: Application + Send + Sync> Scenario<A> {
     /// Binds `plan` to `app`, listing every problem if the plan does not fit.
     pub fn new(app: A, plan: Plan) -> Result<Self, PlanError> {
-        let app = Arc::new(app);
+        Scenario::from_shared(Arc::new(app), plan)
+    }
+
+    /// Binds `plan` to an application already shared (a registry's, or another scenario's).
+    pub fn from_shared(app: Arc<A>, plan: Plan) -> Result<Self, PlanError> {
         plan.validate(&catalog(app.clone()))?;
         Ok(Scenario { app, plan })
+    }
+
+    /// This scenario's application bound to another plan (a shrunk or swept variant).
+    pub fn with_plan(&self, plan: Plan) -> Result<Self, PlanError> {
+        Scenario::from_shared(self.app.clone(), plan)
     }
 
     /// The plan.

@@ -41,6 +41,13 @@
 //! `CHAOS_SEED` overrides the chaos stream alone; `SIM_CHECK_DETERMINISM=1` runs every seed twice
 //! and reports the first divergent event. See `docs/ARCHITECTURE.md` for the design.
 
+// Built with neither mode's cfg, the simulation would silently be configured out (and a user
+// would meet `unresolved import gauntlet::SimDeployer`); say what to add instead.
+#[cfg(not(any(madsim, gauntlet_real, fuzzing, doc)))]
+compile_error!(
+    "Gauntlet needs to know its build mode. For simulation (tests, a gauntlet command line) add      to your crate's .cargo/config.toml:\n\n[build]\nrustflags = [\"--cfg\", \"madsim\"]\n     rustdocflags = [\"--cfg\", \"madsim\"]\n\n(it must reach every crate, madsim's own      included, so it cannot be a feature; `gauntlet init` writes it). For the real build of node      binaries, pass `--cfg gauntlet_real` instead, e.g. `cargo real-build` (docs/YOUR_SYSTEM.md)."
+);
+
 pub mod buggify;
 pub mod clock;
 pub mod context;

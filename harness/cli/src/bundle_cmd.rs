@@ -3,7 +3,8 @@
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
 use gauntlet::sim::trace::TraceEvent;
-use gauntlet_scenarios::registry::{self, RunOptions};
+use crate::apps::Apps;
+use gauntlet::registry::{PlanRunner, RunOptions, RunPlanError};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
@@ -46,7 +47,7 @@ fn window(events: &[TraceEvent], centre: usize, width: usize) -> Vec<String> {
 
 /// Re-runs the bundle's plan and seeds; exit 0 when the trace hash and verdict match, 3 when
 /// the replay diverges, 2 when the bundle cannot be read.
-pub fn replay(path: &Path, around: Option<usize>, at: Option<Duration>, width: usize, json: bool) -> i32 {
+pub fn replay(apps: &Apps, path: &Path, around: Option<usize>, at: Option<Duration>, width: usize, json: bool) -> i32 {
     let (bundle, plan) = match load_with_plan(path) {
         Ok(b) => b,
         Err(code) => return code,
@@ -64,8 +65,12 @@ pub fn replay(path: &Path, around: Option<usize>, at: Option<Duration>, width: u
         return EXIT_USAGE;
     }
     eprintln!("gauntlet: replaying {} with {seeds}", plan.name);
-    let outcome = match registry::run_with(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() }) {
+    let outcome = match apps.registry.run_plan(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() }) {
         Ok(o) => o,
+        Err(e @ RunPlanError::Plan(_)) => {
+            eprintln!("gauntlet: {}: cannot replay: {e}", path.display());
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("gauntlet: the replay broke: {e}");
             return EXIT_CRASH;

@@ -1,5 +1,6 @@
 //! The command line: every command, its flags, and the dispatch.
 
+use crate::apps::Apps;
 use crate::{EXIT_PASS, EXIT_USAGE};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,8 +26,8 @@ pub struct RunFlags {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the demo scenario (plan gossip-smoke: 5 gossip nodes under restarts, partitions and
-    /// loss) and write its bundle and HTML report.
+    /// Run the demo plan (in the shipped `gauntlet`: gossip-smoke, 5 gossip nodes under
+    /// restarts, partitions and loss) and write its bundle and HTML report.
     Demo {
         /// Seed: decimal, 0x hex or a commit id. Default: SIM_SEED, or a fresh seed printed first.
         #[arg(long)]
@@ -47,11 +48,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new crate that tests a system of its own with Gauntlet: an example application
+    /// with a planted bug, a plan, a test, and this command line for it.
+    Init {
+        /// The directory to create (it must not exist, or be empty).
+        dir: PathBuf,
+        /// The crate's name. Default: the directory's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// How the crate depends on Gauntlet: `path:DIR` (a checkout; the default is the one
+        /// this program was built from, if it is still there) or `git:URL`.
+        #[arg(long)]
+        gauntlet: Option<String>,
+    },
     /// List the plans in a directory and the applications with their expectations and bugs.
     List {
-        /// Where the plans are.
-        #[arg(long, default_value = "scenarios/plans")]
-        plans: PathBuf,
+        /// Where the plans are. Default: the command line's plans directory (`plans`).
+        #[arg(long)]
+        plans: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -91,9 +105,11 @@ enum Command {
         /// Directory for failing seeds' bundles.
         #[arg(long, default_value = "gauntlet-out")]
         out: PathBuf,
-        /// Failing-seed corpus directory (`<plan>.seeds` in it); `cargo test` re-runs it.
-        #[arg(long, default_value = "snapshots/corpus")]
-        corpus: PathBuf,
+        /// Failing-seed corpus directory (`<plan>.seeds` in it) that failing seeds are added to.
+        /// Default: the command line's corpus, if it has one (the shipped `gauntlet`:
+        /// snapshots/corpus, which `cargo test` re-runs).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
         /// Do not add failing seeds to the corpus.
         #[arg(long)]
         no_corpus: bool,
@@ -224,9 +240,13 @@ enum Command {
     },
 }
 
-/// Runs the CLI and returns the process exit code.
-pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+/// Runs the CLI on `args` and returns the process exit code.
+pub fn main<I, T>(apps: &Apps, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -234,26 +254,29 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Demo { seed, json, out } => crate::demo::run_demo(seed, json, &out),
-        Command::Check { plans, json } => crate::plan_cmd::check(&plans, json),
-        Command::List { plans, json } => crate::plan_cmd::list(&plans, json),
+        Command::Demo { seed, json, out } => crate::demo::run_demo(apps, seed, json, &out),
+        Command::Init { dir, name, gauntlet } => crate::init::run(&dir, name.as_deref(), gauntlet.as_deref()),
+        Command::Check { plans, json } => crate::plan_cmd::check(apps, &plans, json),
+        Command::List { plans, json } => crate::plan_cmd::list(apps, plans.as_deref().unwrap_or(&apps.plans_dir), json),
         Command::Run { plan, flags, out, no_bundle, json } => {
-            crate::plan_cmd::run(&plan, &flags, (!no_bundle).then_some(out.as_path()), json)
+            crate::plan_cmd::run(apps, &plan, &flags, (!no_bundle).then_some(out.as_path()), json)
         }
         Command::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, no_corpus, first, json } => {
-            let corpus = (!no_corpus).then_some(corpus);
-            crate::sweep::run(crate::sweep::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, first, json })
+            let corpus = if no_corpus { None } else { corpus.or_else(|| apps.corpus.clone()) };
+            crate::sweep::run(apps, crate::sweep::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, first, json })
         }
-        Command::Promote { plan, flags, promote } => crate::promote::run(&plan, &flags, &promote),
+        Command::Promote { plan, flags, promote } => crate::promote::run(apps, &plan, &flags, &promote),
         Command::Clean { json } => crate::promote::clean(json),
         Command::DelayQueue { args } => gauntlet_backends::delay::main(&args),
-        Command::SweepOne { plan, seed, bugs, out } => crate::sweep::one(&plan, seed, &bugs, &out),
+        Command::SweepOne { plan, seed, bugs, out } => crate::sweep::one(apps, &plan, seed, &bugs, &out),
         Command::Replay { bundle, around, at, window, json } => {
-            crate::bundle_cmd::replay(&bundle, around, at, window, json)
+            crate::bundle_cmd::replay(apps, &bundle, around, at, window, json)
         }
-        Command::Shrink { bundle, out, max_runs, json } => crate::shrink::run(&bundle, out, max_runs, json),
+        Command::Shrink { bundle, out, max_runs, json } => crate::shrink::run(apps, &bundle, out, max_runs, json),
         Command::Diff { a, b, context, json } => crate::bundle_cmd::diff(&a, &b, context, json),
-        Command::CheckDeterminism { plan, flags, json } => crate::plan_cmd::check_determinism(&plan, &flags, json),
+        Command::CheckDeterminism { plan, flags, json } => {
+            crate::plan_cmd::check_determinism(apps, &plan, &flags, json)
+        }
         Command::Report { bundle, out, json } => crate::bundle_cmd::report(&bundle, &out, json),
         Command::CheckHistory { file, model, json, max_steps } => {
             crate::check_history::run(&file, model, json, max_steps)

@@ -3,7 +3,8 @@
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
 use gauntlet::Verdict;
-use gauntlet_scenarios::registry::{self, RunOptions, RunPlanError};
+use crate::apps::Apps;
+use gauntlet::registry::{PlanRunner, RunOptions, RunPlanError};
 use gauntlet_sim::seed::{parse_seed, seed_from_env, CHAOS_SEED_ENV, SIM_SEED_ENV};
 use gauntlet_sim::{RunError, Seeds};
 
@@ -18,7 +19,13 @@ pub(crate) fn seeds(flag: Option<String>) -> Result<Seeds, gauntlet_sim::SeedErr
 
 /// `gauntlet demo`: the `gossip-smoke` plan (5 gossip-max nodes under restarts, partitions of
 /// every shape and 1% loss) under simulation; writes its bundle and HTML report to `out`.
-pub(crate) fn run_demo(seed: Option<String>, json: bool, out: &std::path::Path) -> i32 {
+pub(crate) fn run_demo(apps: &Apps, seed: Option<String>, json: bool, out: &std::path::Path) -> i32 {
+    let Some((plan, about)) = apps.demo.clone() else {
+        eprintln!(
+            "gauntlet: this command line has no demo plan (register one with Apps::demo); run a plan with `run PLAN`"
+        );
+        return EXIT_USAGE;
+    };
     let seeds = match seeds(seed) {
         Ok(s) => s,
         Err(e) => {
@@ -28,11 +35,10 @@ pub(crate) fn run_demo(seed: Option<String>, json: bool, out: &std::path::Path) 
     };
     // The seed comes first, before anything can go wrong.
     eprintln!("gauntlet: demo with {seeds}");
-    let plan = gauntlet_scenarios::plans::gossip_smoke();
     let started = std::time::Instant::now();
-    let outcome = registry::run_with(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() });
+    let outcome = apps.registry.run_plan(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() });
     let wall_ms = started.elapsed().as_millis() as u64;
-    let replay = format!("{} cargo run --release -p gauntlet-cli -- demo", seeds.env_prefix());
+    let replay = format!("{} {} demo", seeds.env_prefix(), crate::apps::self_command());
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -80,7 +86,7 @@ pub(crate) fn run_demo(seed: Option<String>, json: bool, out: &std::path::Path) 
         });
         println!("{v}");
     } else {
-        println!("scenario   demo: {} (5 gossip-max nodes; restarts, partitions, 1% loss)", plan.name);
+        println!("scenario   demo: {} ({about})", plan.name);
         println!("seed       {}  (chaos {})", seeds.sim, seeds.chaos);
         println!("faults");
         for e in &outcome.schedule.entries {

@@ -4,16 +4,17 @@ use crate::cli::RunFlags;
 use crate::{EXIT_CRASH, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta, Summary, EXTENSION};
 use gauntlet::{Plan, RunOutcome, Verdict};
-use gauntlet_scenarios::registry::{self, RunOptions};
+use crate::apps::Apps;
+use gauntlet::registry::{PlanRunner, RunOptions};
 use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};
 
 /// Validates every file; prints each problem. Exit 0 when all are valid, 2 otherwise.
-pub fn check(files: &[PathBuf], json: bool) -> i32 {
+pub fn check(apps: &Apps, files: &[PathBuf], json: bool) -> i32 {
     let mut bad = 0;
     let mut report = Vec::new();
     for file in files {
-        match Plan::load(file).and_then(|p| registry::check(&p).map(|_| p)) {
+        match Plan::load(file).and_then(|p| apps.registry.check(&p).map(|_| p)) {
             Ok(plan) => {
                 if !json {
                     println!("ok    {} ({})", file.display(), plan.name);
@@ -43,10 +44,10 @@ pub fn check(files: &[PathBuf], json: bool) -> i32 {
 }
 
 /// Loads `file`, switches on `bugs`, and validates it against its application.
-pub fn load_plan(file: &Path, bugs: &[String]) -> Result<Plan, String> {
+pub fn load_plan(apps: &Apps, file: &Path, bugs: &[String]) -> Result<Plan, String> {
     let mut plan = Plan::load(file).map_err(|e| e.to_string())?;
     plan.add_bugs(bugs);
-    registry::check(&plan).map_err(|e| e.to_string())?;
+    apps.registry.check(&plan).map_err(|e| e.to_string())?;
     Ok(plan)
 }
 
@@ -71,7 +72,7 @@ pub fn bundle_path(dir: &Path, plan: &Plan, seeds: Seeds) -> PathBuf {
 /// The line that replays a run of `file` with `seeds` and the `--bug` flags it was given.
 pub fn replay_line(file: &Path, bugs: &[String], seeds: Seeds) -> String {
     let flags: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
-    format!("{} cargo run --release -p gauntlet-cli -- run {}{flags}", seeds.env_prefix(), file.display())
+    format!("{} {} run {}{flags}", seeds.env_prefix(), crate::apps::self_command(), file.display())
 }
 
 /// The `run` JSON object for one seed (also what `sweep` collects).
@@ -124,19 +125,19 @@ pub fn run_json(
 
 /// The plan (with `flags.bugs`) and seeds for a command that runs `file`; on error, prints it
 /// and gives the usage exit code.
-fn prepare(file: &Path, flags: &RunFlags) -> Result<(Plan, Seeds), i32> {
+fn prepare(apps: &Apps, file: &Path, flags: &RunFlags) -> Result<(Plan, Seeds), i32> {
     let usage = |e: String| {
         eprintln!("gauntlet: {e}");
         EXIT_USAGE
     };
-    let plan = load_plan(file, &flags.bugs).map_err(usage)?;
+    let plan = load_plan(apps, file, &flags.bugs).map_err(usage)?;
     let seeds = seeds_for(&plan, flags.seed.clone()).map_err(usage)?;
     Ok((plan, seeds))
 }
 
 /// Runs one plan file once, writes its bundle, and reports; the exit code follows the verdict.
-pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32 {
-    let (plan, seeds) = match prepare(file, flags) {
+pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32 {
+    let (plan, seeds) = match prepare(apps, file, flags) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -153,7 +154,8 @@ pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32
         }
     };
     let started = std::time::Instant::now();
-    let outcome = registry::run_with(&plan, seeds, RunOptions { keep_events: out.is_some(), ..RunOptions::default() });
+    let outcome =
+        apps.registry.run_plan(&plan, seeds, RunOptions { keep_events: out.is_some(), ..RunOptions::default() });
     let wall_ms = started.elapsed().as_millis() as u64;
     let outcome = match outcome {
         Ok(o) => o,
@@ -200,13 +202,14 @@ pub fn run(file: &Path, flags: &RunFlags, out: Option<&Path>, json: bool) -> i32
 
 /// Runs a plan twice with the same seeds; exit 0 when both runs are identical, 3 on the first
 /// divergent event.
-pub fn check_determinism(file: &Path, flags: &RunFlags, json: bool) -> i32 {
-    let (plan, seeds) = match prepare(file, flags) {
+pub fn check_determinism(apps: &Apps, file: &Path, flags: &RunFlags, json: bool) -> i32 {
+    let (plan, seeds) = match prepare(apps, file, flags) {
         Ok(p) => p,
         Err(code) => return code,
     };
     eprintln!("gauntlet: {} with {seeds}, twice", plan.name);
-    let result = registry::run_with(&plan, seeds, RunOptions { check_determinism: true, ..RunOptions::default() });
+    let result =
+        apps.registry.run_plan(&plan, seeds, RunOptions { check_determinism: true, ..RunOptions::default() });
     let (ok, message, hash) = match &result {
         Ok(o) => (true, format!("deterministic: both runs gave trace hash {:016x}", o.trace_hash), Some(o.trace_hash)),
         Err(e) => (false, e.to_string(), None),
@@ -228,7 +231,7 @@ pub fn check_determinism(file: &Path, flags: &RunFlags, json: bool) -> i32 {
 }
 
 /// Lists plan files and registered applications.
-pub fn list(dir: &Path, json: bool) -> i32 {
+pub fn list(apps: &Apps, dir: &Path, json: bool) -> i32 {
     let mut plans = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut files: Vec<PathBuf> = entries
@@ -249,7 +252,8 @@ pub fn list(dir: &Path, json: bool) -> i32 {
     } else {
         eprintln!("gauntlet: cannot read plan directory {}", dir.display());
     }
-    let apps = registry::apps();
+    let promotable = apps.promotable();
+    let apps = apps.registry.apps();
     if json {
         let v = serde_json::json!({
             "plans": plans.iter().map(|(f, name, app, about, err)| serde_json::json!({
@@ -258,6 +262,7 @@ pub fn list(dir: &Path, json: bool) -> i32 {
             "apps": apps.iter().map(|a| serde_json::json!({
                 "name": a.name, "roles": a.roles, "operations": a.operations,
                 "expectations": a.expectations, "bugs": a.bugs, "elects_leaders": a.elects_leaders,
+                "promotable": promotable.contains(&a.name.as_str()),
             })).collect::<Vec<_>>(),
         });
         println!("{v}");

@@ -12,8 +12,8 @@ use gauntlet_backends::live::{self, Cluster};
 use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
 use gauntlet_backends::sys::Features;
 use gauntlet_backends::BackendError;
-use gauntlet_scenarios::raft::RaftKv;
-use gauntlet_scenarios::registry;
+use crate::apps::Apps;
+use gauntlet::registry::PlanRunner;
 use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,8 +61,8 @@ pub struct PromoteFlags {
 }
 
 /// Runs `gauntlet promote`.
-pub fn run(file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 {
-    let plan = match load_plan(file, &flags.bugs) {
+pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 {
+    let plan = match load_plan(apps, file, &flags.bugs) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("gauntlet: {e}");
@@ -76,26 +76,34 @@ pub fn run(file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 {
             return EXIT_USAGE;
         }
     };
-    match plan.app.name.as_str() {
-        "raft-kv" => match Scenario::new(RaftKv, plan.clone()) {
-            Ok(s) => promote(&s, seeds, p),
-            Err(e) => {
-                eprintln!("gauntlet: {e}");
-                EXIT_USAGE
-            }
-        },
-        other => {
+    match apps.promoter(&plan.app.name) {
+        Some(promote) => promote(apps, &plan, seeds, p),
+        None => {
+            let promotable = apps.promotable();
             eprintln!(
-                "gauntlet: application {other:?} cannot be promoted yet: its nodes have no HTTP client in Gauntlet \
-                 (raft-kv can)"
+                "gauntlet: application {:?} cannot be promoted: it was registered with `Apps::with`, for simulation \
+                 only; an application whose nodes serve HTTP implements `HttpApplication` and is registered with \
+                 `Apps::with_http` (promotable here: {})",
+                plan.app.name,
+                if promotable.is_empty() { "none".to_owned() } else { promotable.join(", ") }
             );
             EXIT_USAGE
         }
     }
 }
 
-fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &PromoteFlags) -> i32 {
+/// Promotes `scenario` with `seeds` as `p` says (what [`Apps::with_http`] registers).
+pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, seeds: Seeds, p: &PromoteFlags) -> i32 {
     let plan = scenario.plan();
+    let first = first_binary(scenario);
+    if first.is_empty() {
+        eprintln!(
+            "gauntlet: application {:?} cannot be promoted: its `Application::launch` gives no binary (the default); \
+             say how a node is started as a real process",
+            plan.app.name
+        );
+        return EXIT_USAGE;
+    }
     if p.backend == Backend::K8s {
         return render_k8s(scenario, p);
     }
@@ -114,7 +122,7 @@ fn promote<A: HttpApplication>(scenario: &Scenario<A>, seeds: Seeds, p: &Promote
                 return EXIT_USAGE;
             }
         },
-        None => match registry::run(plan, seeds, false) {
+        None => match apps.registry.run_plan(plan, seeds, Default::default()) {
             Ok(outcome) => Bundle::of(plan, &outcome),
             Err(e) => {
                 eprintln!("gauntlet: simulating the baseline: {e}");

@@ -11,7 +11,8 @@ use crate::plan_cmd::{bundle_path, load_plan, replay_line, run_json};
 use crate::{EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
 use gauntlet::{Plan, Verdict};
-use gauntlet_scenarios::registry::{self, RunOptions};
+use crate::apps::Apps;
+use gauntlet::registry::{PlanRunner, RunOptions};
 use gauntlet_sim::seed::parse_seed;
 use gauntlet_sim::Seeds;
 use std::io::Read;
@@ -180,8 +181,8 @@ pub fn record_corpus(dir: &Path, plan: &Plan, failures: &[(u64, String)]) -> Res
 }
 
 /// Runs the sweep; exit 0 when every seed passed, 1 when any failed, 2 on bad usage.
-pub fn run(s: Sweep) -> i32 {
-    let plan = match load_plan(&s.plan, &s.bugs) {
+pub fn run(apps: &Apps, s: Sweep) -> i32 {
+    let plan = match load_plan(apps, &s.plan, &s.bugs) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("gauntlet: {e}");
@@ -318,8 +319,8 @@ pub fn run(s: Sweep) -> i32 {
 
 /// `gauntlet sweep-one`: runs one seed (without keeping events); a failing seed is run again
 /// keeping them, for its bundle. Prints the `run` JSON object.
-pub fn one(file: &Path, seed: u64, bugs: &[String], out: &Path) -> i32 {
-    let plan = match load_plan(file, bugs) {
+pub fn one(apps: &Apps, file: &Path, seed: u64, bugs: &[String], out: &Path) -> i32 {
+    let plan = match load_plan(apps, file, bugs) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("gauntlet: {e}");
@@ -329,7 +330,7 @@ pub fn one(file: &Path, seed: u64, bugs: &[String], out: &Path) -> i32 {
     let seeds = Seeds::new(seed);
     let replay = replay_line(file, bugs, seeds);
     let started = Instant::now();
-    let outcome = match registry::run_with(&plan, seeds, RunOptions::default()) {
+    let outcome = match apps.registry.run_plan(&plan, seeds, RunOptions::default()) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("gauntlet: seed {seed}: the run broke: {e}");
@@ -339,7 +340,7 @@ pub fn one(file: &Path, seed: u64, bugs: &[String], out: &Path) -> i32 {
     let wall_ms = started.elapsed().as_millis() as u64;
     let mut bundle = None;
     if let Verdict::Fail(_) = &outcome.verdict {
-        let kept = registry::run_with(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() });
+        let kept = apps.registry.run_plan(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() });
         if let Ok(full) = kept {
             let path = bundle_path(out, &plan, seeds);
             match Bundle::of(&plan, &full).write(&path) {

@@ -46,6 +46,10 @@ impl Application for GossipApp {
     fn name(&self) -> &str {
         "gossip"
     }
+
+    fn bugs(&self) -> Vec<String> {
+        BUGS.iter().map(|b| (*b).to_owned()).collect()
+    }
     fn roles(&self) -> Vec<String> {
         vec!["gossip".into()]
     }

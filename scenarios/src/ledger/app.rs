@@ -214,6 +214,10 @@ impl Application for Ledger {
     fn name(&self) -> &str {
         "ledger"
     }
+
+    fn bugs(&self) -> Vec<String> {
+        crate::ledger::validator::BUG_NAMES.iter().map(|b| (*b).to_owned()).collect()
+    }
     fn roles(&self) -> Vec<String> {
         vec!["executor".into(), "flooder".into(), "validator".into()]
     }

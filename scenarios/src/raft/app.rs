@@ -64,6 +64,10 @@ impl Application for RaftKv {
     fn name(&self) -> &str {
         "raft-kv"
     }
+
+    fn bugs(&self) -> Vec<String> {
+        crate::raft::bugs::NAMES.iter().map(|b| (*b).to_owned()).collect()
+    }
     fn roles(&self) -> Vec<String> {
         vec!["replica".into()]
     }

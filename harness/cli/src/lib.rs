@@ -1,7 +1,22 @@
-//! `gauntlet`: the command-line tool.
+//! # gauntlet-cli: the `gauntlet` command line, for any registered application
+//!
+//! The command line is a library: a crate registers its applications once in an [`Apps`] and
+//! gets every command for them — checking plans, runs, sweeps, replays, shrinks, diffs,
+//! reports, determinism checks and (for an [`HttpApplication`](gauntlet::HttpApplication))
+//! promotion to real deployments. A whole CLI for a system of your own is a three-line
+//! `src/bin/gauntlet.rs`:
+//!
+//! ```no_run
+//! fn main() {
+//!     gauntlet_cli::main(gauntlet_cli::Apps::new() /* .with(my_system::MyApp) */)
+//! }
+//! ```
+//!
+//! `gauntlet init DIR` writes such a crate, with an example application, a plan and a test.
 //!
 //! ```text
-//! gauntlet demo [--seed N] [--json]             run the demo scenario under simulation
+//! gauntlet demo [--seed N] [--json]             run the registered demo plan
+//! gauntlet init DIR [--name NAME]                write a new crate that tests a system of its own
 //! gauntlet list [--plans DIR] [--json]           plans, applications, expectations, bugs
 //! gauntlet check PLAN...                         validate plan files
 //! gauntlet run PLAN [--seed S] [--bug B]... [--out DIR] [--json]
@@ -21,12 +36,14 @@
 //! ```
 //! Seeds: `--seed` or `SIM_SEED` (decimal, 0x hex, or a git commit id); otherwise one is drawn
 //! and printed first. Exit codes: 0 pass, 1 a safety failure (or the demo failed, or `diff`
-//! found a difference), 2 usage or input error (a bad plan, an unreadable bundle), 3 a crash (a
-//! panic, a trace limit, nondeterminism, a replay that diverged), 4 a liveness failure.
-//! `check-history`: 0 linearizable, 1 not, 2 a missing or malformed file (each bad line named),
-//! 3 undecided within `--max-steps`.
+//! found a difference), 2 usage or input error (a bad plan, an unreadable bundle, an unknown
+//! application), 3 a crash (a panic, a trace limit, nondeterminism, a replay that diverged),
+//! 4 a liveness failure. `check-history`: 0 linearizable, 1 not, 2 a missing or malformed file
+//! (each bad line named), 3 undecided within `--max-steps`.
 #![allow(clippy::disallowed_methods, reason = "the CLI measures wall time around simulated runs")]
 
+#[cfg(madsim)]
+mod apps;
 #[cfg(madsim)]
 mod bundle_cmd;
 #[cfg(madsim)]
@@ -35,6 +52,8 @@ mod check_history;
 mod cli;
 #[cfg(madsim)]
 mod demo;
+#[cfg(madsim)]
+mod init;
 #[cfg(madsim)]
 mod plan_cmd;
 #[cfg(madsim)]
@@ -46,6 +65,9 @@ mod shrink;
 #[cfg(madsim)]
 mod sweep;
 
+#[cfg(madsim)]
+pub use apps::Apps;
+
 /// Exit code: every expectation held.
 pub const EXIT_PASS: i32 = 0;
 /// Exit code: an expectation failed.
@@ -55,14 +77,19 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code: the run could not complete (panic, limit, nondeterminism).
 pub const EXIT_CRASH: i32 = 3;
 
+/// Runs the command line (`std::env::args`) for `apps` and exits with its code.
 #[cfg(madsim)]
-fn main() {
+pub fn main(apps: Apps) -> ! {
     gauntlet_sim::log::init();
-    std::process::exit(cli::main());
+    std::process::exit(run(&apps, std::env::args_os()));
 }
 
-#[cfg(not(madsim))]
-fn main() {
-    eprintln!("gauntlet: this is the real build of the CLI; build it normally (`cargo build -p gauntlet-cli`), which simulates");
-    std::process::exit(EXIT_USAGE);
+/// Runs the command line `args` (the program name first) for `apps`; returns the exit code.
+#[cfg(madsim)]
+pub fn run<I, T>(apps: &Apps, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    cli::main(apps, args)
 }
