@@ -318,6 +318,18 @@ pub trait Application: Send + Sync + 'static {
     {
     }
 
+    /// How a client history entry reads as an operation of a built-in linearizability model
+    /// (`register` or `kv`), for the built-in `linearizable` expectation: the model input the
+    /// entry's operation and argument stand for, and its reply when the entry completed (`None`
+    /// for a reply that says nothing). Return `None` for entries that constrain nothing (say,
+    /// an operation outside the model). Failed entries are left out and unknown outcomes are
+    /// handled by the harness. Default: `None` for every entry, and a plan naming
+    /// `linearizable` fails saying this hook is missing. For a model of your own, see
+    /// [`ExpectationRegistry::linearizable_with`].
+    fn history_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lincheck::HistoryOp> {
+        None
+    }
+
     /// Planted bugs this application can switch on (`app.options.bugs`, or `--bug NAME` on the
     /// command line), for `gauntlet list` and for checking `--bug`. Default: none.
     fn bugs(&self) -> Vec<String> {

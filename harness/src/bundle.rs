@@ -2,12 +2,12 @@
 //! concrete fault schedule, the trace, the observations, the client history and the verdict —
 //! so that it can be replayed, diffed, shrunk and reported on later.
 //!
-//! # File format (version 2)
+//! # File format (version 3)
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic "GNTLBNDL"
-//! 8       4     format version, u32 little-endian (this build writes 2, reads 1 and 2)
+//! 8       4     format version, u32 little-endian (this build writes 3, reads 1 to 3)
 //! 12      4     flags, u32 (0)
 //! 16      8     total file length, u64 LE
 //! 24      8     body checksum: FNV-1a 64 over every byte from offset 40 to the end
@@ -19,7 +19,8 @@
 //! Sections (each exactly once, in this order): 1 meta (versions, git revision, application,
 //! the plan as TOML, the seeds, and from version 2 the backend that ran it: `sim`, `local`,
 //! `compose`, `k8s`; a version 1 bundle is a simulated run), 2 the concrete fault schedule, 3 the trace, 4 observations,
-//! 5 the client history, 6 the verdict and summary.
+//! 5 the client history, 6 the verdict and summary, and from version 3: 7 the findings (the
+//! full evidence behind capped failure messages, undecided checks; empty in older bundles).
 //!
 //! [`BundleWriter`] streams sections into `<path>.tmp` as they are ready (the meta section
 //! before the run starts, so even a run that aborts leaves its plan and seeds behind) and
@@ -55,7 +56,7 @@ use std::time::Duration;
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"GNTLBNDL";
 /// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 40;
 /// The largest bundle file read or written: 1 GiB.
@@ -65,7 +66,16 @@ pub const MAX_SECTION_BYTES: u64 = 1 << 30;
 /// The file name extension of bundles.
 pub const EXTENSION: &str = "gbundle";
 
-const SECTIONS: [&str; 6] = ["meta", "schedule", "trace", "observations", "history", "verdict"];
+const SECTIONS: [&str; 7] = ["meta", "schedule", "trace", "observations", "history", "verdict", "findings"];
+
+/// The sections a bundle of format `version` holds.
+fn sections_of(version: u32) -> usize {
+    if version >= 3 {
+        7
+    } else {
+        6
+    }
+}
 
 /// Why bytes are not a readable bundle. Each kind of damage has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,6 +193,8 @@ pub struct Bundle {
     pub verdict: Verdict,
     /// The readable summary.
     pub summary: Summary,
+    /// What expectations reported beyond the verdict (empty in bundles before version 3).
+    pub findings: Vec<crate::verdict::Finding>,
 }
 
 /// The readable digest of a run: what `insta` snapshots and `gauntlet diff` compares. It holds
@@ -337,6 +349,7 @@ impl Bundle {
             history: outcome.history.clone(),
             verdict: outcome.verdict.clone(),
             summary: Summary::of(plan, outcome),
+            findings: outcome.findings.clone(),
         }
     }
 
@@ -422,7 +435,7 @@ impl Bundle {
         // The checksums hold: from here on, damage means a bug in the writer or a collision.
         let mut sections: Vec<&[u8]> = Vec::new();
         let mut at = 0usize;
-        for (i, name) in SECTIONS.iter().enumerate() {
+        for (i, name) in SECTIONS.iter().take(sections_of(version)).enumerate() {
             let corrupt = |what: String| DecodeError::Corrupt { what: format!("section {name}: {what}") };
             if body.len() - at < 9 {
                 return Err(corrupt("missing".into()));
@@ -451,7 +464,11 @@ impl Bundle {
         let observations = decode_section(SECTIONS[3], sections[3])?;
         let history = decode_section(SECTIONS[4], sections[4])?;
         let (verdict, summary) = decode_section(SECTIONS[5], sections[5])?;
-        Ok(Bundle { meta, schedule, trace, observations, history, verdict, summary })
+        let findings = match sections.get(6) {
+            Some(frame) => decode_section(SECTIONS[6], frame)?,
+            None => Vec::new(),
+        };
+        Ok(Bundle { meta, schedule, trace, observations, history, verdict, summary, findings })
     }
 
     /// The plan, parsed back from the meta section.
@@ -563,7 +580,7 @@ impl BundleWriter {
         Ok(w)
     }
 
-    /// Appends section `kind` (they must come in order, 1 to 6).
+    /// Appends section `kind` (they must come in order, 1 to 7).
     pub fn section<T: Serialize + ?Sized>(&mut self, kind: u8, value: &T) -> Result<(), BundleError> {
         let section = SECTIONS.get(usize::from(kind).wrapping_sub(1)).copied().unwrap_or("unknown");
         let fail = |message: String| BundleError::Encode { path: self.path.clone(), section, message };
@@ -595,6 +612,7 @@ impl BundleWriter {
         self.section(4, &bundle.observations)?;
         self.section(5, &bundle.history)?;
         self.section(6, &(&bundle.verdict, &bundle.summary))?;
+        self.section(7, &bundle.findings)?;
         self.finish()
     }
 

@@ -4,7 +4,9 @@
 //! A **safety** expectation must hold at every check; its first violation fails the run at
 //! once (fail fast). A **liveness** expectation must come to hold during the cooldown, after
 //! faults stop and the network heals; if the cooldown ends first, the run fails with class
-//! liveness. Built-ins: `converge`, `ready` and `progress`; apps register their own with
+//! liveness. Built-ins: `converge`, `ready`, `progress` and `linearizable` (the client
+//! history against a `register` or `kv` model, see [`crate::lincheck::expectation`]); apps
+//! register their own with
 //! [`Application::expectations`](crate::Application::expectations).
 
 use crate::app::Application;
@@ -96,6 +98,13 @@ pub trait Expectation<A: Application> {
     fn at_end(&mut self, _cx: &Check<'_, A>) -> Status {
         Status::Holds
     }
+    /// The whole evidence behind this expectation's last [`Status::Violated`], when its
+    /// message was capped (it goes into the bundle and the report, not the verdict line).
+    /// Default: none. An [`Expectation::at_end`] that answers [`Status::Pending`] says the
+    /// check could not decide; the run passes, and the reason is kept as a finding.
+    fn evidence(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// An expectation built from its parameters, or the problems with them.
@@ -134,6 +143,7 @@ impl<A: Application> ExpectationRegistry<A> {
             }
             Ok(Box::new(Progress { min_ops }) as Box<dyn Expectation<A>>)
         });
+        crate::lincheck::expectation::register_builtin(&mut r);
         app.expectations(&mut r);
         r
     }

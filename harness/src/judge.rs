@@ -6,7 +6,7 @@
 use crate::app::Application;
 use crate::expect::{Check, ClusterView, Expectation, ExpectationRegistry, OpCounts, Phase, Status};
 use crate::plan::Plan;
-use crate::verdict::{Failure, FailureClass, Verdict};
+use crate::verdict::{Failure, FailureClass, Finding, FindingKind, Verdict};
 use crate::workload::OpLog;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,6 +22,7 @@ pub struct Judge<A: Application> {
     /// The end of the cooldown: a liveness expectation still pending then fails.
     end: Duration,
     cooldown: Duration,
+    findings: Vec<Finding>,
 }
 
 impl<A: Application> Judge<A> {
@@ -46,6 +47,7 @@ impl<A: Application> Judge<A> {
             ops_at_cooldown: OpCounts::default(),
             end: plan.run.duration + plan.run.cooldown,
             cooldown: plan.run.cooldown,
+            findings: Vec::new(),
         })
     }
 
@@ -59,6 +61,11 @@ impl<A: Application> Judge<A> {
         debug_assert_eq!(self.phase, Phase::Active, "the cooldown begins once");
         self.phase = Phase::Cooldown { since: now };
         self.ops_at_cooldown = ops;
+    }
+
+    /// What the expectations reported beyond their verdicts (evidence, undecided checks).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 
     /// When each expectation first held in the cooldown.
@@ -85,7 +92,10 @@ impl<A: Application> Judge<A> {
         let mut waiting: Option<(String, String)> = None;
         for (name, e) in self.expectations.iter_mut() {
             match e.check(&cx) {
-                Status::Violated(why) => return fail(e.class(), name, why),
+                Status::Violated(why) => {
+                    keep_evidence(&mut self.findings, name, e);
+                    return fail(e.class(), name, why);
+                }
                 Status::Holds => {
                     if matches!(phase, Phase::Cooldown { .. }) {
                         self.settled.entry(name.clone()).or_insert(now);
@@ -106,8 +116,17 @@ impl<A: Application> Judge<A> {
                 let log = log.lock().expect("op log");
                 let cx = Check { history: &log.history, ..cx };
                 for (name, e) in self.expectations.iter_mut() {
-                    if let Status::Violated(why) = e.at_end(&cx) {
-                        return fail(e.class(), name, why);
+                    match e.at_end(&cx) {
+                        Status::Violated(why) => {
+                            keep_evidence(&mut self.findings, name, e);
+                            return fail(e.class(), name, why);
+                        }
+                        Status::Pending(why) => self.findings.push(Finding {
+                            expectation: name.clone(),
+                            kind: FindingKind::Undecided,
+                            text: why,
+                        }),
+                        Status::Holds => {}
                     }
                 }
                 Some(Verdict::Pass)
@@ -119,5 +138,12 @@ impl<A: Application> Judge<A> {
             }
             _ => None,
         }
+    }
+}
+
+/// Keeps `e`'s evidence for its failure, if it has more than its verdict message says.
+fn keep_evidence<A: Application>(findings: &mut Vec<Finding>, name: &str, e: &mut Box<dyn Expectation<A>>) {
+    if let Some(text) = e.evidence() {
+        findings.push(Finding { expectation: name.to_owned(), kind: FindingKind::Evidence, text });
     }
 }

@@ -54,7 +54,7 @@ pub use scenario::Scenario;
 pub use shrink::shrink;
 #[cfg(madsim)]
 pub use sweep::sweep;
-pub use verdict::{Failure, FailureClass, MembershipChange, Observation, RunOutcome, Verdict};
+pub use verdict::{Failure, FailureClass, Finding, FindingKind, MembershipChange, Observation, RunOutcome, Verdict};
 
 use std::time::Duration;
 

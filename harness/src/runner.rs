@@ -95,6 +95,8 @@ pub fn run<A: Application + Send + Sync>(scenario: &Scenario<A>) -> Result<RunOu
 }
 
 struct Shared {
+    /// What the judge reported beyond its verdict.
+    findings: Mutex<Vec<crate::verdict::Finding>>,
     membership: Membership,
     log: SharedOpLog,
     changes: Mutex<Vec<MembershipChange>>,
@@ -141,6 +143,7 @@ impl SimDeployer {
         let timeline = chaos::compile(&plan, seeds.chaos);
         let members = scenario.initial_members();
         let shared = Arc::new(Shared {
+            findings: Mutex::default(),
             membership: Arc::new(Mutex::new(members.clone())),
             log: Arc::default(),
             changes: Mutex::default(),
@@ -227,6 +230,7 @@ impl SimDeployer {
             Err(e) => return Err(e),
         };
         let (observations, final_states) = std::mem::take(&mut *shared.observed.lock().expect("observed"));
+        let findings = std::mem::take(&mut *shared.findings.lock().expect("findings"));
         Ok(RunOutcome {
             plan: plan.name.clone(),
             seeds,
@@ -245,6 +249,7 @@ impl SimDeployer {
             history: log.history.clone(),
             observations,
             final_states,
+            findings,
         })
     }
 }
@@ -327,6 +332,7 @@ async fn supervise<A: Application + Send + Sync>(
         let Some(view) = handle.latest() else { continue };
         record_observations(&*app, &view, now, &shared);
         if let Some(verdict) = judge.judge(&*app, now, &view, ops, &shared.log) {
+            *shared.findings.lock().expect("findings") = judge.findings().to_vec();
             return (verdict, judge.settled().clone());
         }
     }

@@ -130,6 +130,40 @@ pub struct RunOutcome {
     pub observations: Vec<Observation>,
     /// Each member's last observed state ([`crate::Application::describe`]), by node name.
     pub final_states: BTreeMap<String, String>,
+    /// What expectations reported beyond their verdict: the full evidence behind a capped
+    /// failure message (a whole counterexample), or why a check could not decide.
+    pub findings: Vec<Finding>,
+}
+
+/// Something an expectation reported beyond pass or fail (kept in the bundle and the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The expectation.
+    pub expectation: String,
+    /// What it is.
+    pub kind: FindingKind,
+    /// The whole text.
+    pub text: String,
+}
+
+/// The kinds of [`Finding`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FindingKind {
+    /// The full evidence of the expectation's failure (its verdict message is capped).
+    Evidence,
+    /// The expectation could not decide (a search budget ran out): not a failure, but the
+    /// run was not fully checked.
+    Undecided,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            FindingKind::Evidence => "evidence",
+            FindingKind::Undecided => "undecided",
+        };
+        write!(f, "{} ({kind}): {}", self.expectation, self.text)
+    }
 }
 
 /// A node's observed state changed.

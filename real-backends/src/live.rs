@@ -319,6 +319,7 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
         history: log.history,
         observations,
         final_states: described,
+        findings: judge.findings().to_vec(),
     })
 }
 

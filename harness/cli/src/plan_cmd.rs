@@ -120,6 +120,9 @@ pub fn run_json(
         "wall_ms": wall_ms,
         "bundle": bundle.map(|b| b.display().to_string()),
         "replay": replay,
+        "findings": outcome.findings.iter().map(|f| serde_json::json!({
+            "expectation": f.expectation, "kind": format!("{:?}", f.kind).to_lowercase(), "text": f.text,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -188,6 +191,9 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, out: Option<&Path>, json:
         print!("{}", Summary::of(&plan, &outcome).render());
         for e in &outcome.schedule.entries {
             println!("  {:>8.3}s  {}", e.at.as_secs_f64(), e.fault);
+        }
+        for f in &outcome.findings {
+            println!("finding     {f}");
         }
         println!("wall time   {wall_ms} ms");
         if let Some(b) = &bundle {

@@ -1209,6 +1209,18 @@ fn verdict_section(bundle: &Bundle) -> String {
             );
         }
     }
+    for finding in &bundle.findings {
+        let (title, class) = match finding.kind {
+            gauntlet::FindingKind::Evidence => ("the whole evidence", "fail"),
+            gauntlet::FindingKind::Undecided => ("undecided (not a failure: the check ran out of budget)", "pass"),
+        };
+        let _ = writeln!(
+            o,
+            "<div class=\"verdict {class}\"><p><b>{}</b>: {title}</p>\n<pre>{}</pre></div>",
+            esc(&finding.expectation),
+            esc(&finding.text)
+        );
+    }
     o
 }
 

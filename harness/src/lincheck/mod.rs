@@ -45,12 +45,14 @@
 //! check-history FILE --model register|kv` is the command-line front end. [`synth`] makes
 //! linearizable histories of any size for tests and benchmarks.
 
+pub mod expectation;
 pub mod history;
 mod models;
 mod search;
 mod shrink;
 pub mod synth;
 
+pub use expectation::HistoryOp;
 pub use models::{KvInput, KvModel, KvOp, RegisterModel, RegisterOp, Reply, Value};
 
 use search::{search, Found, Interner};
