@@ -267,6 +267,11 @@ impl WorkloadBuilder {
         self.0.op_timeout = d;
         self
     }
+    /// Closed loop: each user has at most one operation in flight (Jepsen's process model).
+    pub fn closed_loop(mut self) -> Self {
+        self.0.closed_loop = true;
+        self
+    }
 }
 
 /// Configures a [`ChaosPlan`]. Each fault kind's builder returns here with `.and()`.
@@ -384,6 +389,12 @@ impl PartitionBuilder {
         min_duration: Duration);
     setter!(/// Longest partition.
         max_duration: Duration);
+    /// Puts each workload's client on a random side of every partition (default: clients
+    /// reach every member).
+    pub fn clients_on_sides(mut self) -> Self {
+        self.get().clients = ClientSide::Random;
+        self
+    }
     /// Adds an explicit group (and the `groups` kind if missing).
     pub fn group(mut self, nodes: &[&str]) -> Self {
         let p = self.get();
@@ -464,6 +475,7 @@ impl ChaosBuilder {
             max_delay: S20,
             min_duration: Duration::from_secs(2),
             max_duration: Duration::from_secs(8),
+            clients: ClientSide::Connected,
         });
         PartitionBuilder(self)
     }
@@ -489,7 +501,22 @@ impl ChaosBuilder {
     }
     /// Clock skew on `nodes` members (all when `None`).
     pub fn clock_skew(mut self, max_offset: Duration, max_drift_ppm: u32, nodes: Option<u32>) -> Self {
-        self.0.clock_skew = Some(ClockSkewChaos { max_offset, max_drift_ppm, nodes, min_delay: None, max_delay: None });
+        self.0.clock_skew = Some(ClockSkewChaos {
+            max_offset,
+            max_drift_ppm,
+            nodes,
+            min_delay: None,
+            max_delay: None,
+            roles: Vec::new(),
+        });
+        self
+    }
+    /// Limits clock skew (set by [`ChaosBuilder::clock_skew`] or [`ChaosBuilder::clock_jumps`]
+    /// before) to members of `roles`.
+    pub fn skew_roles(mut self, roles: &[&str]) -> Self {
+        if let Some(c) = self.0.clock_skew.as_mut() {
+            c.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        }
         self
     }
     /// Clock skew that keeps changing: every `[min_delay, max_delay]` a random member's clock
@@ -507,6 +534,7 @@ impl ChaosBuilder {
             nodes: None,
             min_delay: Some(min_delay),
             max_delay: Some(max_delay),
+            roles: Vec::new(),
         });
         self
     }

@@ -3,7 +3,7 @@
 //! does not change what the others do; targets are chosen in time order against the
 //! membership as it will be (killed and departed nodes are never chosen again).
 
-use crate::plan::{Aim, ChaosPlan, Network, PartitionKind, Plan};
+use crate::plan::{Aim, ChaosPlan, ClientSide, Network, PartitionKind, Plan};
 use gauntlet_sim::seed::{stream, Purpose};
 use gauntlet_sim::{Fault, FaultSchedule, Latency, LinkConfig};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -164,7 +164,8 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
     }
     if let (true, Some(s)) = (on("clock_skew"), &chaos.clock_skew) {
         let mut r = rng("clock_skew");
-        let mut names: Vec<&String> = members0.iter().map(|(n, _)| n).collect();
+        let mut names: Vec<&String> =
+            members0.iter().filter(|(_, role)| s.roles.is_empty() || s.roles.contains(role)).map(|(n, _)| n).collect();
         names.shuffle(&mut r);
         let max_ms = s.max_offset.as_millis() as i64;
         for n in names.into_iter().take(s.nodes.unwrap_or(u32::MAX) as usize) {
@@ -227,6 +228,7 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
         })
         .collect();
     let mut partition_until = Duration::ZERO;
+    let mut client_sides = rng("partition_clients");
     let (mut joins, mut leaves) = chaos.churn.as_ref().map_or((0, 0), |c| (c.joins, c.leaves));
     let mut joined = 0;
     for (at, trigger) in triggers {
@@ -250,7 +252,9 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
             }
             Trigger::Skew => {
                 let c = chaos.clock_skew.as_ref().expect("clock skew configured");
-                let Some(m) = members.choose(r) else { continue };
+                let of_roles: Vec<&Member> =
+                    members.iter().filter(|m| c.roles.is_empty() || c.roles.contains(&m.role)).collect();
+                let Some(m) = of_roles.choose(r) else { continue };
                 let max_ms = c.max_offset.as_millis() as i64;
                 let d = i64::from(c.max_drift_ppm);
                 let (offset_ms, drift_ppm) = (r.random_range(-max_ms..=max_ms), r.random_range(-d..=d));
@@ -330,7 +334,18 @@ pub fn compile(plan: &Plan, chaos_seed: u64) -> Timeline {
                         ChurnEvent::Join { .. } => None,
                     }))
                     .collect();
-                let cut = partition(kind, &names, &c.groups, &departed, r);
+                let mut cut = partition(kind, &names, &c.groups, &departed, r);
+                if c.clients == ClientSide::Random {
+                    // Each client joins a random side, drawn from its own stream.
+                    for f in &mut cut {
+                        if let Fault::Partition { groups } = f {
+                            for w in &plan.workloads {
+                                let side = client_sides.random_range(0..groups.len());
+                                groups[side].push(format!("client-{}", w.name));
+                            }
+                        }
+                    }
+                }
                 if cut.is_empty() {
                     // The shape cuts nothing at this membership size (say, a ring of 3).
                     continue;

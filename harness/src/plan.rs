@@ -239,6 +239,13 @@ pub struct WorkloadPlan {
     /// An operation not answered within this is recorded as indeterminate. Default 1 s.
     #[serde(default = "default_op_timeout", with = "humantime_serde")]
     pub op_timeout: Duration,
+    /// Closed loop, Jepsen's process model: each user has at most one operation in flight; an
+    /// arrival for a busy user waits until that user's previous operation ends, in order (and
+    /// is shed if still waiting when the workload ends). Checkers that assume one operation per
+    /// client at a time need it. Default `false`: open loop, arrivals follow the rate whether
+    /// or not earlier operations finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_loop: bool,
 }
 
 fn one() -> u32 {
@@ -265,6 +272,7 @@ impl WorkloadPlan {
             start: Duration::ZERO,
             max_in_flight: default_in_flight(),
             op_timeout: default_op_timeout(),
+            closed_loop: false,
         }
     }
 
@@ -498,6 +506,29 @@ pub struct PartitionChaos {
     /// Longest partition (required).
     #[serde(with = "humantime_serde")]
     pub max_duration: Duration,
+    /// Where the workloads' client nodes are during a partition. Default
+    /// [`ClientSide::Connected`] (clients reach every member).
+    #[serde(default, skip_serializing_if = "ClientSide::is_connected")]
+    pub clients: ClientSide,
+}
+
+/// Where client nodes stand when a partition splits the members into groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSide {
+    /// Clients reach every member (the default): only the members are split.
+    #[default]
+    Connected,
+    /// Each workload's client node joins one random group of each partition, so it reaches
+    /// only that side (drawn from its own stream: the partitions themselves do not change).
+    /// Shapes made of one-way cuts (bridge, majority ring, one way) leave clients connected.
+    Random,
+}
+
+impl ClientSide {
+    fn is_connected(&self) -> bool {
+        *self == ClientSide::Connected
+    }
 }
 
 /// A partition shape (Jepsen's nemesis vocabulary).
@@ -578,6 +609,9 @@ pub struct ClockSkewChaos {
     /// See `min_delay`.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
     pub max_delay: Option<Duration>,
+    /// Only members of these roles get skewed clocks. Default: every role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// Nodes join (fresh identities) and leave (for good) every `[min_delay, max_delay]`.

@@ -222,59 +222,144 @@ impl Iterator for PlannedOps {
     }
 }
 
+/// Which of a workload's arrivals start now, shared by every backend's driver: open loop
+/// (every arrival, up to `max_in_flight` at once) or closed loop (at most one operation per
+/// user in flight; a busy user's later arrivals wait in order, and the operations waiting and
+/// in flight together stay within `max_in_flight`).
+#[derive(Debug, Default)]
+pub struct Admission {
+    closed: bool,
+    max: u32,
+    in_flight: u32,
+    busy: std::collections::BTreeSet<u32>,
+    waiting: BTreeMap<u32, std::collections::VecDeque<Operation>>,
+    queued: u32,
+}
+
+/// What to do with an arrival.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Start it now.
+    Start(Operation),
+    /// Its user is busy: it starts when the user's operations before it have ended.
+    Wait,
+    /// Too many operations in flight (and waiting): count it as shed.
+    Shed,
+}
+
+impl Admission {
+    /// The admission rule of workload `w`.
+    pub fn of(w: &WorkloadPlan) -> Admission {
+        Admission { closed: w.closed_loop, max: w.max_in_flight, ..Admission::default() }
+    }
+
+    /// An operation arrived.
+    pub fn arrive(&mut self, op: Operation) -> Admit {
+        if self.in_flight + self.queued >= self.max {
+            return Admit::Shed;
+        }
+        if self.closed && self.busy.contains(&op.user) {
+            self.waiting.entry(op.user).or_default().push_back(op);
+            self.queued += 1;
+            return Admit::Wait;
+        }
+        self.in_flight += 1;
+        if self.closed {
+            self.busy.insert(op.user);
+        }
+        Admit::Start(op)
+    }
+
+    /// `user`'s operation ended: the user's next waiting operation, to start now (closed loop).
+    pub fn finished(&mut self, user: u32) -> Option<Operation> {
+        if let Some(next) = self.waiting.get_mut(&user).and_then(|q| q.pop_front()) {
+            self.queued -= 1;
+            return Some(next);
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.busy.remove(&user);
+        None
+    }
+
+    /// The workload's arrivals are over: operations still waiting will not start. Returns
+    /// how many there were (to be counted as shed).
+    pub fn close(&mut self) -> u64 {
+        let n = u64::from(self.queued);
+        self.waiting.clear();
+        self.queued = 0;
+        n
+    }
+
+    /// Nothing in flight or waiting.
+    pub fn idle(&self) -> bool {
+        self.in_flight == 0 && self.queued == 0
+    }
+}
+
 /// Runs a workload on a client node until `drive.end`, then waits for operations in flight.
 pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, drive: Drive) {
     let Drive { plan: w, seed, run_start, end, members, log } = drive;
     let client = app.client(&ctx);
-    let in_flight = Arc::new(Mutex::new(0u32));
+    let admission = Arc::new(Mutex::new(Admission::of(&w)));
     let done: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
     log.lock().expect("op log").counts.entry(w.name.clone()).or_default();
     for (at, op) in PlannedOps::new(&w, seed, end, app.operations()) {
         time::sleep_until(run_start + at).await;
-        {
-            let mut n = in_flight.lock().expect("in-flight count");
-            if *n >= w.max_in_flight {
+        let op = match admission.lock().expect("admission").arrive(op) {
+            Admit::Start(op) => op,
+            Admit::Wait => continue,
+            Admit::Shed => {
                 log.lock().expect("op log").counts.get_mut(&w.name).expect("entry").shed += 1;
                 continue;
             }
-            *n += 1;
-        }
-        let (app, client, ctx, log, in_flight, members, done_waker) =
-            (app.clone(), client.clone(), ctx.clone(), log.clone(), in_flight.clone(), members.clone(), done.clone());
+        };
+        let (app, client, ctx, log, admission, members, done_waker) =
+            (app.clone(), client.clone(), ctx.clone(), log.clone(), admission.clone(), members.clone(), done.clone());
         let timeout = w.op_timeout;
+        // One task per started operation; in closed loop it goes on with its user's next
+        // waiting operation, so a user's operations never overlap.
         time::spawn_local(async move {
-            ctx.record_op(&op.op, OpPhase::Invoke);
-            let invoke = time::now().saturating_duration_since(run_start);
-            let slot = log.lock().expect("op log").invoke(&op, invoke);
-            let nodes = members.lock().expect("membership").clone();
-            let result = std::panic::AssertUnwindSafe(time::timeout(timeout, app.execute(&client, &op, &nodes)))
-                .catch_unwind()
-                .await;
-            let at = time::now().saturating_duration_since(run_start);
-            let (phase, text) = match result {
-                Ok(Ok(OpOutcome::Ok(r))) => (OpPhase::Ok, r),
-                Ok(Ok(OpOutcome::Fail(r))) => (OpPhase::Fail, r),
-                Ok(Ok(OpOutcome::Info(r))) => (OpPhase::Info, r),
-                Ok(Err(_)) => (OpPhase::Info, format!("no answer within {timeout:?}")),
-                Err(payload) => {
-                    let msg = panic_text(&*payload);
-                    let why = format!("operation {:?} panicked: {msg}", op.op);
-                    log.lock().expect("op log").panics.push((at, op.workload.clone(), why));
-                    (OpPhase::Info, "panicked".to_owned())
+            let mut op = op;
+            loop {
+                ctx.record_op(&op.op, OpPhase::Invoke);
+                let invoke = time::now().saturating_duration_since(run_start);
+                let slot = log.lock().expect("op log").invoke(&op, invoke);
+                let nodes = members.lock().expect("membership").clone();
+                let result = std::panic::AssertUnwindSafe(time::timeout(timeout, app.execute(&client, &op, &nodes)))
+                    .catch_unwind()
+                    .await;
+                let at = time::now().saturating_duration_since(run_start);
+                let (phase, text) = match result {
+                    Ok(Ok(OpOutcome::Ok(r))) => (OpPhase::Ok, r),
+                    Ok(Ok(OpOutcome::Fail(r))) => (OpPhase::Fail, r),
+                    Ok(Ok(OpOutcome::Info(r))) => (OpPhase::Info, r),
+                    Ok(Err(_)) => (OpPhase::Info, format!("no answer within {timeout:?}")),
+                    Err(payload) => {
+                        let msg = panic_text(&*payload);
+                        let why = format!("operation {:?} panicked: {msg}", op.op);
+                        log.lock().expect("op log").panics.push((at, op.workload.clone(), why));
+                        (OpPhase::Info, "panicked".to_owned())
+                    }
+                };
+                ctx.record_op(&op.op, phase);
+                log.lock().expect("op log").complete(slot, &op, phase, text, at);
+                let next = admission.lock().expect("admission").finished(op.user);
+                match next {
+                    Some(n) => op = n,
+                    None => break,
                 }
-            };
-            ctx.record_op(&op.op, phase);
-            log.lock().expect("op log").complete(slot, &op, phase, text, at);
-            *in_flight.lock().expect("in-flight count") -= 1;
+            }
             if let Some(w) = done_waker.lock().expect("waker").take() {
                 w.wake();
             }
         });
     }
+    let unstarted = admission.lock().expect("admission").close();
+    log.lock().expect("op log").counts.get_mut(&w.name).expect("entry").shed += unstarted;
     // Returning would end the client node and cut off operations still in flight: their
     // completions belong in the history, so wait for them (each is bounded by op_timeout).
     std::future::poll_fn(|cx| {
-        if *in_flight.lock().expect("in-flight count") == 0 {
+        if admission.lock().expect("admission").idle() {
             return std::task::Poll::Ready(());
         }
         *done.lock().expect("waker") = Some(cx.waker().clone());

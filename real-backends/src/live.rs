@@ -9,7 +9,7 @@ use crate::http::{self, HttpError};
 use gauntlet::chaos::{self, AimedFault, ChurnEvent};
 use gauntlet::expect::{ClusterView, NodeView, Phase};
 use gauntlet::judge::Judge;
-use gauntlet::workload::{OpLog, PlannedOps, SharedOpLog};
+use gauntlet::workload::{Admission, Admit, OpLog, PlannedOps, SharedOpLog};
 use gauntlet::{
     Failure, FailureClass, HttpApplication, HttpReply, MembershipChange, NodeRef, Observation, OpOutcome, Operation,
     RunOutcome, Scenario, Verdict,
@@ -94,43 +94,57 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     for w in &plan.workloads {
         let ops = PlannedOps::new(w, seeds.sim, workload_end, app.operations());
         let (app, log, membership, endpoints) = (app.clone(), log.clone(), membership.clone(), endpoints.clone());
-        let (name, max_in_flight, op_timeout) = (w.name.clone(), w.max_in_flight, w.op_timeout);
+        let (name, op_timeout) = (w.name.clone(), w.op_timeout);
+        let admission = Arc::new(Mutex::new(Admission::of(w)));
         log.lock().expect("op log").counts.entry(name.clone()).or_default();
         tasks.spawn(async move {
-            let in_flight = Arc::new(std::sync::atomic::AtomicU32::new(0));
             // Each logical user remembers the node that last served it, as a real client would.
             let sticky: Arc<Mutex<BTreeMap<u32, u32>>> = Arc::default();
             let mut ops_tasks = tokio::task::JoinSet::new();
             for (at, op) in ops {
                 tokio::time::sleep_until(start + at).await;
-                if in_flight.load(std::sync::atomic::Ordering::SeqCst) >= max_in_flight {
-                    log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += 1;
-                    continue;
-                }
-                in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let (app, log, membership, endpoints, sticky, in_flight) = (
+                let op = match admission.lock().expect("admission").arrive(op) {
+                    Admit::Start(op) => op,
+                    Admit::Wait => continue,
+                    Admit::Shed => {
+                        log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += 1;
+                        continue;
+                    }
+                };
+                let (app, log, membership, endpoints, sticky, admission) = (
                     app.clone(),
                     log.clone(),
                     membership.clone(),
                     endpoints.clone(),
                     sticky.clone(),
-                    in_flight.clone(),
+                    admission.clone(),
                 );
+                // In closed loop the task goes on with its user's next waiting operation.
                 ops_tasks.spawn(async move {
-                    let slot = log.lock().expect("op log").invoke(&op, start.elapsed());
-                    let nodes = membership.lock().expect("membership").clone();
-                    let outcome = tokio::time::timeout(op_timeout, execute(&*app, &op, &nodes, &endpoints, &sticky))
-                        .await
-                        .unwrap_or_else(|_| OpOutcome::info(format!("no answer within {op_timeout:?}")));
-                    let (phase, text) = match outcome {
-                        OpOutcome::Ok(r) => (OpPhase::Ok, r),
-                        OpOutcome::Fail(r) => (OpPhase::Fail, r),
-                        OpOutcome::Info(r) => (OpPhase::Info, r),
-                    };
-                    log.lock().expect("op log").complete(slot, &op, phase, text, start.elapsed());
-                    in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut op = op;
+                    loop {
+                        let slot = log.lock().expect("op log").invoke(&op, start.elapsed());
+                        let nodes = membership.lock().expect("membership").clone();
+                        let outcome =
+                            tokio::time::timeout(op_timeout, execute(&*app, &op, &nodes, &endpoints, &sticky))
+                                .await
+                                .unwrap_or_else(|_| OpOutcome::info(format!("no answer within {op_timeout:?}")));
+                        let (phase, text) = match outcome {
+                            OpOutcome::Ok(r) => (OpPhase::Ok, r),
+                            OpOutcome::Fail(r) => (OpPhase::Fail, r),
+                            OpOutcome::Info(r) => (OpPhase::Info, r),
+                        };
+                        log.lock().expect("op log").complete(slot, &op, phase, text, start.elapsed());
+                        let next = admission.lock().expect("admission").finished(op.user);
+                        match next {
+                            Some(n) => op = n,
+                            None => break,
+                        }
+                    }
                 });
             }
+            let unstarted = admission.lock().expect("admission").close();
+            log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += unstarted;
             while ops_tasks.join_next().await.is_some() {}
         });
     }

@@ -546,6 +546,7 @@ fn check_chaos(c: &mut Checker<'_>) {
         c.probability("chaos.link.reorder", l.reorder);
     }
     if let Some(s) = &ch.clock_skew {
+        c.roles("chaos.clock_skew.roles", &s.roles);
         let members = c.targets(&[]);
         if let Some(n) = s.nodes {
             if n == 0 || u64::from(n) > members {

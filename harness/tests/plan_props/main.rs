@@ -144,6 +144,7 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     max_delay: b,
                     min_duration: a,
                     max_duration: b,
+                    clients: Default::default(),
                 }),
                 latency_tiers: tiers.map(|tiers| LatencyTiersChaos { tiers }),
                 link: link.map(|(loss, duplicate, reorder)| LinkChaos { loss, duplicate, reorder }),
@@ -153,6 +154,7 @@ fn chaos() -> impl Strategy<Value = ChaosPlan> {
                     nodes,
                     min_delay: nodes.map(|n| millis(u64::from(n))),
                     max_delay: nodes.map(|n| millis(u64::from(n) * 2)),
+                    roles: Vec::new(),
                 }),
                 churn: churn.map(|(min_delay, max_delay, joins, leaves, role)| ChurnChaos {
                     min_delay,
