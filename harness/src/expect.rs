@@ -74,6 +74,10 @@ pub struct Check<'a, A: Application> {
     pub ops_at_cooldown: OpCounts,
     /// The whole operation history — filled only for [`Expectation::at_end`], empty otherwise.
     pub history: &'a [crate::workload::HistoryEntry],
+    /// Ground truth the nodes recorded so far with
+    /// [`NodeContext::fact`](gauntlet_sim::NodeContext::fact), in true-time order (simulation
+    /// only: empty in real runs).
+    pub facts: &'a [gauntlet_sim::Fact],
 }
 
 /// The result of one check.

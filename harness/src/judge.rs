@@ -74,7 +74,7 @@ impl<A: Application> Judge<A> {
     }
 
     /// Judges one view taken at `now`: `Some` once the run is decided. `log` holds the history
-    /// the end-of-run checks read.
+    /// the end-of-run checks read, `facts` the ground truth nodes recorded.
     pub fn judge(
         &mut self,
         app: &A,
@@ -82,12 +82,13 @@ impl<A: Application> Judge<A> {
         view: &ClusterView<A::State>,
         ops: OpCounts,
         log: &Mutex<OpLog>,
+        facts: &[gauntlet_sim::Fact],
     ) -> Option<Verdict> {
         let fail = |class, source: &str, message: String| {
             Some(Verdict::Fail(Failure { class, source: source.to_owned(), at: now, message }))
         };
         let (phase, ops_at_cooldown) = (self.phase, self.ops_at_cooldown);
-        let cx = Check { app, now, phase, view, ops, ops_at_cooldown, history: &[] };
+        let cx = Check { app, now, phase, view, ops, ops_at_cooldown, history: &[], facts };
         // The first liveness expectation not holding in this very check, with its reason.
         let mut waiting: Option<(String, String)> = None;
         for (name, e) in self.expectations.iter_mut() {

@@ -331,7 +331,8 @@ async fn supervise<A: Application + Send + Sync>(
         }
         let Some(view) = handle.latest() else { continue };
         record_observations(&*app, &view, now, &shared);
-        if let Some(verdict) = judge.judge(&*app, now, &view, ops, &shared.log) {
+        let judged = gauntlet_sim::facts::with(|facts| judge.judge(&*app, now, &view, ops, &shared.log, facts));
+        if let Some(verdict) = judged {
             *shared.findings.lock().expect("findings") = judge.findings().to_vec();
             return (verdict, judge.settled().clone());
         }

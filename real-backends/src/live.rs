@@ -288,7 +288,8 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
             }
         }
         let ops = log.lock().expect("op log").total();
-        if let Some(v) = judge.judge(&*app, now, &view, ops, &log) {
+        // Facts are simulation-only: a real process logs them, with no shared true time.
+        if let Some(v) = judge.judge(&*app, now, &view, ops, &log, &[]) {
             break v;
         }
         // A wall-clock guard: a real run that cannot decide (every poll failing) still ends.

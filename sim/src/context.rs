@@ -109,6 +109,17 @@ mod imp {
             with_world(|w| w.record(Some(self.id), EventKind::Annotation { text }));
         }
 
+        /// Records ground truth — something this node believes or did, such as `("leader",
+        /// "term=3")` — stamped with the world's **true** time, for expectations to read
+        /// (`Check::facts`). It is also an annotation in the trace (`fact key=value`). In the
+        /// real build it is a log line.
+        pub fn fact(&self, key: impl Into<String>, value: impl Into<String>) {
+            let (key, value) = (key.into(), value.into());
+            let at = std::time::Duration::from_nanos(with_world(|w| w.now_nanos()));
+            self.annotate(format!("fact {key}={value}"));
+            crate::facts::record(crate::facts::Fact { at, node: self.spec.name.clone(), key, value });
+        }
+
         /// Records a client operation's invocation or completion in the trace.
         pub fn record_op(&self, op: &str, phase: crate::trace::OpPhase) {
             with_world(|w| w.record(Some(self.id), EventKind::Op { op: op.to_owned(), phase }));
@@ -245,6 +256,10 @@ mod imp {
         /// Logs an annotation through `tracing` (there is no trace in a real process).
         pub fn annotate(&self, text: impl Into<String>) {
             tracing::info!(target: "gauntlet::trace", node = %self.spec.name, "{}", text.into());
+        }
+        /// Logs a fact through `tracing` (real processes have no shared true time to judge by).
+        pub fn fact(&self, key: impl Into<String>, value: impl Into<String>) {
+            tracing::info!(target: "gauntlet::facts", node = %self.spec.name, "fact {}={}", key.into(), value.into());
         }
         /// Logs a client operation through `tracing` (there is no trace in a real process).
         pub fn record_op(&self, op: &str, phase: crate::trace::OpPhase) {

@@ -52,6 +52,7 @@ pub mod buggify;
 pub mod clock;
 pub mod context;
 pub mod disk;
+pub mod facts;
 pub mod fault;
 pub mod link;
 pub mod log;
@@ -69,6 +70,7 @@ pub mod world;
 
 pub use context::{Clock, NodeContext};
 pub use disk::{Disk, DiskError};
+pub use facts::Fact;
 pub use fault::{Fault, FaultSchedule, ScheduledFault};
 pub use link::{Latency, LinkConfig};
 pub use net::{Message, ReplyTo, RequestError, Transport};
