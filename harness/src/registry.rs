@@ -91,8 +91,12 @@ trait Entry: Send + Sync {
     fn info(&self) -> AppInfo;
     fn check(&self, plan: &Plan) -> Result<(), PlanError>;
     #[cfg(madsim)]
-    fn run(&self, plan: &Plan, seeds: gauntlet_sim::Seeds, options: RunOptions)
-        -> Result<crate::RunOutcome, RunPlanError>;
+    fn run(
+        &self,
+        plan: &Plan,
+        seeds: gauntlet_sim::Seeds,
+        options: RunOptions,
+    ) -> Result<crate::RunOutcome, RunPlanError>;
 }
 
 struct Registered<A: Application>(Arc<A>);

@@ -72,15 +72,14 @@ impl Apps {
         let app = Arc::new(app);
         let name = app.name().to_owned();
         self.registry = self.registry.with_shared(app.clone());
-        let promote: Promoter = Arc::new(move |apps, plan, seeds, flags| {
-            match Scenario::from_shared(app.clone(), plan.clone()) {
+        let promote: Promoter =
+            Arc::new(move |apps, plan, seeds, flags| match Scenario::from_shared(app.clone(), plan.clone()) {
                 Ok(s) => crate::promote::promote(apps, &s, seeds, flags),
                 Err(e) => {
                     eprintln!("gauntlet: {e}");
                     crate::EXIT_USAGE
                 }
-            }
-        });
+            });
         self.promoters.insert(name, promote);
         self
     }

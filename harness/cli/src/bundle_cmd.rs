@@ -1,10 +1,10 @@
 //! `gauntlet replay`, `diff` and `report`: commands that read bundles.
 
+use crate::apps::Apps;
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
-use gauntlet::sim::trace::TraceEvent;
-use crate::apps::Apps;
 use gauntlet::registry::{PlanRunner, RunOptions, RunPlanError};
+use gauntlet::sim::trace::TraceEvent;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
@@ -65,7 +65,8 @@ pub fn replay(apps: &Apps, path: &Path, around: Option<usize>, at: Option<Durati
         return EXIT_USAGE;
     }
     eprintln!("gauntlet: replaying {} with {seeds}", plan.name);
-    let outcome = match apps.registry.run_plan(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() }) {
+    let outcome = match apps.registry.run_plan(&plan, seeds, RunOptions { keep_events: true, ..RunOptions::default() })
+    {
         Ok(o) => o,
         Err(e @ RunPlanError::Plan(_)) => {
             eprintln!("gauntlet: {}: cannot replay: {e}", path.display());

@@ -1,10 +1,10 @@
 //! The `demo` command, and seed resolution shared by the commands that run.
 
+use crate::apps::Apps;
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
-use gauntlet::Verdict;
-use crate::apps::Apps;
 use gauntlet::registry::{PlanRunner, RunOptions, RunPlanError};
+use gauntlet::Verdict;
 use gauntlet_sim::seed::{parse_seed, seed_from_env, CHAOS_SEED_ENV, SIM_SEED_ENV};
 use gauntlet_sim::{RunError, Seeds};
 

@@ -127,9 +127,12 @@ pub fn run(dir: &Path, name: Option<&str>, gauntlet: Option<&str>) -> i32 {
             for f in &files {
                 println!("wrote {}", f.display());
             }
-            let bin = format!("{}-gauntlet", name.map(str::to_owned).unwrap_or_else(|| {
-                dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-            }));
+            let bin = format!(
+                "{}-gauntlet",
+                name.map(str::to_owned).unwrap_or_else(|| {
+                    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                })
+            );
             println!("\nnext:\n  cd {}\n  cargo test\n  cargo run --bin {bin} -- sweep plans/tally.toml --seeds 0..50 --bug ack-before-sync --first", dir.display());
             EXIT_PASS
         }

@@ -1,11 +1,11 @@
 //! `gauntlet check`, `list`, `run` and `check-determinism`: plan files from the command line.
 
+use crate::apps::Apps;
 use crate::cli::RunFlags;
 use crate::{EXIT_CRASH, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta, Summary, EXTENSION};
-use gauntlet::{Plan, RunOutcome, Verdict};
-use crate::apps::Apps;
 use gauntlet::registry::{PlanRunner, RunOptions};
+use gauntlet::{Plan, RunOutcome, Verdict};
 use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};
 
@@ -214,8 +214,7 @@ pub fn check_determinism(apps: &Apps, file: &Path, flags: &RunFlags, json: bool)
         Err(code) => return code,
     };
     eprintln!("gauntlet: {} with {seeds}, twice", plan.name);
-    let result =
-        apps.registry.run_plan(&plan, seeds, RunOptions { check_determinism: true, ..RunOptions::default() });
+    let result = apps.registry.run_plan(&plan, seeds, RunOptions { check_determinism: true, ..RunOptions::default() });
     let (ok, message, hash) = match &result {
         Ok(o) => (true, format!("deterministic: both runs gave trace hash {:016x}", o.trace_hash), Some(o.trace_hash)),
         Err(e) => (false, e.to_string(), None),

@@ -1,10 +1,12 @@
 //! `gauntlet promote`: runs a plan on a real backend and compares it with the simulated
 //! baseline; `gauntlet clean`: removes what killed runs left.
 
+use crate::apps::Apps;
 use crate::cli::RunFlags;
 use crate::plan_cmd::{load_plan, seeds_for};
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta};
+use gauntlet::registry::PlanRunner;
 use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
 use gauntlet_backends::baseline::{Comparison, Tolerance};
 use gauntlet_backends::compose::{self, ComposeCluster, ComposeOptions};
@@ -12,8 +14,6 @@ use gauntlet_backends::live::{self, Cluster};
 use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
 use gauntlet_backends::sys::Features;
 use gauntlet_backends::BackendError;
-use crate::apps::Apps;
-use gauntlet::registry::PlanRunner;
 use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

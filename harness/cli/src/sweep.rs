@@ -7,12 +7,12 @@
     reason = "a sweep measures wall time, runs worker threads and one process per seed, outside any simulation"
 )]
 
+use crate::apps::Apps;
 use crate::plan_cmd::{bundle_path, load_plan, replay_line, run_json};
 use crate::{EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
-use gauntlet::{Plan, Verdict};
-use crate::apps::Apps;
 use gauntlet::registry::{PlanRunner, RunOptions};
+use gauntlet::{Plan, Verdict};
 use gauntlet_sim::seed::parse_seed;
 use gauntlet_sim::Seeds;
 use std::io::Read;

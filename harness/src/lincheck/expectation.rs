@@ -18,7 +18,9 @@
 //! verdict message is capped at [`MAX_MESSAGE`] bytes; the whole counterexample is kept as the
 //! run's evidence (bundle, report).
 
-use super::{check_with, CheckOptions, CheckResult, KvInput, KvModel, Model, Operation, RegisterModel, RegisterOp, Reply};
+use super::{
+    check_with, CheckOptions, CheckResult, KvInput, KvModel, Model, Operation, RegisterModel, RegisterOp, Reply,
+};
 use crate::app::Application;
 use crate::expect::{Check, Expectation, ExpectationRegistry, Status};
 use crate::plan::KeyProblems;
@@ -75,7 +77,10 @@ fn params(table: &toml::Table) -> Result<(Builtin, u64), KeyProblems> {
             None
         }
         None => {
-            problems.push(("model".into(), "missing: say which model the history is checked against (register or kv)".into()));
+            problems.push((
+                "model".into(),
+                "missing: say which model the history is checked against (register or kv)".into(),
+            ));
             None
         }
     };
@@ -99,16 +104,24 @@ pub(crate) fn register_builtin<A: Application>(r: &mut ExpectationRegistry<A>) {
     r.register("linearizable", |p, _| {
         let (model, max_steps) = params(p)?;
         Ok(match model {
-            Builtin::Register => Box::new(Linearizable::new(RegisterModel, max_steps, |app: &A, e: &HistoryEntry| -> Mapped<RegisterModel> {
-                match app.history_op(e)? {
-                    HistoryOp::Register(op, reply) => Some(Ok((op, reply))),
-                    HistoryOp::Kv(..) => Some(Err("a kv operation, but the plan checks model register")),
-                }
-            })) as Box<dyn Expectation<A>>,
-            Builtin::Kv => Box::new(Linearizable::new(KvModel, max_steps, |app: &A, e: &HistoryEntry| -> Mapped<KvModel> { match app.history_op(e)? {
-                HistoryOp::Kv(input, reply) => Some(Ok((input, reply))),
-                HistoryOp::Register(..) => Some(Err("a register operation, but the plan checks model kv")),
-            }})),
+            Builtin::Register => Box::new(Linearizable::new(
+                RegisterModel,
+                max_steps,
+                |app: &A, e: &HistoryEntry| -> Mapped<RegisterModel> {
+                    match app.history_op(e)? {
+                        HistoryOp::Register(op, reply) => Some(Ok((op, reply))),
+                        HistoryOp::Kv(..) => Some(Err("a kv operation, but the plan checks model register")),
+                    }
+                },
+            )) as Box<dyn Expectation<A>>,
+            Builtin::Kv => {
+                Box::new(Linearizable::new(KvModel, max_steps, |app: &A, e: &HistoryEntry| -> Mapped<KvModel> {
+                    match app.history_op(e)? {
+                        HistoryOp::Kv(input, reply) => Some(Ok((input, reply))),
+                        HistoryOp::Register(..) => Some(Err("a register operation, but the plan checks model kv")),
+                    }
+                }))
+            }
         })
     });
 }
@@ -232,7 +245,8 @@ impl<A: Application> ExpectationRegistry<A> {
     {
         let expectation = name.to_owned();
         self.register(name, move |p, _| {
-            let steps = crate::expect::Params::new(&expectation, p, &["max_steps"]).u64("max_steps", DEFAULT_MAX_STEPS)?;
+            let steps =
+                crate::expect::Params::new(&expectation, p, &["max_steps"]).u64("max_steps", DEFAULT_MAX_STEPS)?;
             Ok(Box::new(Linearizable::new(model.clone(), steps, map.clone())) as Box<dyn Expectation<A>>)
         });
     }

@@ -84,7 +84,11 @@ fn sample() -> Bundle {
         final_states: BTreeMap::from([("node-0".to_owned(), "count 11".to_owned())]),
         membership: Vec::new(),
     };
-    let findings = vec![gauntlet::Finding { expectation: "linearizable".into(), kind: gauntlet::FindingKind::Evidence, text: "op 1 …".into() }];
+    let findings = vec![gauntlet::Finding {
+        expectation: "linearizable".into(),
+        kind: gauntlet::FindingKind::Evidence,
+        text: "op 1 …".into(),
+    }];
     Bundle { meta: Meta::new(&plan, seeds), schedule, trace, observations, history, verdict, summary, findings }
 }
 
