@@ -374,6 +374,7 @@ impl Bundle {
         put(4, encode_value(&self.observations))?;
         put(5, encode_value(&self.history))?;
         put(6, encode_value(&(&self.verdict, &self.summary)))?;
+        put(7, encode_value(&self.findings))?;
         Ok(seal(&body))
     }
 

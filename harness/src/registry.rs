@@ -65,6 +65,7 @@ pub enum RunPlanError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// The world could not run it (a panic, a limit, nondeterminism).
+    #[cfg(madsim)]
     #[error(transparent)]
     Run(#[from] gauntlet_sim::RunError),
 }

@@ -14,7 +14,7 @@ pub enum BackendError {
         detail: String,
     },
     /// A node binary is not where it should be.
-    #[error("node binary {binary} not found at {}; build it with `cargo real-build --release -p gauntlet-scenarios --bins` (or pass --bin-dir)", path.display())]
+    #[error("node binary {binary} not found at {}; build it with `cargo real-build --release --bins` in the crate that has it (for the systems Gauntlet ships: `-p gauntlet-scenarios`), or pass --bin-dir", path.display())]
     MissingBinary {
         /// The binary's name.
         binary: String,

@@ -26,8 +26,7 @@ pub struct RunFlags {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the demo plan (in the shipped `gauntlet`: gossip-smoke, 5 gossip nodes under
-    /// restarts, partitions and loss) and write its bundle and HTML report.
+    /// Run the command line's demo plan (`Apps::demo`) and write its bundle and HTML report.
     Demo {
         /// Seed: decimal, 0x hex or a commit id. Default: SIM_SEED, or a fresh seed printed first.
         #[arg(long)]

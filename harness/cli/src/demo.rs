@@ -17,8 +17,8 @@ pub(crate) fn seeds(flag: Option<String>) -> Result<Seeds, gauntlet_sim::SeedErr
     Ok(Seeds { sim, chaos })
 }
 
-/// `gauntlet demo`: the `gossip-smoke` plan (5 gossip-max nodes under restarts, partitions of
-/// every shape and 1% loss) under simulation; writes its bundle and HTML report to `out`.
+/// `gauntlet demo`: the command line's demo plan ([`Apps::demo`]) under simulation; writes its
+/// bundle and HTML report to `out`.
 pub(crate) fn run_demo(apps: &Apps, seed: Option<String>, json: bool, out: &std::path::Path) -> i32 {
     let Some((plan, about)) = apps.demo.clone() else {
         eprintln!(

@@ -193,7 +193,8 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, out: Option<&Path>, json:
             println!("  {:>8.3}s  {}", e.at.as_secs_f64(), e.fault);
         }
         for f in &outcome.findings {
-            println!("finding     {f}");
+            // The whole text is in the bundle and the report; a line or two here.
+            println!("finding     {}", gauntlet::lincheck::expectation::cap(&f.to_string(), 600));
         }
         println!("wall time   {wall_ms} ms");
         if let Some(b) = &bundle {

@@ -88,6 +88,7 @@ fn workload() -> impl Strategy<Value = WorkloadPlan> {
                 start,
                 max_in_flight,
                 op_timeout,
+                closed_loop: uniform && max_in_flight % 2 == 0,
             }
         })
 }

@@ -175,9 +175,12 @@ fn runs_are_deterministic_and_seeds_change_them() {
 
 #[test]
 fn an_unknown_app_expectation_lists_the_registered_ones() {
-    let plan = base().expect("linearizable").plan();
+    let plan = base().expect("linearisable").plan();
     let err = Scenario::new(Counter, plan).err().unwrap().to_string();
-    assert!(err.contains("unknown expectation \"linearizable\"; known: at_most, converge, progress, ready"), "{err}");
+    assert!(
+        err.contains("unknown expectation \"linearisable\"; known: at_most, converge, linearizable, progress, ready"),
+        "{err}"
+    );
 }
 
 #[test]

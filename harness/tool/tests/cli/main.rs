@@ -146,7 +146,9 @@ name = "converge"
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(json(&out)["class"], "liveness");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("replay: SIM_SEED=3 cargo run --release -p gauntlet-cli -- run"), "{err}");
+    // The replay line runs this very binary again, in the profile it was built with.
+    let profile = if cfg!(debug_assertions) { "" } else { "--release " };
+    assert!(err.contains(&format!("replay: SIM_SEED=3 cargo run {profile}--bin gauntlet -- run")), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

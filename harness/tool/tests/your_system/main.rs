@@ -1,0 +1,120 @@
+//! A system Gauntlet does not ship, as a new user gets it: `gauntlet init` writes a crate
+//! outside this workspace (a path dependency on this checkout), which builds with no manual
+//! flags, passes its own `cargo test`, and whose own command line sweeps, shrinks, replays
+//! and reports its planted bug, and refuses an unknown application by name.
+//!
+//! The crate builds in `target/template` (its own target directory: a nested cargo cannot
+//! share the workspace's while `cargo test` holds it); the first build compiles every
+//! dependency once (minutes), later ones are incremental.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods, reason = "this test runs cargo and the CLI")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// Runs `program args` in `dir` with a clean environment for a nested cargo.
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(dir);
+    // The outer build's flags would override the new crate's own .cargo/config.toml.
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTDOCFLAGS", "CARGO_ENCODED_RUSTDOCFLAGS", "SIM_SEED", "CHAOS_SEED"]
+    {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_TARGET_DIR", root().join("target/template"));
+    cmd.output().unwrap_or_else(|e| panic!("{program} {args:?} runs: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+#[test]
+fn a_new_crate_tests_its_own_system_from_cargo_test_and_its_own_command_line() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let parent = std::env::temp_dir().join(format!("gauntlet-your-system-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&parent);
+    std::fs::create_dir_all(&parent).expect("scratch directory");
+    let dir = parent.join("acme-store");
+
+    // 1. Scaffold (the default dependency is this very checkout).
+    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet")).arg("init").arg(&dir).output().expect("init runs");
+    assert!(out.status.success(), "{}", text(&out));
+    for f in
+        ["Cargo.toml", ".cargo/config.toml", "src/lib.rs", "src/bin/gauntlet.rs", "plans/tally.toml", "tests/tally.rs"]
+    {
+        assert!(dir.join(f).exists(), "init wrote {f}");
+    }
+    let again = Command::new(env!("CARGO_BIN_EXE_gauntlet")).arg("init").arg(&dir).output().expect("init runs");
+    assert_eq!(again.status.code(), Some(2), "init refuses a non-empty directory: {}", text(&again));
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+
+    // 2. Its own tests pass at once: a sweep, and the planted bug found and shrunk.
+    let out = run_in(&dir, &cargo, &["test"]);
+    assert!(out.status.success(), "cargo test in the new crate:\n{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("test tally_keeps_every_acknowledged_add ... ok"), "{t}");
+    assert!(t.contains("test the_planted_bug_is_found_and_shrunk ... ok"), "{t}");
+
+    // 3. Its own command line: check, sweep (finds the bug), shrink, replay, report.
+    let cli = |args: &[&str]| {
+        let mut all = vec!["run", "-q", "--bin", "acme-store-gauntlet", "--"];
+        all.extend_from_slice(args);
+        run_in(&dir, &cargo, &all)
+    };
+    let out = cli(&["check", "plans/tally.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cli(&["sweep", "plans/tally.toml", "--seeds", "0..40", "--bug", "ack-before-sync", "--first", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "the sweep finds the planted bug: {}", text(&out));
+    let sweep = json(&out);
+    let failing = &sweep["failures"][0];
+    assert_eq!(failing["source"], "no_lost_adds", "{sweep}");
+    let bundle = failing["bundle"].as_str().expect("a failing seed's bundle").to_owned();
+
+    let out = cli(&["shrink", &bundle, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shrunk = json(&out);
+    let (before, after) = (shrunk["faults_before"].as_u64().unwrap(), shrunk["faults_after"].as_u64().unwrap());
+    assert!(after < before && after >= 1, "shrunk {before} -> {after} faults: {shrunk}");
+    assert!(shrunk["verdict"].as_str().unwrap().contains("no_lost_adds"), "{shrunk}");
+    assert!(shrunk["replay"].as_str().unwrap().contains("cargo run --bin acme-store-gauntlet -- run"), "{shrunk}");
+
+    let out = cli(&["replay", shrunk["bundle_out"].as_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let replay = json(&out);
+    assert_eq!(replay["same_trace"], true, "{replay}");
+    assert_eq!(replay["same_verdict"], true, "{replay}");
+
+    let report = dir.join("report.html");
+    let out = cli(&["report", &bundle, "-o", report.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&report).expect("the report is written");
+    assert!(html.contains("no_lost_adds") && html.contains("<svg"), "the report shows the failure");
+
+    let out = cli(&["run", "plans/tally.toml", "--seed", "5", "--json", "--no-bundle"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["verdict"], "pass");
+
+    // 4. An unknown application is named, with the ones registered.
+    let plan = std::fs::read_to_string(dir.join("plans/tally.toml"))
+        .unwrap()
+        .replace("name = \"tally\"\n\n[topology", "name = \"tallyho\"\n\n[topology");
+    std::fs::write(dir.join("plans/unknown.toml"), plan).unwrap();
+    for cmd in [&["run", "plans/unknown.toml"][..], &["sweep", "plans/unknown.toml", "--seeds", "0..2"]] {
+        let out = cli(cmd);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", text(&out));
+        assert!(text(&out).contains("unknown application \"tallyho\"; registered: tally"), "{cmd:?}: {}", text(&out));
+    }
+    let out = cli(&["promote", "plans/tally.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cannot be promoted"), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&parent);
+}
