@@ -189,6 +189,22 @@ impl Registry {
         v
     }
 
+    /// Validates `plan` against its application ([`PlanRunner::check`]).
+    pub fn check(&self, plan: &Plan) -> Result<(), PlanError> {
+        PlanRunner::check(self, plan)
+    }
+
+    /// Runs `plan` once with `seeds` ([`PlanRunner::run_plan`]).
+    #[cfg(madsim)]
+    pub fn run_plan(
+        &self,
+        plan: &Plan,
+        seeds: gauntlet_sim::Seeds,
+        options: RunOptions,
+    ) -> Result<crate::RunOutcome, RunPlanError> {
+        PlanRunner::run_plan(self, plan, seeds, options)
+    }
+
     fn entry(&self, plan: &Plan) -> Result<&Arc<dyn Entry>, PlanError> {
         self.entries.iter().find(|e| e.name() == plan.app.name).ok_or_else(|| {
             let mut names = self.names();
