@@ -6,7 +6,7 @@ use crate::gossip::GossipApp;
 use crate::ledger::Ledger;
 use crate::raft::RaftKv;
 use gauntlet::plan::{Plan, PlanError};
-use gauntlet::registry::{PlanRunner, Registry};
+use gauntlet::registry::Registry;
 
 pub use gauntlet::registry::{AppInfo, RunOptions, RunPlanError};
 

@@ -3,7 +3,7 @@
 use crate::apps::Apps;
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
-use gauntlet::registry::{PlanRunner, RunOptions, RunPlanError};
+use gauntlet::registry::{RunOptions, RunPlanError};
 use gauntlet::sim::trace::TraceEvent;
 use std::io::IsTerminal;
 use std::path::Path;

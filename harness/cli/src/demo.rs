@@ -3,7 +3,7 @@
 use crate::apps::Apps;
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
-use gauntlet::registry::{PlanRunner, RunOptions, RunPlanError};
+use gauntlet::registry::{RunOptions, RunPlanError};
 use gauntlet::Verdict;
 use gauntlet_sim::seed::{parse_seed, seed_from_env, CHAOS_SEED_ENV, SIM_SEED_ENV};
 use gauntlet_sim::{RunError, Seeds};

@@ -7,9 +7,8 @@
 //! `src/bin/gauntlet.rs`:
 //!
 //! ```no_run
-//! fn main() {
-//!     gauntlet_cli::main(gauntlet_cli::Apps::new() /* .with(my_system::MyApp) */)
-//! }
+//! // src/bin/gauntlet.rs
+//! gauntlet_cli::main(gauntlet_cli::Apps::new() /* .with(my_system::MyApp) */)
 //! ```
 //!
 //! `gauntlet init DIR` writes such a crate, with an example application, a plan and a test.

@@ -4,7 +4,7 @@ use crate::apps::Apps;
 use crate::cli::RunFlags;
 use crate::{EXIT_CRASH, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta, Summary, EXTENSION};
-use gauntlet::registry::{PlanRunner, RunOptions};
+use gauntlet::registry::RunOptions;
 use gauntlet::{Plan, RunOutcome, Verdict};
 use gauntlet_sim::Seeds;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,6 @@ use crate::cli::RunFlags;
 use crate::plan_cmd::{load_plan, seeds_for};
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta};
-use gauntlet::registry::PlanRunner;
 use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
 use gauntlet_backends::baseline::{Comparison, Tolerance};
 use gauntlet_backends::compose::{self, ComposeCluster, ComposeOptions};

@@ -11,7 +11,7 @@ use crate::apps::Apps;
 use crate::plan_cmd::{bundle_path, load_plan, replay_line, run_json};
 use crate::{EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
-use gauntlet::registry::{PlanRunner, RunOptions};
+use gauntlet::registry::RunOptions;
 use gauntlet::{Plan, Verdict};
 use gauntlet_sim::seed::parse_seed;
 use gauntlet_sim::Seeds;
