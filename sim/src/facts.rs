@@ -60,6 +60,6 @@ mod imp {
 }
 
 #[cfg(madsim)]
-pub use imp::{clear, dropped, with};
-#[cfg(madsim)]
 pub(crate) use imp::record;
+#[cfg(madsim)]
+pub use imp::{clear, dropped, with};

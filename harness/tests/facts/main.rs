@@ -127,5 +127,9 @@ fn a_fact_is_stamped_with_true_time_whatever_the_node_clock_says() {
         .output;
     let [fact] = &facts[..] else { panic!("one fact: {facts:?}") };
     assert_eq!((fact.node.as_str(), fact.key.as_str(), fact.value.as_str()), ("a", "lease", "held"));
-    assert!(fact.at >= Duration::from_millis(1500) && fact.at < Duration::from_millis(1510), "true time: {:?}", fact.at);
+    assert!(
+        fact.at >= Duration::from_millis(1500) && fact.at < Duration::from_millis(1510),
+        "true time: {:?}",
+        fact.at
+    );
 }

@@ -18,7 +18,8 @@ fn test_run_infers_package_target_name_and_profile() {
     );
     // The profile this binary was built with: `debug` is the dev profile (no flag).
     let exe = std::env::current_exe().unwrap();
-    let profile = exe.parent().and_then(|d| d.parent()).and_then(|d| d.file_name()).unwrap().to_string_lossy().into_owned();
+    let profile =
+        exe.parent().and_then(|d| d.parent()).and_then(|d| d.file_name()).unwrap().to_string_lossy().into_owned();
     match profile.as_str() {
         "debug" => assert!(!line.contains("--release") && !line.contains("--profile"), "{line}"),
         "release" => assert!(line.contains("cargo test --release -p"), "{line}"),

@@ -63,8 +63,9 @@ fn plan(extra: &str) -> Plan {
 
 fn history(plan: Plan) -> Vec<HistoryEntry> {
     let scenario = Scenario::new(Slow, plan).expect("the plan fits");
-    let outcome = gauntlet::registry::PlanRunner::run_plan(&scenario, scenario.plan(), Seeds::new(3), Default::default())
-        .expect("the run runs");
+    let outcome =
+        gauntlet::registry::PlanRunner::run_plan(&scenario, scenario.plan(), Seeds::new(3), Default::default())
+            .expect("the run runs");
     assert!(outcome.verdict.passed(), "{}", outcome.verdict);
     outcome.history
 }
