@@ -44,9 +44,16 @@
 // Built with neither mode's cfg, the simulation would silently be configured out (and a user
 // would meet `unresolved import gauntlet::SimDeployer`); say what to add instead.
 #[cfg(not(any(madsim, gauntlet_real, fuzzing, doc)))]
-compile_error!(
-    "Gauntlet needs to know its build mode. For simulation (tests, a gauntlet command line) add      to your crate's .cargo/config.toml:\n\n[build]\nrustflags = [\"--cfg\", \"madsim\"]\n     rustdocflags = [\"--cfg\", \"madsim\"]\n\n(it must reach every crate, madsim's own      included, so it cannot be a feature; `gauntlet init` writes it). For the real build of node      binaries, pass `--cfg gauntlet_real` instead, e.g. `cargo real-build` (docs/YOUR_SYSTEM.md)."
-);
+compile_error!(concat!(
+    "Gauntlet needs to know its build mode.\n",
+    "For simulation (tests, a gauntlet command line), add to your crate's .cargo/config.toml:\n\n",
+    "    [build]\n",
+    "    rustflags = [\"--cfg\", \"madsim\"]\n",
+    "    rustdocflags = [\"--cfg\", \"madsim\"]\n\n",
+    "It must reach every crate, madsim's own included, so it cannot be a cargo feature; ",
+    "`gauntlet init` writes it. For the real build of node binaries, pass `--cfg gauntlet_real` ",
+    "instead (`cargo real-build`). A RUSTFLAGS environment variable overrides both. See docs/YOUR_SYSTEM.md."
+));
 
 pub mod buggify;
 pub mod clock;

@@ -113,6 +113,22 @@ fn a_new_crate_tests_its_own_system_from_cargo_test_and_its_own_command_line() {
         assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", text(&out));
         assert!(text(&out).contains("unknown application \"tallyho\"; registered: tally"), "{cmd:?}: {}", text(&out));
     }
+    // A bundle of an application this command line does not have (the shipped gossip):
+    // replay and shrink name the real cause, not "does not reproduce".
+    let foreign = parent.join("foreign");
+    let gossip = root().join("scenarios/plans/gossip-smoke.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["run", gossip.to_str().unwrap(), "--seed", "1", "--bug", "deaf_after_restart", "--out"])
+        .arg(&foreign)
+        .output()
+        .expect("the shipped gauntlet runs");
+    assert_ne!(out.status.code(), Some(0), "the planted gossip bug fails: {}", text(&out));
+    let bundle = foreign.join("gossip-smoke-1.gbundle");
+    for cmd in ["replay", "shrink"] {
+        let out = cli(&[cmd, bundle.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out));
+        assert!(text(&out).contains("unknown application \"gossip\"; registered: tally"), "{cmd}: {}", text(&out));
+    }
     let out = cli(&["promote", "plans/tally.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("cannot be promoted"), "{}", text(&out));
