@@ -46,6 +46,28 @@ pub(crate) fn uninstall() -> Option<WorldState> {
     WORLD.with(|w| w.borrow_mut().take())
 }
 
+/// Remembers a task spawned on the supervisor (madsim's main node), so that the end of the run
+/// can abort it: madsim can kill a node's tasks, but not the main node's (see `world::tear_down`).
+/// A task spawned on a Gauntlet node is not remembered: killing its node ends it. Outside a
+/// world, or with the world borrowed (never, in practice: no task is spawned from inside
+/// [`with_world`]), it does nothing.
+pub(crate) fn track_task<T>(handle: &madsim::task::JoinHandle<T>) {
+    WORLD.with(|w| {
+        let Ok(mut guard) = w.try_borrow_mut() else { return };
+        let Some(world) = guard.as_mut() else { return };
+        if world.current_node().is_some() {
+            return;
+        }
+        let tasks = &mut world.supervisor_tasks;
+        if tasks.len() == tasks.capacity() {
+            // Forget finished tasks before growing, so a long run's list stays as long as the
+            // number of tasks alive at once (amortized: at most once per doubling).
+            tasks.retain(|t| !t.is_finished());
+        }
+        tasks.push(handle.abort_handle());
+    });
+}
+
 /// What a message carries on the simulated wire.
 #[derive(Debug, Clone)]
 pub(crate) enum Frame {
@@ -143,6 +165,9 @@ pub(crate) struct WorldState {
     pub(crate) supervisor_rng: ChaCha8Rng,
     pub(crate) buggify_sites: BTreeMap<&'static str, bool>,
     pub(crate) start: madsim::time::Instant,
+    /// Tasks spawned on the supervisor (the network driver, `Sim::spawn`, fault schedules,
+    /// `time::spawn` from the supervisor), aborted when the run ends (see [`track_task`]).
+    pub(crate) supervisor_tasks: Vec<madsim::task::AbortHandle>,
 }
 
 impl WorldState {
@@ -160,6 +185,7 @@ impl WorldState {
             supervisor_rng: stream(seeds.sim, Purpose::Buggify, "", 0),
             buggify_sites: BTreeMap::new(),
             start: crate::time::now(),
+            supervisor_tasks: Vec::new(),
         }
     }
 

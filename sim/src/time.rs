@@ -7,16 +7,40 @@ pub use madsim::time::{error::Elapsed, sleep, sleep_until, timeout, Instant};
 pub use tokio::time::{error::Elapsed, sleep, sleep_until, timeout, Instant};
 
 /// Spawns a task on the current node (simulated) or the tokio runtime (real).
+///
+/// Simulated, this is madsim's `spawn`; a task spawned by the supervisor is also remembered by
+/// the world, which aborts it when the run ends, so that it does not outlive the run.
 #[cfg(madsim)]
-pub use madsim::task::spawn;
+#[track_caller]
+pub fn spawn<F>(future: F) -> madsim::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = madsim::task::spawn(future);
+    crate::state::track_task(&handle);
+    handle
+}
 /// Spawns a task on the current node (simulated) or the tokio runtime (real).
 #[cfg(not(madsim))]
 pub use tokio::task::spawn;
 
 /// Spawns a task that need not be `Send` on the current node (simulated) or the current
 /// `tokio::task::LocalSet` (real).
+///
+/// Simulated, this is madsim's `spawn_local`; a task spawned by the supervisor is also
+/// remembered by the world, which aborts it when the run ends (see [`spawn`]).
 #[cfg(madsim)]
-pub use madsim::task::spawn_local;
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> madsim::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    let handle = madsim::task::spawn_local(future);
+    crate::state::track_task(&handle);
+    handle
+}
 /// Spawns a task that need not be `Send` on the current node (simulated) or the current
 /// `tokio::task::LocalSet` (real).
 #[cfg(not(madsim))]

@@ -310,7 +310,9 @@ impl World {
 
     /// Runs the world: boots every node, then runs `supervisor` to completion on simulated
     /// time. The run happens on a fresh OS thread, so nothing (not even `HashMap` seeds) leaks
-    /// between runs. With determinism checking on, it runs twice and compares the traces.
+    /// between runs, and when it ends every node is killed and every task the supervisor
+    /// spawned is aborted, so its memory is freed (many runs in one process stay flat). With
+    /// determinism checking on, it runs twice and compares the traces.
     pub fn run<F, Fut, T>(&self, supervisor: F) -> Result<RunReport<T>, RunError>
     where
         F: Fn(Sim) -> Fut + Send + Sync + 'static,
@@ -389,35 +391,101 @@ where
         fsync_latency: b.fsync_latency,
     };
     let trace = Trace::new(b.max_trace_events, b.keep_events || force_keep);
-    let result = rt.block_on(async move {
-        install(WorldState::new(cfg.seeds, limits, b.default_link.clone(), trace));
-        let sim = Sim { _private: () };
-        for def in &b.nodes {
-            sim.add_node_inner(def.spec.clone(), def.program.clone());
-        }
-        madsim::task::spawn_local(network_driver());
-        let output = supervisor(sim).await;
-        (output, madsim::time::TimeHandle::current().elapsed())
-    });
-    // Uninstall only after block_on: tasks made ready in the supervisor's last step still run
-    // (deterministically) before block_on returns, and they may touch the world.
-    let (output, sim_elapsed) = result;
-    // Drop the runtime (and with it every node future) while the world is still installed:
-    // Drop impls in node code may still touch their transport or disk.
-    drop(rt);
-    let state = uninstall().expect("world installed for the whole run");
-    state.trace.check_limit().map_err(|source| RunError::TraceLimit { seeds: cfg.seeds, source })?;
-    let nodes = state
-        .nodes
-        .iter()
-        .map(|n| NodeSummary {
-            name: n.spec.name.clone(),
-            role: n.spec.role.clone(),
-            status: n.status,
-            incarnation: n.incarnation,
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            install(WorldState::new(cfg.seeds, limits, b.default_link.clone(), trace));
+            let sim = Sim { _private: () };
+            for def in &b.nodes {
+                sim.add_node_inner(def.spec.clone(), def.program.clone());
+            }
+            crate::time::spawn_local(network_driver());
+            let output = supervisor(sim).await;
+            (output, madsim::time::TimeHandle::current().elapsed())
         })
-        .collect();
-    Ok(RunReport { seeds: cfg.seeds, output, trace: state.trace, sim_elapsed, nodes })
+    }));
+    // Tasks made ready in the supervisor's last step still ran (deterministically) before
+    // block_on returned, and they may have touched the world: the run ends here. Take what the
+    // report needs before the tear-down, so nothing the tear-down does can change it.
+    let report = result.map(|(output, sim_elapsed)| {
+        with_world(|w| {
+            let trace = std::mem::replace(&mut w.trace, Trace::new(0, false));
+            let nodes = w
+                .nodes
+                .iter()
+                .map(|n| NodeSummary {
+                    name: n.spec.name.clone(),
+                    role: n.spec.role.clone(),
+                    status: n.status,
+                    incarnation: n.incarnation,
+                })
+                .collect();
+            RunReport { seeds: cfg.seeds, output, trace, sim_elapsed, nodes }
+        })
+    });
+    // A panicking run (a node's panic, the time limit) is torn down too, then re-raised.
+    if crate::state::has_world() {
+        tear_down(&rt);
+    }
+    // Drop the runtime while the world is still installed: a Drop impl in a task the tear-down
+    // could not reach (spawned on the supervisor with madsim's own `spawn`, not ours) may
+    // still touch its transport or disk.
+    drop(rt);
+    let state = uninstall();
+    let report = match report {
+        Ok(report) => report,
+        Err(payload) => std::panic::resume_unwind(payload),
+    };
+    drop(state.expect("world installed for the whole run"));
+    report.trace.check_limit().map_err(|source| RunError::TraceLimit { seeds: cfg.seeds, source })?;
+    Ok(report)
+}
+
+/// Ends every task of a run that is over, so that the run's memory is freed.
+///
+/// Why this is needed: madsim 0.2.34 never frees a task that is still pending when its runtime
+/// is dropped. Each task's `TaskInfo` holds the task's own waker (madsim keeps it to cancel
+/// the task), and the task's future holds an `Arc` of that `TaskInfo`: a reference cycle
+/// through the async-task allocation, which nothing breaks unless the task completes or is
+/// cancelled and then drained by the executor. `Runtime` has no `Drop` that cancels tasks, and
+/// the executor only drains inside `block_on`. Node programs, the tasks they spawn and the
+/// network driver never complete, so every run used to keep all of its nodes' state (chains,
+/// mempools, logs, the timers they sleep on) after it ended: 0.7 MB per raft-kv run, 3.8 MB per
+/// `ledger-partition-recovery` run, 47 MB per `ledger-mempool-pressure` run; a 500-seed
+/// in-process sweep reached 5.3 GB (`docs/PERFORMANCE.md`, "Memory"). `sim/tests/memory` holds
+/// a reference from every kind of task that is pending at the end and checks that none
+/// survives the run.
+///
+/// So, with the world still installed and after the report is taken: one more `block_on`
+/// kills every Gauntlet node (madsim wakes each of its tasks, and the executor drops a killed
+/// node's task instead of polling it) and aborts every task spawned on the supervisor, which
+/// madsim cannot kill as a node (they are tracked by `crate::state::track_task`). The drain
+/// then drops all those futures, in madsim's task context, so Drop impls that spawn or touch
+/// the world still work. A Drop impl may spawn yet another supervisor task: rounds repeat
+/// until none is left (bounded). A panic in a Drop impl is swallowed: the run is already
+/// decided. None of this runs before the report is taken, so traces and hashes are unchanged.
+fn tear_down(rt: &madsim::runtime::Runtime) {
+    for _round in 0..8 {
+        let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let (nodes, tasks) = with_world(|w| {
+                    let nodes: Vec<madsim::task::NodeId> = w.nodes.iter().filter_map(|n| n.madsim).collect();
+                    (nodes, std::mem::take(&mut w.supervisor_tasks))
+                });
+                let handle = madsim::runtime::Handle::current();
+                for task in tasks {
+                    task.abort();
+                }
+                for id in nodes {
+                    handle.kill(id);
+                }
+            })
+        }));
+        // After the drain: whatever the dropped futures spawned on the supervisor is listed.
+        let spawned_more = crate::state::has_world() && with_world(|w| !w.supervisor_tasks.is_empty());
+        if drained.is_err() || !spawned_more {
+            break;
+        }
+    }
 }
 
 /// Moves messages from the in-flight queue to inboxes at their delivery times.
@@ -600,7 +668,7 @@ impl Sim {
     pub fn spawn_schedule(&self, schedule: FaultSchedule) -> Result<(), RunError> {
         self.validate_schedule(&schedule)?;
         let sim = self.clone();
-        madsim::task::spawn_local(async move {
+        crate::time::spawn_local(async move {
             for e in schedule.entries {
                 sim.sleep_until(e.at).await;
                 sim.apply(&e.fault).expect("validated schedule applies");
@@ -685,9 +753,10 @@ impl Sim {
         }
     }
 
-    /// Spawns a task on the supervisor (it is never crashed or partitioned).
+    /// Spawns a task on the supervisor (it is never crashed or partitioned; it is aborted when
+    /// the run ends).
     pub fn spawn<Fut: Future<Output = ()> + 'static>(&self, fut: Fut) {
-        madsim::task::spawn_local(fut);
+        crate::time::spawn_local(fut);
     }
 }
 
