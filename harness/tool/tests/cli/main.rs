@@ -245,3 +245,21 @@ fn check_history_gives_up_within_max_steps_and_exits_3() {
     assert_eq!(v["verdict"], "undecided");
     assert!(v["steps"].as_u64().is_some_and(|s| s >= 1), "{v}");
 }
+
+#[test]
+fn a_plan_of_an_unknown_application_is_named_with_the_registered_ones() {
+    let dir = std::env::temp_dir().join(format!("gauntlet-cli-unknown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("nope.toml");
+    std::fs::write(&file, "name = \"nope\"\n[app]\nname = \"raft-kvv\"\n[topology.nodes]\nreplica = 3\n").unwrap();
+    for cmd in ["run", "check", "sweep"] {
+        let out = gauntlet(&[cmd, file.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            text.contains(r#"unknown application "raft-kvv"; registered: gossip, ledger, raft-kv"#),
+            "{cmd}: {text}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
