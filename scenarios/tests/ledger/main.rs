@@ -44,7 +44,13 @@ fn sweep(name: &str, test: &str) {
         }
         let ok: u64 = outcome.ops.values().map(|c| c.ok).sum();
         assert!(ok > 50, "{name} seed {seed} did work: {:?}", outcome.ops);
-        let finals: Vec<u64> = outcome.final_states.values().filter_map(|s| final_height(s)).collect();
+        // Members at the end only: a node that left (churn) stopped finalizing when it left
+        // (ledger-topology-churn seed 59 of 200: a joiner left at 9.2 s with 19 blocks).
+        let left: Vec<&str> = outcome.membership_changes.iter().filter_map(|c| c.left()).collect();
+        let finals: Vec<u64> = (outcome.final_states.iter())
+            .filter(|(node, _)| !left.contains(&node.as_str()))
+            .filter_map(|(_, s)| final_height(s))
+            .collect();
         assert!(finals.iter().all(|&h| h >= 20), "{name} seed {seed} finalized blocks everywhere: {finals:?}");
     }
     assert!(failures.is_empty(), "{} failing runs:\n{}", failures.len(), failures.join("\n"));
