@@ -236,8 +236,9 @@ impl PlanRunner for Registry {
     }
 }
 
-impl<A: Application + Send + Sync> PlanRunner for Scenario<A> {
-    fn check(&self, plan: &Plan) -> Result<(), PlanError> {
+impl<A: Application + Send + Sync> Scenario<A> {
+    /// This scenario's application bound to `plan`, which must name it (validated once).
+    fn bind(&self, plan: &Plan) -> Result<Scenario<A>, PlanError> {
         if plan.app.name != self.app.name() {
             return Err(PlanError::Invalid {
                 plan: plan.name.clone(),
@@ -251,7 +252,13 @@ impl<A: Application + Send + Sync> PlanRunner for Scenario<A> {
                 }],
             });
         }
-        Scenario::from_shared(self.app.clone(), plan.clone()).map(|_| ())
+        self.with_plan(plan.clone())
+    }
+}
+
+impl<A: Application + Send + Sync> PlanRunner for Scenario<A> {
+    fn check(&self, plan: &Plan) -> Result<(), PlanError> {
+        self.bind(plan).map(|_| ())
     }
 
     #[cfg(madsim)]
@@ -261,8 +268,7 @@ impl<A: Application + Send + Sync> PlanRunner for Scenario<A> {
         seeds: gauntlet_sim::Seeds,
         options: RunOptions,
     ) -> Result<crate::RunOutcome, RunPlanError> {
-        PlanRunner::check(self, plan)?;
-        run_scenario(&Scenario::from_shared(self.app.clone(), plan.clone())?, seeds, options)
+        run_scenario(&self.bind(plan)?, seeds, options)
     }
 }
 

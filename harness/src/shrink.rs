@@ -169,13 +169,16 @@ impl Trials<'_> {
     /// Whether `plan` still fails as the target does (false once the budget is spent, or when
     /// the plan is not valid, say a fault after the run's end).
     fn fails(&mut self, plan: &Plan) -> bool {
-        if self.runs >= self.max_runs || self.runner.check(plan).is_err() {
+        if self.runs >= self.max_runs {
             return false;
         }
-        self.runs += 1;
+        // `run_plan` validates first: an invalid plan is refused before it runs, and is no trial.
         match self.runner.run_plan(plan, self.seeds, Default::default()) {
-            Ok(o) => self.target.matches(&o.verdict),
-            Err(_) => false,
+            Err(RunPlanError::Plan(_)) => false,
+            result => {
+                self.runs += 1;
+                matches!(result, Ok(o) if self.target.matches(&o.verdict))
+            }
         }
     }
 }
@@ -257,9 +260,7 @@ pub fn shrink_plan(
     // The starting point must reproduce; if it does not, say what it did instead.
     let start = explicit(plan, &faults);
     let first = runner
-        .check(&start)
-        .map_err(RunPlanError::from)
-        .and_then(|()| runner.run_plan(&start, seeds, Default::default()))
+        .run_plan(&start, seeds, Default::default())
         .map_err(|source| ShrinkError::Broken { faults: faults.len(), source })?;
     if !target.matches(&first.verdict) {
         return Err(ShrinkError::NotReproduced {
