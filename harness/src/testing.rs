@@ -88,11 +88,7 @@ impl TestRun {
     /// The cargo flag that selects the profile the test binary was built with (` --release`,
     /// ` --profile NAME`, or nothing for the dev profile).
     pub fn profile_flag(&self) -> String {
-        match profile_dir().as_deref() {
-            Some("release") => " --release".to_owned(),
-            Some("debug") | None => String::new(),
-            Some(other) => format!(" --profile {other}"),
-        }
+        std::env::current_exe().ok().as_deref().and_then(cargo_profile_flag).unwrap_or_default()
     }
 
     /// The command that replays the run with `seeds`: the profile it was built with, the
@@ -202,14 +198,22 @@ impl TestRun {
     }
 }
 
-/// The running binary's directory name under the target directory (`debug`, `release`, …).
-fn profile_dir() -> Option<String> {
-    let exe = std::env::current_exe().ok()?;
+/// The cargo flag that selects the profile `exe` was built with — ` --release`, ` --profile
+/// NAME`, or nothing for the dev profile — or `None` when `exe` is not in a cargo target
+/// directory (cargo marks those with a `CACHEDIR.TAG`). Test binaries live in `deps/`.
+pub fn cargo_profile_flag(exe: &Path) -> Option<String> {
     let mut dir = exe.parent()?;
     if dir.file_name().is_some_and(|n| n == "deps") {
         dir = dir.parent()?;
     }
-    dir.file_name().map(|n| n.to_string_lossy().into_owned())
+    if !dir.parent()?.join("CACHEDIR.TAG").exists() {
+        return None;
+    }
+    Some(match dir.file_name()?.to_str()? {
+        "release" => " --release".to_owned(),
+        "debug" => String::new(),
+        other => format!(" --profile {other}"),
+    })
 }
 
 /// The target directory of the running build: `$CARGO_TARGET_DIR`, else the ancestor of the

@@ -123,13 +123,8 @@ impl Apps {
 pub(crate) fn self_command() -> String {
     let Ok(exe) = std::env::current_exe() else { return "gauntlet".to_owned() };
     let name = exe.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "gauntlet".into());
-    let profile_dir = exe.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned());
-    // Cargo marks its target directories with a CACHEDIR.TAG.
-    let in_target = exe.parent().and_then(|p| p.parent()).is_some_and(|t| t.join("CACHEDIR.TAG").exists());
-    match profile_dir.as_deref() {
-        Some("release") if in_target => format!("cargo run --release --bin {name} --"),
-        Some("debug") if in_target => format!("cargo run --bin {name} --"),
-        Some(p) if in_target => format!("cargo run --profile {p} --bin {name} --"),
-        _ => exe.display().to_string(),
+    match gauntlet::testing::cargo_profile_flag(&exe) {
+        Some(flag) => format!("cargo run{flag} --bin {name} --"),
+        None => exe.display().to_string(),
     }
 }
