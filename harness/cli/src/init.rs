@@ -69,8 +69,9 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Writes the crate into `dir` (through `<dir>.init-tmp`, renamed when complete).
-pub fn write(dir: &Path, name: Option<&str>, gauntlet: Option<&str>) -> Result<Vec<PathBuf>, String> {
+/// Writes the crate into `dir` (through `<dir>.init-tmp`, renamed when complete); returns the
+/// crate's name and the files written.
+pub fn write(dir: &Path, name: Option<&str>, gauntlet: Option<&str>) -> Result<(String, Vec<PathBuf>), String> {
     let name = match name {
         Some(n) => n.to_owned(),
         None => dir
@@ -117,22 +118,17 @@ pub fn write(dir: &Path, name: Option<&str>, gauntlet: Option<&str>) -> Result<V
         std::fs::remove_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::rename(&tmp, dir).map_err(|e| format!("{} -> {}: {e}", tmp.display(), dir.display()))?;
-    Ok(written)
+    Ok((name, written))
 }
 
 /// `gauntlet init DIR [--name NAME] [--gauntlet path:DIR|git:URL]`.
 pub fn run(dir: &Path, name: Option<&str>, gauntlet: Option<&str>) -> i32 {
     match write(dir, name, gauntlet) {
-        Ok(files) => {
+        Ok((name, files)) => {
             for f in &files {
                 println!("wrote {}", f.display());
             }
-            let bin = format!(
-                "{}-gauntlet",
-                name.map(str::to_owned).unwrap_or_else(|| {
-                    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-                })
-            );
+            let bin = format!("{name}-gauntlet");
             println!("\nnext:\n  cd {}\n  cargo test\n  cargo run --bin {bin} -- sweep plans/tally.toml --seeds 0..50 --bug ack-before-sync --first", dir.display());
             EXIT_PASS
         }
