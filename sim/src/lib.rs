@@ -65,6 +65,7 @@ pub mod link;
 pub mod log;
 pub mod net;
 pub mod node;
+pub mod probes;
 pub mod seed;
 pub mod time;
 pub mod trace;
@@ -82,10 +83,17 @@ pub use fault::{Fault, FaultSchedule, ScheduledFault};
 pub use link::{Latency, LinkConfig};
 pub use net::{Message, ReplyTo, RequestError, Transport};
 pub use node::{NodeId, NodeSpec, NodeStatus};
+pub use probes::{ProbeHits, ProbeKind, Probes};
 pub use seed::{SeedError, Seeds};
 pub use trace::{EventKind, OpPhase, Trace, TraceEvent};
 #[cfg(madsim)]
 pub use world::{RunError, RunReport, Sim, World, WorldBuilder};
+
+/// What the macros of this crate expand to; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}
 
 /// The user's guide (`docs/GUIDE.md`), compiled so its examples are tested.
 #[cfg(all(doctest, madsim))]

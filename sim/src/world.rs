@@ -74,6 +74,9 @@ pub struct RunReport<T> {
     pub sim_elapsed: Duration,
     /// Final state of each node, in id order.
     pub nodes: Vec<NodeSummary>,
+    /// The sometimes-assertions evaluated during the run, by name ([`crate::probes`]): node
+    /// code and the supervisor alike, up to the moment the supervisor returned.
+    pub probes: crate::probes::Probes,
 }
 
 impl<T> RunReport<T> {
@@ -394,6 +397,8 @@ where
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
             install(WorldState::new(cfg.seeds, limits, b.default_link.clone(), trace));
+            // A run's probes start from nothing (the thread is fresh; this says it).
+            crate::probes::take();
             let sim = Sim { _private: () };
             for def in &b.nodes {
                 sim.add_node_inner(def.spec.clone(), def.program.clone());
@@ -419,7 +424,7 @@ where
                     incarnation: n.incarnation,
                 })
                 .collect();
-            RunReport { seeds: cfg.seeds, output, trace, sim_elapsed, nodes }
+            RunReport { seeds: cfg.seeds, output, trace, sim_elapsed, nodes, probes: crate::probes::take() }
         })
     });
     // A panicking run (a node's panic, the time limit) is torn down too, then re-raised.
