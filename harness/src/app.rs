@@ -336,6 +336,38 @@ pub trait Application: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The module-path prefixes whose sometimes-assertions ([`crate::sometimes!`],
+    /// [`crate::reachable!`]) belong to this application: a run lists every assertion with a
+    /// call site there, reached or not, and a sweep reports those that never held. An
+    /// assertion evaluated elsewhere during the run is listed too (it ran). Override it when
+    /// one crate holds several applications (`vec!["my_crate::raft".into()]`), or when the
+    /// node code lives in other crates. Default: the crate that defines the application's type.
+    fn probe_scope(&self) -> Vec<String> {
+        let name = std::any::type_name::<Self>();
+        vec![name.split("::").next().unwrap_or(name).to_owned()]
+    }
+
+    /// Smaller versions of `options` (this application's `app.options`), most preferred first,
+    /// for shrinking a failing run: e.g. fewer keys, a smaller value space. Each is tried in
+    /// turn, and one that keeps the failure is shrunk again. Default: none.
+    ///
+    /// ```
+    /// // An application with a `keys` option might offer half as many.
+    /// fn smaller(options: &toml::Table) -> Vec<toml::Table> {
+    ///     let keys = options.get("keys").and_then(|k| k.as_integer()).unwrap_or(8);
+    ///     if keys <= 1 {
+    ///         return Vec::new();
+    ///     }
+    ///     let mut o = options.clone();
+    ///     o.insert("keys".into(), (keys / 2).into());
+    ///     vec![o]
+    /// }
+    /// assert_eq!(smaller(&toml::Table::new())[0]["keys"].as_integer(), Some(4));
+    /// ```
+    fn smaller_options(&self, _options: &toml::Table) -> Vec<toml::Table> {
+        Vec::new()
+    }
+
     /// How the node in `setup` is launched as a real process, placed as `placement` says
     /// (which holds every initial member, so peers can be listed). Only promotion to a real
     /// backend calls it. Default: no launch (an empty binary name), which a backend refuses

@@ -2,12 +2,12 @@
 //! concrete fault schedule, the trace, the observations, the client history and the verdict —
 //! so that it can be replayed, diffed, shrunk and reported on later.
 //!
-//! # File format (version 3)
+//! # File format (version 4)
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic "GNTLBNDL"
-//! 8       4     format version, u32 little-endian (this build writes 3, reads 1 to 3)
+//! 8       4     format version, u32 little-endian (this build writes 4, reads 1 to 4)
 //! 12      4     flags, u32 (0)
 //! 16      8     total file length, u64 LE
 //! 24      8     body checksum: FNV-1a 64 over every byte from offset 40 to the end
@@ -20,7 +20,9 @@
 //! the plan as TOML, the seeds, and from version 2 the backend that ran it: `sim`, `local`,
 //! `compose`, `k8s`; a version 1 bundle is a simulated run), 2 the concrete fault schedule, 3 the trace, 4 observations,
 //! 5 the client history, 6 the verdict and summary, and from version 3: 7 the findings (the
-//! full evidence behind capped failure messages, undecided checks; empty in older bundles).
+//! full evidence behind capped failure messages, undecided checks; empty in older bundles),
+//! and from version 4: 8 the sometimes-assertions (`RunOutcome::probes`: per name, kind,
+//! times evaluated and held, first time held; empty in older bundles).
 //!
 //! [`BundleWriter`] streams sections into `<path>.tmp` as they are ready (the meta section
 //! before the run starts, so even a run that aborts leaves its plan and seeds behind) and
@@ -56,7 +58,7 @@ use std::time::Duration;
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"GNTLBNDL";
 /// The format version this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 40;
 /// The largest bundle file read or written: 1 GiB.
@@ -66,14 +68,14 @@ pub const MAX_SECTION_BYTES: u64 = 1 << 30;
 /// The file name extension of bundles.
 pub const EXTENSION: &str = "gbundle";
 
-const SECTIONS: [&str; 7] = ["meta", "schedule", "trace", "observations", "history", "verdict", "findings"];
+const SECTIONS: [&str; 8] = ["meta", "schedule", "trace", "observations", "history", "verdict", "findings", "probes"];
 
 /// The sections a bundle of format `version` holds.
 fn sections_of(version: u32) -> usize {
-    if version >= 3 {
-        7
-    } else {
-        6
+    match version {
+        4.. => 8,
+        3 => 7,
+        _ => 6,
     }
 }
 
@@ -195,6 +197,8 @@ pub struct Bundle {
     pub summary: Summary,
     /// What expectations reported beyond the verdict (empty in bundles before version 3).
     pub findings: Vec<crate::verdict::Finding>,
+    /// The run's sometimes-assertions, by name (empty in bundles before version 4).
+    pub probes: gauntlet_sim::Probes,
 }
 
 /// The readable digest of a run: what `insta` snapshots and `gauntlet diff` compares. It holds
@@ -350,6 +354,7 @@ impl Bundle {
             verdict: outcome.verdict.clone(),
             summary: Summary::of(plan, outcome),
             findings: outcome.findings.clone(),
+            probes: outcome.probes.clone(),
         }
     }
 
@@ -375,6 +380,7 @@ impl Bundle {
         put(5, encode_value(&self.history))?;
         put(6, encode_value(&(&self.verdict, &self.summary)))?;
         put(7, encode_value(&self.findings))?;
+        put(8, encode_value(&self.probes))?;
         Ok(seal(&body))
     }
 
@@ -469,7 +475,11 @@ impl Bundle {
             Some(frame) => decode_section(SECTIONS[6], frame)?,
             None => Vec::new(),
         };
-        Ok(Bundle { meta, schedule, trace, observations, history, verdict, summary, findings })
+        let probes = match sections.get(7) {
+            Some(frame) => decode_section(SECTIONS[7], frame)?,
+            None => gauntlet_sim::Probes::new(),
+        };
+        Ok(Bundle { meta, schedule, trace, observations, history, verdict, summary, findings, probes })
     }
 
     /// The plan, parsed back from the meta section.
@@ -581,7 +591,7 @@ impl BundleWriter {
         Ok(w)
     }
 
-    /// Appends section `kind` (they must come in order, 1 to 7).
+    /// Appends section `kind` (they must come in order, 1 to 8).
     pub fn section<T: Serialize + ?Sized>(&mut self, kind: u8, value: &T) -> Result<(), BundleError> {
         let section = SECTIONS.get(usize::from(kind).wrapping_sub(1)).copied().unwrap_or("unknown");
         let fail = |message: String| BundleError::Encode { path: self.path.clone(), section, message };
@@ -614,6 +624,7 @@ impl BundleWriter {
         self.section(5, &bundle.history)?;
         self.section(6, &(&bundle.verdict, &bundle.summary))?;
         self.section(7, &bundle.findings)?;
+        self.section(8, &bundle.probes)?;
         self.finish()
     }
 

@@ -109,6 +109,14 @@ pub trait Expectation<A: Application> {
     fn evidence(&mut self) -> Option<String> {
         None
     }
+    /// When the evidence behind this expectation's last [`Status::Violated`] from
+    /// [`Expectation::at_end`] ended (its latest event, since the run started), if the
+    /// expectation knows: the built-in `linearizable` answers the last counterexample
+    /// operation's return. The failure is dated there rather than at the end of the run, which
+    /// is where shrinking ends a reproducer. Default: none (dated when it was found).
+    fn evidence_at(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// An expectation built from its parameters, or the problems with them.

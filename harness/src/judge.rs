@@ -120,7 +120,9 @@ impl<A: Application> Judge<A> {
                     match e.at_end(&cx) {
                         Status::Violated(why) => {
                             keep_evidence(&mut self.findings, name, e);
-                            return fail(e.class(), name, why);
+                            let at = e.evidence_at().map_or(now, |t| t.min(now));
+                            let (class, source, message) = (e.class(), name.clone(), why);
+                            return Some(Verdict::Fail(Failure { class, source, at, message }));
                         }
                         Status::Pending(why) => self.findings.push(Finding {
                             expectation: name.clone(),

@@ -13,8 +13,15 @@
 //!
 //! The harness knows no application semantics: applications plug in through [`Application`]
 //! and register their own expectations. See `docs/WRITING_SCENARIOS.md`.
+//!
+//! Node code and expectations say which paths a plan must reach with
+//! [`sometimes!`](crate::sometimes!) and [`reachable!`](crate::reachable!); a run records them
+//! ([`RunOutcome::probes`]) and a [sweep](sweep::SweepReport::probes) reports, per assertion, in
+//! how many seeds it held, and those that never did.
 
 pub use gauntlet_sim as sim;
+/// Sometimes-assertions for node code and expectations: see [`gauntlet_sim::probes`].
+pub use gauntlet_sim::{reachable, sometimes};
 
 pub mod app;
 pub mod builder;
@@ -53,7 +60,7 @@ pub use scenario::Scenario;
 #[cfg(madsim)]
 pub use shrink::shrink;
 #[cfg(madsim)]
-pub use sweep::sweep;
+pub use sweep::{sweep, ProbeSummary};
 pub use verdict::{Failure, FailureClass, Finding, FindingKind, MembershipChange, Observation, RunOutcome, Verdict};
 
 use std::time::Duration;

@@ -76,6 +76,9 @@ pub enum RunPlanError {
 pub trait PlanRunner: Sync {
     /// Validates `plan` against its application.
     fn check(&self, plan: &Plan) -> Result<(), PlanError>;
+    /// Smaller versions of `plan`'s application options, for shrinking
+    /// ([`Application::smaller_options`]); none for an unknown application.
+    fn smaller_options(&self, plan: &Plan) -> Vec<toml::Table>;
     /// Runs `plan` once with `seeds`.
     #[cfg(madsim)]
     fn run_plan(
@@ -91,6 +94,7 @@ trait Entry: Send + Sync {
     fn name(&self) -> &str;
     fn info(&self) -> AppInfo;
     fn check(&self, plan: &Plan) -> Result<(), PlanError>;
+    fn smaller_options(&self, options: &toml::Table) -> Vec<toml::Table>;
     #[cfg(madsim)]
     fn run(
         &self,
@@ -121,6 +125,10 @@ impl<A: Application + Send + Sync> Entry for Registered<A> {
 
     fn check(&self, plan: &Plan) -> Result<(), PlanError> {
         Scenario::from_shared(self.0.clone(), plan.clone()).map(|_| ())
+    }
+
+    fn smaller_options(&self, options: &toml::Table) -> Vec<toml::Table> {
+        self.0.smaller_options(options)
     }
 
     #[cfg(madsim)]
@@ -225,6 +233,10 @@ impl PlanRunner for Registry {
         self.entry(plan)?.check(plan)
     }
 
+    fn smaller_options(&self, plan: &Plan) -> Vec<toml::Table> {
+        self.entry(plan).map(|e| e.smaller_options(&plan.app.options)).unwrap_or_default()
+    }
+
     #[cfg(madsim)]
     fn run_plan(
         &self,
@@ -259,6 +271,10 @@ impl<A: Application + Send + Sync> Scenario<A> {
 impl<A: Application + Send + Sync> PlanRunner for Scenario<A> {
     fn check(&self, plan: &Plan) -> Result<(), PlanError> {
         self.bind(plan).map(|_| ())
+    }
+
+    fn smaller_options(&self, plan: &Plan) -> Vec<toml::Table> {
+        self.app.smaller_options(&plan.app.options)
     }
 
     #[cfg(madsim)]

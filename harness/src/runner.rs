@@ -215,6 +215,7 @@ impl SimDeployer {
         let membership_changes = shared.changes.lock().expect("changes").clone();
         let mut observed_sources: Vec<String> = handle.sources().into_iter().map(|s| s.name).collect();
         observed_sources.sort();
+        let run_probes = report.as_ref().map(|r| r.probes.clone()).unwrap_or_default();
         // A node's panic is a crash verdict (without a trace: the world stopped); any other
         // run error means the run did not happen.
         let (verdict, settled, trace, sim_time) = match report {
@@ -230,6 +231,10 @@ impl SimDeployer {
             Err(e) => return Err(e),
         };
         let (observations, final_states) = std::mem::take(&mut *shared.observed.lock().expect("observed"));
+        // Every assertion of the application's scope, reached or not, then what the run hit
+        // (a run that crashed recorded nothing).
+        let mut probes = gauntlet_sim::probes::unreached_in(&app.probe_scope());
+        gauntlet_sim::probes::merge_into(&mut probes, &run_probes);
         let findings = std::mem::take(&mut *shared.findings.lock().expect("findings"));
         Ok(RunOutcome {
             plan: plan.name.clone(),
@@ -250,6 +255,7 @@ impl SimDeployer {
             observations,
             final_states,
             findings,
+            probes,
         })
     }
 }
@@ -272,6 +278,8 @@ fn record_observations<A: Application>(app: &A, view: &ClusterView<A::State>, no
 /// targets merged in by time (equal times keep compiled faults first).
 fn concrete_schedule(timeline: &Timeline, shared: &Shared) -> gauntlet_sim::FaultSchedule {
     let mut schedule = timeline.faults.clone();
+    // Faults naming `@leader` are recorded as resolved, with the aimed ones.
+    schedule.entries.retain(|e| !crate::plan::names_leader(&e.fault));
     let aimed = shared.aimed.lock().expect("aimed");
     if aimed.is_empty() {
         return schedule;
@@ -341,10 +349,18 @@ async fn supervise<A: Application + Send + Sync>(
 
 /// One step of the chaos timeline, as the runner applies it.
 enum Action {
-    Join { name: String, role: String },
+    Join {
+        name: String,
+        role: String,
+    },
     Fault(Fault),
     Aimed(AimedFault),
-    Leave { name: String, crash: bool },
+    /// An explicit fault naming [`crate::plan::LEADER`]: resolved when it fires.
+    AtLeader(Fault),
+    Leave {
+        name: String,
+        crash: bool,
+    },
 }
 
 impl Action {
@@ -352,7 +368,7 @@ impl Action {
     fn rank(&self) -> u8 {
         match self {
             Action::Join { .. } => 0,
-            Action::Fault(_) | Action::Aimed(_) => 1,
+            Action::Fault(_) | Action::Aimed(_) | Action::AtLeader(_) => 1,
             Action::Leave { .. } => 2,
         }
     }
@@ -377,6 +393,10 @@ fn spawn_timeline<A: Application + Send + Sync>(
         });
     }
     for e in &timeline.faults.entries {
+        if crate::plan::names_leader(&e.fault) {
+            actions.push((e.at, Action::AtLeader(e.fault.clone())));
+            continue;
+        }
         actions.push((e.at, Action::Fault(e.fault.clone())));
     }
     // A kill's crash is in the faults; the membership change follows it at the same time.
@@ -391,9 +411,29 @@ fn spawn_timeline<A: Application + Send + Sync>(
         (sim.clone(), app.clone(), shared.clone(), gone.clone(), plan.app.options.clone());
     let (handle, active_end) = (handle.clone(), plan.run.duration);
     sim.spawn(async move {
+        // The node each `@leader` crash or pause hit, for the restart or resume that undoes it.
+        let mut hit: BTreeMap<&'static str, String> = BTreeMap::new();
         for (at, action) in actions {
             sim2.sleep_until(at).await;
             match action {
+                Action::AtLeader(f) => {
+                    let leader = || current_leader(&sim2, &*app, &handle, &shared, &gone);
+                    let target = match &f {
+                        Fault::Restart { .. } => hit.remove("crash"),
+                        Fault::Resume { .. } => hit.remove("pause"),
+                        _ => leader(),
+                    };
+                    let Some(target) = target else {
+                        sim2.annotate(format!("chaos: no leader seen, {f} skipped"));
+                        continue;
+                    };
+                    match &f {
+                        Fault::Crash { .. } => drop(hit.insert("crash", target.clone())),
+                        Fault::Pause { .. } => drop(hit.insert("pause", target.clone())),
+                        _ => {}
+                    }
+                    apply_aimed(&sim2, &shared, at, crate::plan::at_leader(&f, &target));
+                }
                 Action::Fault(f) => {
                     if let Err(e) = sim2.apply(&f) {
                         shared.errors.lock().expect("errors").push(format!("applying {f} at {at:?}: {e}"));

@@ -1,7 +1,10 @@
 //! Sweeping seeds in this process: [`sweep`] for a [`Scenario`], [`sweep_plan`] for any
 //! [`PlanRunner`]. Runs are spread over worker threads (each run is itself a fresh world on
 //! its own thread, so parallel runs share nothing). Passing runs keep a line each; failing
-//! runs keep their whole outcome, ready for [`crate::shrink`].
+//! runs keep their whole outcome, ready for [`crate::shrink`]. Every completed run adds its
+//! sometimes-assertions ([`crate::sometimes!`]) to [`SweepReport::probes`]: per assertion, in
+//! how many seeds it held; one that never held is a [`SweepFinding`] (the plan does not
+//! exercise that path).
 //!
 //! `gauntlet sweep` runs each seed in its own process instead (so a hang or an abort cannot
 //! take the sweep down); this is the in-process form for tests and programs.
@@ -13,7 +16,9 @@
 use crate::plan::Plan;
 use crate::registry::{PlanRunner, RunOptions, RunPlanError};
 use crate::verdict::{RunOutcome, Verdict};
-use gauntlet_sim::Seeds;
+use gauntlet_sim::{ProbeKind, Probes, Seeds};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -71,6 +76,83 @@ pub struct SweepReport {
     pub runs: Vec<SeedRun>,
     /// The outcomes of the failing runs (verdict not pass), in seed order.
     pub failures: Vec<RunOutcome>,
+    /// Every sometimes-assertion the runs listed (the application's scope, reached or not,
+    /// and any other that ran), by name, over the seeds that completed.
+    pub probes: BTreeMap<String, ProbeSummary>,
+}
+
+/// One sometimes-assertion over a sweep.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeSummary {
+    /// `sometimes` or `reachable`.
+    pub kind: ProbeKind,
+    /// Completed runs that listed it (every completed run lists its application's scope).
+    pub seeds_ran: usize,
+    /// Runs in which it held at least once.
+    pub seeds_held: usize,
+    /// Times it held, over all runs.
+    pub hits: u64,
+    /// Times it was evaluated, over all runs.
+    pub evaluated: u64,
+    /// The first seed, in seed order, in which it held.
+    pub first_seed: Option<u64>,
+}
+
+impl ProbeSummary {
+    /// Whether it held in no seed.
+    pub fn never_held(&self) -> bool {
+        self.seeds_held == 0
+    }
+}
+
+/// What a sweep found beyond its verdicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SweepFinding {
+    /// A sometimes-assertion held in none of the seeds: the plan does not exercise its path.
+    NeverHeld {
+        /// The assertion.
+        name: String,
+        /// Its kind.
+        kind: ProbeKind,
+        /// Over how many completed seeds.
+        seeds: usize,
+        /// Whether it was evaluated at all (a `sometimes!` whose condition never held) or
+        /// never even reached.
+        evaluated: bool,
+    },
+}
+
+impl fmt::Display for SweepFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SweepFinding::NeverHeld { name, kind, seeds, evaluated } => {
+                let how = if *evaluated { "evaluated but never held" } else { "never reached" };
+                write!(f, "{kind} assertion {name:?} {how} in {seeds} seeds: the plan does not exercise that path")
+            }
+        }
+    }
+}
+
+/// Adds the probes of one completed run (seed `seed`) to a sweep's tally: how
+/// [`SweepReport::probes`] is built, and what `gauntlet sweep` does with its children's.
+pub fn add_probes(into: &mut BTreeMap<String, ProbeSummary>, seed: u64, run: &Probes) {
+    for (name, hits) in run {
+        let p = into.entry(name.clone()).or_insert(ProbeSummary {
+            kind: hits.kind,
+            seeds_ran: 0,
+            seeds_held: 0,
+            hits: 0,
+            evaluated: 0,
+            first_seed: None,
+        });
+        p.seeds_ran += 1;
+        p.hits = p.hits.saturating_add(hits.held);
+        p.evaluated = p.evaluated.saturating_add(hits.evaluated);
+        if hits.hit() {
+            p.seeds_held += 1;
+            p.first_seed = Some(p.first_seed.map_or(seed, |s| s.min(seed)));
+        }
+    }
 }
 
 impl SweepReport {
@@ -92,6 +174,40 @@ impl SweepReport {
     /// Runs that could not complete (a panic, a limit, nondeterminism), with why.
     pub fn broken(&self) -> Vec<(Seeds, &str)> {
         self.runs.iter().filter_map(|r| r.result.as_ref().err().map(|e| (r.seeds, e.as_str()))).collect()
+    }
+
+    /// The sometimes-assertions that held in no seed, as findings, by name.
+    pub fn findings(&self) -> Vec<SweepFinding> {
+        (self.probes.iter().filter(|(_, p)| p.never_held()))
+            .map(|(name, p)| SweepFinding::NeverHeld {
+                name: name.clone(),
+                kind: p.kind,
+                seeds: p.seeds_ran,
+                evaluated: p.evaluated > 0,
+            })
+            .collect()
+    }
+
+    /// The names of the sometimes-assertions that held in no seed.
+    pub fn never_held(&self) -> Vec<&str> {
+        self.probes.iter().filter(|(_, p)| p.never_held()).map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The probes as a short table, one assertion per line: seeds held of seeds ran, hits,
+    /// kind and name, the never-held ones marked.
+    pub fn describe_probes(&self) -> String {
+        let mut out = String::new();
+        for (name, p) in &self.probes {
+            let mark = if p.never_held() { "  NEVER HELD" } else { "" };
+            out.push_str(&format!(
+                "{:>6}/{:<6} {:>9} hits  {:<9}  {name}{mark}\n",
+                p.seeds_held,
+                p.seeds_ran,
+                p.hits,
+                p.kind.as_str()
+            ));
+        }
+        out
     }
 
     /// One line: `plan: P/N passed; failing seeds: …`.
@@ -130,7 +246,7 @@ pub fn sweep_plan(
     runner.check(plan)?;
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<(SeedRun, Option<RunOutcome>)>> = Mutex::new(Vec::with_capacity(seeds.len()));
+    let results: Mutex<Vec<(SeedRun, Option<RunOutcome>, Probes)>> = Mutex::new(Vec::with_capacity(seeds.len()));
     let jobs = options.jobs.clamp(1, seeds.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -150,16 +266,20 @@ pub fn sweep_plan(
         }
     });
     let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(r, _)| r.seeds.sim);
-    let mut report = SweepReport { plan: plan.name.clone(), runs: Vec::new(), failures: Vec::new() };
-    for (run, failure) in results {
+    results.sort_by_key(|(r, _, _)| r.seeds.sim);
+    let mut report =
+        SweepReport { plan: plan.name.clone(), runs: Vec::new(), failures: Vec::new(), probes: BTreeMap::new() };
+    for (run, failure, probes) in results {
+        if run.result.is_ok() {
+            add_probes(&mut report.probes, run.seeds.sim, &probes);
+        }
         report.runs.push(run);
         report.failures.extend(failure);
     }
     Ok(report)
 }
 
-fn one(runner: &dyn PlanRunner, plan: &Plan, seeds: Seeds) -> (SeedRun, Option<RunOutcome>) {
+fn one(runner: &dyn PlanRunner, plan: &Plan, seeds: Seeds) -> (SeedRun, Option<RunOutcome>, Probes) {
     match runner.run_plan(plan, seeds, RunOptions::default()) {
         Ok(outcome) => {
             let verdict = SeedVerdict {
@@ -168,8 +288,9 @@ fn one(runner: &dyn PlanRunner, plan: &Plan, seeds: Seeds) -> (SeedRun, Option<R
                 sim_time: outcome.sim_time,
             };
             let failed = !outcome.verdict.passed();
-            (SeedRun { seeds, result: Ok(verdict) }, failed.then_some(outcome))
+            let probes = outcome.probes.clone();
+            (SeedRun { seeds, result: Ok(verdict) }, failed.then_some(outcome), probes)
         }
-        Err(e) => (SeedRun { seeds, result: Err(e.to_string()) }, None),
+        Err(e) => (SeedRun { seeds, result: Err(e.to_string()) }, None, Probes::new()),
     }
 }

@@ -139,7 +139,7 @@ impl TestRun {
     }
 
     fn shrunk<A: Application + Send + Sync>(&self, scenario: &Scenario<A>, outcome: &RunOutcome) -> String {
-        let options = crate::shrink::ShrinkOptions { max_runs: self.shrink_runs };
+        let options = crate::shrink::ShrinkOptions { max_runs: self.shrink_runs, ..Default::default() };
         let shrunk = match crate::shrink::shrink_plan(scenario, &scenario.plan, outcome.into(), options) {
             Ok(s) => s,
             Err(e @ (ShrinkError::NotReproduced { .. } | ShrinkError::Unsupported(_))) => {

@@ -133,6 +133,11 @@ pub struct RunOutcome {
     /// What expectations reported beyond their verdict: the full evidence behind a capped
     /// failure message (a whole counterexample), or why a check could not decide.
     pub findings: Vec<Finding>,
+    /// The sometimes-assertions ([`crate::sometimes!`], [`crate::reachable!`]) by name: every
+    /// one in the application's [scope](crate::Application::probe_scope), reached or not,
+    /// and any other the run evaluated; each with its kind, how often it was evaluated and
+    /// held, and when it first held. A run that crashed (a node panicked) recorded none.
+    pub probes: gauntlet_sim::Probes,
 }
 
 /// Something an expectation reported beyond pass or fail (kept in the bundle and the report).

@@ -59,6 +59,10 @@ const BUMP: u8 = 2;
 pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
     let disk = ctx.disk();
     let mut value = disk.read("value").ok().and_then(|b| decode(&b)).unwrap_or(0);
+    gauntlet_sim::sometimes!(
+        ctx.incarnation() > 0 && value > 0,
+        "gossip: a restarted node recovered its value from disk"
+    );
     let publish = |v: u64| {
         board.lock().expect("board lock").insert(ctx.name().to_owned(), v);
     };
@@ -90,6 +94,7 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
         if let Ok(msg) = gauntlet_sim::time::timeout(wait, transport.recv()).await {
             if let (Some(reply), Some(&tag)) = (msg.reply_to, msg.body.first()) {
                 if tag == BUMP && !cfg.ignore_client_bumps {
+                    gauntlet_sim::reachable!("gossip: a client bump applied");
                     value += 1;
                     changed = true;
                 }
@@ -97,7 +102,9 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
                     transport.reply(reply, value.to_le_bytes().to_vec());
                 }
             } else if let Some(v) = decode(&msg.body) {
+                gauntlet_sim::sometimes!(v < value, "gossip: an older value from a peer ignored");
                 if v > value && !(cfg.deaf_after_restart && ctx.incarnation() > 0) {
+                    gauntlet_sim::sometimes!(ctx.incarnation() > 0, "gossip: a restarted node caught up by gossip");
                     value = v;
                     changed = true;
                 }

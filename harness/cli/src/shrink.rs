@@ -40,7 +40,12 @@ pub fn run(apps: &Apps, path: &Path, out: Option<PathBuf>, max_runs: usize, json
         f.class,
         f.source
     );
-    let shrunk = match shrink_plan(&apps.registry, &plan, (&bundle).into(), ShrinkOptions { max_runs }) {
+    let shrunk = match shrink_plan(
+        &apps.registry,
+        &plan,
+        (&bundle).into(),
+        ShrinkOptions { max_runs, ..ShrinkOptions::default() },
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("gauntlet: {}: {e}", path.display());
@@ -66,12 +71,20 @@ pub fn run(apps: &Apps, path: &Path, out: Option<PathBuf>, max_runs: usize, json
     }
     let replay = format!("{} {} run {}", seeds.env_prefix(), crate::apps::self_command(), toml_path.display());
     if json {
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
         let v = serde_json::json!({
             "bundle": path.display().to_string(),
             "faults_before": shrunk.faults.0, "faults_after": shrunk.faults.1,
-            "duration_ms_before": shrunk.duration.0.as_millis() as u64,
-            "duration_ms_after": shrunk.duration.1.as_millis() as u64,
+            "entries_before": shrunk.entries.0, "entries_after": shrunk.entries.1,
+            "ops_before": shrunk.ops.0, "ops_after": shrunk.ops.1,
+            "nodes_before": shrunk.nodes.0, "nodes_after": shrunk.nodes.1,
+            "duration_ms_before": ms(shrunk.duration.0),
+            "duration_ms_after": ms(shrunk.duration.1),
+            "sim_time_ms_before": ms(shrunk.sim_time.0),
+            "sim_time_ms_after": ms(shrunk.sim_time.1),
+            "failure_at_ms": ms(shrunk.evidence_at),
             "runs": shrunk.runs,
+            "wall_ms": ms(shrunk.wall),
             "verdict": shrunk.outcome.verdict.to_string(),
             "plan_out": toml_path.display().to_string(),
             "bundle_out": bundle_out.display().to_string(),
@@ -79,12 +92,7 @@ pub fn run(apps: &Apps, path: &Path, out: Option<PathBuf>, max_runs: usize, json
         });
         println!("{v}");
     } else {
-        println!("faults      {} -> {}", shrunk.faults.0, shrunk.faults.1);
-        for e in &shrunk.plan.chaos.schedule.entries {
-            println!("  {:>8.3}s  {}", e.at.as_secs_f64(), e.fault);
-        }
-        println!("duration    {:?} -> {:?}", shrunk.duration.0, shrunk.duration.1);
-        println!("trial runs  {}", shrunk.runs);
+        print!("{}", shrunk.describe());
         println!("verdict     {}", shrunk.outcome.verdict);
         println!("plan        {}", toml_path.display());
         println!("bundle      {}", bundle_out.display());

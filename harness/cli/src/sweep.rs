@@ -12,9 +12,12 @@ use crate::plan_cmd::{bundle_path, load_plan, replay_line, run_json};
 use crate::{EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::Bundle;
 use gauntlet::registry::RunOptions;
+use gauntlet::sweep::{add_probes, ProbeSummary, SweepReport};
 use gauntlet::{Plan, Verdict};
 use gauntlet_sim::seed::parse_seed;
 use gauntlet_sim::Seeds;
+use gauntlet_sim::{ProbeHits, ProbeKind, Probes};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -78,6 +81,8 @@ struct SeedResult {
     source: Option<String>,
     message: Option<String>,
     bundle: Option<String>,
+    /// The run's sometimes-assertions (none when the process itself failed).
+    probes: Option<Probes>,
 }
 
 fn run_child(exe: &Path, s: &Sweep, seed: u64) -> SeedResult {
@@ -95,6 +100,7 @@ fn run_child(exe: &Path, s: &Sweep, seed: u64) -> SeedResult {
         source: Some("process".to_owned()),
         message: Some(message),
         bundle: None,
+        probes: None,
     };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -141,12 +147,53 @@ fn run_child(exe: &Path, s: &Sweep, seed: u64) -> SeedResult {
             source: v["source"].as_str().map(str::to_owned),
             message: v["failures"][0].as_str().map(str::to_owned),
             bundle: v["bundle"].as_str().map(str::to_owned),
+            probes: probes_from_json(&v["probes"]),
         },
         Err(_) => {
             let tail: String = String::from_utf8_lossy(&stderr).lines().rev().take(3).collect::<Vec<_>>().join(" | ");
             failed("abort", format!("the run process ended with {status} and no verdict: {tail}"))
         }
     }
+}
+
+/// A run's probes for the `sweep-one` line: `[{name, kind, evaluated, held, first_held_ms}]`.
+fn probes_json(probes: &Probes) -> serde_json::Value {
+    (probes.iter())
+        .map(|(name, p)| {
+            serde_json::json!({
+                "name": name, "kind": p.kind.as_str(), "evaluated": p.evaluated, "held": p.held,
+                "first_held_ms": p.first_held.map(|t| t.as_secs_f64() * 1e3),
+            })
+        })
+        .collect()
+}
+
+/// Reads [`probes_json`] back (`None` if the line has none: a child from another build).
+fn probes_from_json(v: &serde_json::Value) -> Option<Probes> {
+    let mut probes = Probes::new();
+    for p in v.as_array()? {
+        let kind = match p["kind"].as_str()? {
+            "reachable" => ProbeKind::Reachable,
+            _ => ProbeKind::Sometimes,
+        };
+        let (evaluated, held) = (p["evaluated"].as_u64()?, p["held"].as_u64()?);
+        let first_held = p["first_held_ms"].as_f64().map(|ms| Duration::from_secs_f64(ms / 1e3));
+        probes.insert(p["name"].as_str()?.to_owned(), ProbeHits { kind, evaluated, held, first_held });
+    }
+    Some(probes)
+}
+
+/// The sweep's `probes` array: every assertion the runs listed, with its tally, the ones that
+/// never held marked.
+fn probes_summary_json(tally: &BTreeMap<String, ProbeSummary>) -> serde_json::Value {
+    (tally.iter())
+        .map(|(name, p)| {
+            serde_json::json!({
+                "name": name, "kind": p.kind.as_str(), "seeds_held": p.seeds_held, "seeds_ran": p.seeds_ran,
+                "hits": p.hits, "evaluated": p.evaluated, "first_seed": p.first_seed, "never_held": p.never_held(),
+            })
+        })
+        .collect()
 }
 
 /// Appends failing seeds to `<corpus>/<plan>.seeds` (once each). Without planted bugs a seed
@@ -246,6 +293,14 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
     results.sort_by_key(|r| r.seed);
     let failed: Vec<&SeedResult> = results.iter().filter(|r| !r.passed).collect();
     let seeds_per_sec = results.len() as f64 / wall.as_secs_f64().max(1e-9);
+    // The tally (and its findings) as the in-process sweep keeps them.
+    let mut tally =
+        SweepReport { plan: plan.name.clone(), runs: Vec::new(), failures: Vec::new(), probes: BTreeMap::new() };
+    for r in &results {
+        if let Some(p) = &r.probes {
+            add_probes(&mut tally.probes, r.seed, p);
+        }
+    }
     let corpus = match (&s.corpus, failed.is_empty()) {
         (Some(dir), false) => {
             let bugs = !gauntlet::bundle::bugs_of(&plan).is_empty();
@@ -286,6 +341,9 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
             "jobs": jobs,
             "wall_ms": wall.as_millis() as u64,
             "corpus": corpus.as_ref().map(|p| p.display().to_string()),
+            "probes": probes_summary_json(&tally.probes),
+            "probes_never_held": tally.never_held(),
+            "findings": tally.findings().iter().map(|f| f.to_string()).collect::<Vec<_>>(),
         });
         println!("{v}");
     } else {
@@ -308,6 +366,13 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
         }
         if let Some(p) = &corpus {
             println!("corpus: {}", p.display());
+        }
+        if !tally.probes.is_empty() {
+            println!("sometimes-assertions (seeds held/ran, hits, kind, name):");
+            print!("{}", tally.describe_probes());
+            for f in tally.findings() {
+                println!("finding: {f}");
+            }
         }
     }
     if failed.is_empty() {
@@ -349,7 +414,9 @@ pub fn one(apps: &Apps, file: &Path, seed: u64, bugs: &[String], out: &Path) -> 
             }
         }
     }
-    println!("{}", run_json(&plan, &outcome, wall_ms, bundle.as_deref(), &replay));
+    let mut line = run_json(&plan, &outcome, wall_ms, bundle.as_deref(), &replay);
+    line["probes"] = probes_json(&outcome.probes);
+    println!("{line}");
     match &outcome.verdict {
         Verdict::Pass => EXIT_PASS,
         Verdict::Fail(f) => f.class.exit_code(),

@@ -136,12 +136,14 @@ pub struct Linearizable<M: Model, F> {
     max_steps: u64,
     map: F,
     evidence: Option<String>,
+    /// The last counterexample operation's return, once one is found.
+    evidence_at: Option<std::time::Duration>,
 }
 
 impl<M: Model, F> Linearizable<M, F> {
     /// Checks against `model` within `max_steps` per partition, reading each entry with `map`.
     pub fn new(model: M, max_steps: u64, map: F) -> Self {
-        Linearizable { model, max_steps, map, evidence: None }
+        Linearizable { model, max_steps, map, evidence: None, evidence_at: None }
     }
 }
 
@@ -197,6 +199,10 @@ where
                 ops.len()
             )),
             Ok(failed @ CheckResult::NotLinearizable(_)) => {
+                if let CheckResult::NotLinearizable(cx) = &failed {
+                    let last = cx.operations.iter().map(|o| o.ret).max();
+                    self.evidence_at = last.map(std::time::Duration::from_nanos);
+                }
                 let full = failed.to_string();
                 let message = cap(&full, MAX_MESSAGE);
                 if message.len() < full.len() {
@@ -210,6 +216,10 @@ where
 
     fn evidence(&mut self) -> Option<String> {
         self.evidence.take()
+    }
+
+    fn evidence_at(&self) -> Option<std::time::Duration> {
+        self.evidence_at
     }
 }
 

@@ -593,7 +593,20 @@ fn check_chaos(c: &mut Checker<'_>) {
             c.problem(&path, msg);
         }
         for n in e.fault.nodes() {
-            c.node(&path, n);
+            if n != crate::plan::LEADER {
+                c.node(&path, n);
+            } else if c.catalog.is_some_and(|cat| !cat.elects_leaders) {
+                c.problem(&path, format!("{n} names the leader, but this application does not elect leaders"));
+            }
+        }
+        if let gauntlet_sim::Fault::Partition { groups } = &e.fault {
+            let with_leader = groups.iter().filter(|g| g.iter().any(|n| n == crate::plan::LEADER));
+            if with_leader.clone().any(|g| g.len() > 1) || groups.len() > 1 && with_leader.count() > 0 {
+                c.problem(
+                    &path,
+                    format!("{} must be a partition's only group, alone: groups = [[\"{0}\"]]", crate::plan::LEADER),
+                );
+            }
         }
     }
     if ch.swarm && ch.kinds().len() < 2 {

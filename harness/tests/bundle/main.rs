@@ -2,10 +2,12 @@
 //! panic; writing goes through a temp file.
 
 use gauntlet::bundle::{
-    reseal_with_version, Bundle, BundleError, BundleWriter, DecodeError, Meta, Summary, FORMAT_VERSION,
+    reseal_with_version, seal, Bundle, BundleError, BundleWriter, DecodeError, Meta, Summary, FORMAT_VERSION,
+    HEADER_LEN,
 };
 use gauntlet::sim::trace::{EventKind, OpPhase, TraceEvent};
 use gauntlet::sim::{Fault, FaultSchedule, NodeId, Seeds, Trace};
+use gauntlet::sim::{ProbeHits, ProbeKind, Probes};
 use gauntlet::workload::HistoryEntry;
 use gauntlet::{Failure, FailureClass, Observation, Plan, Verdict};
 use std::collections::BTreeMap;
@@ -89,7 +91,33 @@ fn sample() -> Bundle {
         kind: gauntlet::FindingKind::Evidence,
         text: "op 1 …".into(),
     }];
-    Bundle { meta: Meta::new(&plan, seeds), schedule, trace, observations, history, verdict, summary, findings }
+    let probes = Probes::from([
+        (
+            "a node restarted".to_owned(),
+            ProbeHits {
+                kind: ProbeKind::Sometimes,
+                evaluated: 9,
+                held: 2,
+                first_held: Some(Duration::from_millis(1_250)),
+            },
+        ),
+        ("an eviction".to_owned(), ProbeHits::unreached(ProbeKind::Reachable)),
+    ]);
+    Bundle { meta: Meta::new(&plan, seeds), schedule, trace, observations, history, verdict, summary, findings, probes }
+}
+
+/// `bundle`'s bytes as format `version` wrote them: its first `sections` sections only.
+fn as_older_format(bundle: &Bundle, version: u32, sections: usize) -> Vec<u8> {
+    let bytes = bundle.encode().unwrap();
+    let body = &bytes[HEADER_LEN..];
+    let mut at = 0;
+    for _ in 0..sections {
+        let len = u64::from_le_bytes(body[at + 1..at + 9].try_into().unwrap()) as usize;
+        at += 9 + len;
+    }
+    let mut old = seal(&body[..at]);
+    reseal_with_version(&mut old, version);
+    old
 }
 
 #[test]
@@ -106,6 +134,8 @@ fn a_bundle_round_trips_through_bytes_and_files() {
     assert_eq!(back.observations, b.observations);
     assert_eq!(back.verdict, b.verdict);
     assert_eq!(back.summary, b.summary);
+    assert_eq!(back.findings, b.findings);
+    assert_eq!(back.probes, b.probes, "sometimes-assertions survive (format 4)");
 
     let dir = tempdir("roundtrip");
     let path = dir.join("sub/run.gbundle");
@@ -113,6 +143,23 @@ fn a_bundle_round_trips_through_bytes_and_files() {
     assert!(path.exists() && !dir.join("sub/run.gbundle.tmp").exists(), "renamed into place");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "the streamed file equals the in-memory encoding");
     assert_eq!(Bundle::read(&path).unwrap().summary, b.summary);
+}
+
+/// Format 4 added the probes section, format 3 the findings: older bundles still read, with
+/// those sections empty and everything else intact.
+#[test]
+fn bundles_of_formats_2_and_3_still_read_without_the_newer_sections() {
+    let b = sample();
+    let v3 = Bundle::decode(&as_older_format(&b, 3, 7)).unwrap();
+    assert_eq!((&v3.summary, &v3.findings, &v3.history), (&b.summary, &b.findings, &b.history));
+    assert!(v3.probes.is_empty(), "no probes section before format 4");
+    let v2 = Bundle::decode(&as_older_format(&b, 2, 6)).unwrap();
+    assert_eq!((&v2.summary, &v2.verdict, v2.trace_hash()), (&b.summary, &b.verdict, b.trace_hash()));
+    assert!(v2.findings.is_empty() && v2.probes.is_empty());
+    // A format-4 header over a body without the probes section is damage, not an old bundle.
+    let mut short = as_older_format(&b, 3, 7);
+    reseal_with_version(&mut short, 4);
+    assert!(matches!(Bundle::decode(&short), Err(DecodeError::Corrupt { what }) if what.contains("probes")));
 }
 
 #[test]

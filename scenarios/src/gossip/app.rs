@@ -50,6 +50,10 @@ impl Application for GossipApp {
     fn bugs(&self) -> Vec<String> {
         BUGS.iter().map(|b| (*b).to_owned()).collect()
     }
+    /// Only this system's sometimes-assertions: the crate links gossip, raft-kv and the ledger.
+    fn probe_scope(&self) -> Vec<String> {
+        vec![module_path!().trim_end_matches("::app").to_owned()]
+    }
     fn roles(&self) -> Vec<String> {
         vec!["gossip".into()]
     }

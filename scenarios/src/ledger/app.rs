@@ -218,6 +218,10 @@ impl Application for Ledger {
     fn bugs(&self) -> Vec<String> {
         crate::ledger::validator::BUG_NAMES.iter().map(|b| (*b).to_owned()).collect()
     }
+    /// Only this system's sometimes-assertions: the crate links gossip, raft-kv and the ledger.
+    fn probe_scope(&self) -> Vec<String> {
+        vec![module_path!().trim_end_matches("::app").to_owned()]
+    }
     fn roles(&self) -> Vec<String> {
         vec!["executor".into(), "flooder".into(), "validator".into()]
     }

@@ -425,6 +425,11 @@ impl Expectation<Ledger> for MempoolBounded {
         FailureClass::Safety
     }
     fn check(&mut self, cx: &Check<'_, Ledger>) -> Judgement {
+        // An expectation can say what a plan must reach too: a bound never met proves little.
+        gauntlet::sometimes!(
+            servers(cx).any(|(_, s)| s.mempool >= self.max),
+            "ledger: a mempool observed at its bound (mempool_bounded)"
+        );
         match servers(cx).find(|(_, s)| s.mempool > self.max) {
             Some((name, s)) => {
                 Judgement::Violated(format!("{name} holds {} pending transfers; the bound is {}", s.mempool, self.max))

@@ -140,12 +140,16 @@ impl Mempool {
                 !reachable(&pending, state, &p.from, p.nonce)
             });
             let victim = match stuck {
-                Some(stuck) => stuck,
+                Some(stuck) => {
+                    gauntlet::reachable!("ledger: a full mempool evicted a stuck transfer");
+                    stuck
+                }
                 None => {
                     let &(Reverse(min_fee), _, cheapest) = self.order.last().expect("a full pool is not empty");
                     if t.fee <= min_fee {
                         return Admit::Full { min_fee };
                     }
+                    gauntlet::reachable!("ledger: a full mempool evicted its cheapest transfer for a better fee");
                     cheapest
                 }
             };

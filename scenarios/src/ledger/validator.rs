@@ -542,7 +542,10 @@ impl Validator {
             }
             Admit::Duplicate => Ok(()),
             Admit::Invalid(e) => Err(e.to_string()),
-            Admit::Full { min_fee } => Err(format!("mempool full: fee must exceed {min_fee}")),
+            Admit::Full { min_fee } => {
+                gauntlet::reachable!("ledger: a full mempool refused a transfer");
+                Err(format!("mempool full: fee must exceed {min_fee}"))
+            }
         }
     }
 
@@ -622,6 +625,7 @@ impl Validator {
         let h = b.hash();
         if self.chain.block(&b.parent).is_none() {
             // Wait for the parent, and ask around for what is missing.
+            gauntlet::reachable!("ledger: a block waited for its missing parent");
             if self.waiting.len() < 1024 {
                 self.waiting.entry(b.parent).or_default().push(b);
             }
@@ -657,6 +661,7 @@ impl Validator {
             let (slot, tol) = (self.cfg.epoch_ms.max(1), self.cfg.clock_tolerance_ms);
             let lo = b.epoch * slot;
             if !(lo..lo + slot).contains(&b.timestamp_ms) || b.timestamp_ms.abs_diff(self.now_ms) > tol {
+                gauntlet::reachable!("ledger: a proposal refused a vote for its timestamp");
                 return false;
             }
             let window = tol / slot + 1;
@@ -719,9 +724,11 @@ impl Validator {
         if orphaned.is_empty() {
             return;
         }
+        gauntlet::reachable!("ledger: the head switched to another fork");
         let state = self.state_at(new);
         let txs: Vec<Tx> =
             orphaned.iter().rev().filter_map(|h| self.chain.block(h)).flat_map(|blk| blk.txs.clone()).collect();
+        gauntlet::sometimes!(!txs.is_empty(), "ledger: a fork switch returned orphaned transfers to the mempool");
         for tx in txs {
             let _ = self.offer(tx, &state, true);
         }
@@ -740,6 +747,7 @@ impl Validator {
                     }
                 }
             }
+            gauntlet::sometimes!(b.height > 1 && !b.txs.is_empty(), "ledger: a block of transfers finalized");
             let supply = self.final_state.supply();
             if supply != self.genesis_supply && self.supply_break.is_none() {
                 self.supply_break = Some((b.height, supply));

@@ -68,6 +68,10 @@ impl Application for RaftKv {
     fn bugs(&self) -> Vec<String> {
         crate::raft::bugs::NAMES.iter().map(|b| (*b).to_owned()).collect()
     }
+    /// Only this system's sometimes-assertions: the crate links gossip, raft-kv and the ledger.
+    fn probe_scope(&self) -> Vec<String> {
+        vec![module_path!().trim_end_matches("::app").to_owned()]
+    }
     fn roles(&self) -> Vec<String> {
         vec!["replica".into()]
     }
@@ -192,7 +196,7 @@ impl Application for RaftKv {
         });
         r.register("linearizable", |p, _| {
             Params::new("linearizable", p, &[]).done()?;
-            Ok(Box::new(Linearizable) as Box<dyn Expectation<RaftKv>>)
+            Ok(Box::new(Linearizable::default()) as Box<dyn Expectation<RaftKv>>)
         });
     }
     /// `raft-kv-node`, configured through its environment: raft on the placement's first
@@ -276,8 +280,12 @@ impl Expectation<RaftKv> for OneLeaderPerTerm {
     }
 }
 
-/// Safety: the client history is linearizable for a key-value store.
-struct Linearizable;
+/// Safety: the client history is linearizable for a key-value store. Keeps when the
+/// counterexample's last operation returned.
+#[derive(Default)]
+struct Linearizable {
+    evidence_at: Option<std::time::Duration>,
+}
 
 impl Expectation<RaftKv> for Linearizable {
     fn class(&self) -> FailureClass {
@@ -287,6 +295,11 @@ impl Expectation<RaftKv> for Linearizable {
         Judgement::Holds
     }
     fn at_end(&mut self, cx: &Check<'_, RaftKv>) -> Judgement {
-        super::history::check_history(cx.history)
+        let (status, at) = super::history::check_history(cx.history);
+        self.evidence_at = at;
+        status
+    }
+    fn evidence_at(&self) -> Option<std::time::Duration> {
+        self.evidence_at
     }
 }

@@ -6,6 +6,9 @@
 //! Outputs must be performed in order: a [`Output::Persist`] is durable (written and synced)
 //! before any later output is performed. That is how "acknowledge only what is on disk" is
 //! expressed — and how the planted bugs break it.
+//!
+//! The sometimes-assertions (`gauntlet::sometimes!`, `reachable!`) are write-only counters:
+//! they say which paths a run took and change nothing the core decides.
 
 use super::bugs::Bugs;
 use serde::{Deserialize, Serialize};
@@ -462,6 +465,8 @@ impl Raft {
             self.persist_hard(out);
         }
         if self.role == Role::Leader {
+            // Only a leader cut off from the others (a partition, a pause) meets a higher term.
+            gauntlet::reachable!("raft: a deposed leader stepped down on seeing a higher term");
             // Uncommitted writes may still commit under the next leader: their clients must
             // not be told they failed, so they are left to time out (unknown outcome).
             self.pending_writes.clear();
@@ -471,6 +476,11 @@ impl Raft {
     }
 
     fn become_leader(&mut self, out: &mut Vec<Output>) {
+        gauntlet::sometimes!(self.hard.term > 1, "raft: a leader elected in a later term");
+        gauntlet::sometimes!(
+            self.last_index() > self.commit,
+            "raft: a leader elected with entries it does not know to be committed"
+        );
         self.role = Role::Leader;
         self.leader = Some(self.id);
         self.terms_led.push(self.hard.term);
@@ -556,6 +566,10 @@ impl Raft {
             Message::Vote { term, last_index, last_term } => {
                 let up_to_date = (last_term, last_index) >= (self.term_at(self.last_index()), self.last_index());
                 let granted = term == self.hard.term && up_to_date && self.hard.voted_for.is_none_or(|v| v == from);
+                gauntlet::sometimes!(
+                    term == self.hard.term && !up_to_date,
+                    "raft: a vote refused to a candidate whose log is behind"
+                );
                 if granted {
                     self.hard.voted_for = Some(from);
                     self.reset_election(u64::from(from).wrapping_mul(0x9e37_79b9) ^ self.now);
@@ -574,6 +588,7 @@ impl Raft {
             }
             Message::Append { term, prev_index, prev_term, entries, commit, round } => {
                 if term < self.hard.term {
+                    gauntlet::reachable!("raft: an append of a stale term rejected");
                     let reply = Message::AppendReply { term: self.hard.term, success: false, match_index: 0, round };
                     out.push(Output::Send { to: from, message: reply });
                     return;
@@ -603,6 +618,7 @@ impl Raft {
                             continue;
                         }
                         // A conflict: drop it and everything after.
+                        gauntlet::reachable!("raft: a follower's conflicting log suffix truncated by a new leader");
                         self.log.truncate(index as usize);
                         self.durable = self.durable.min(index - 1);
                         truncate_from.get_or_insert(index);
@@ -722,6 +738,7 @@ impl Raft {
         let mut still = Vec::new();
         for r in std::mem::take(&mut self.pending_reads) {
             if self.confirmed(r.round) && self.applied >= r.read_index {
+                gauntlet::reachable!("raft: a read served once a quorum confirmed the leader");
                 let result = ClientResult::Value(self.kv.get(&r.key).cloned());
                 out.push(Output::Reply { reply_to: r.reply_to, result });
             } else {

@@ -123,6 +123,10 @@ pub async fn run_with_local(ctx: NodeContext, cfg: RaftConfig, mut local: Option
     let disk = ctx.disk();
     let hard = recover_hard(&disk);
     let (mut log, entries) = Log::recover(disk.clone());
+    gauntlet::sometimes!(
+        ctx.incarnation() > 0 && !entries.is_empty(),
+        "raft: a restarted replica recovered its log from disk"
+    );
     let peers: Vec<u32> = ctx.members().into_iter().map(|(id, _)| id.0).collect();
     let mut raft = Raft::new(ctx.id().0, peers, cfg.timing, cfg.bugs, hard, entries);
     let transport = ctx.transport();

@@ -38,12 +38,20 @@ pub fn operation(e: &HistoryEntry) -> Option<Operation<KvInput, Reply>> {
 
 /// Checks `history`: holds when it is linearizable, violated with the minimal counterexample
 /// otherwise (and when the checker cannot decide, so that nothing passes unchecked).
-pub fn check_history(history: &[HistoryEntry]) -> Status {
+///
+/// The time is the counterexample's last return (when the evidence was complete), if any.
+pub fn check_history(history: &[HistoryEntry]) -> (Status, Option<std::time::Duration>) {
     let ops: Vec<Operation<KvInput, Reply>> = history.iter().filter_map(operation).collect();
     let options = CheckOptions { max_steps: Some(MAX_STEPS), ..CheckOptions::default() };
     match check_with(&KvModel, &ops, &options) {
-        Ok(CheckResult::Linearizable) => Status::Holds,
-        Ok(other) => Status::Violated(other.to_string()),
-        Err(e) => Status::Violated(format!("the history is malformed: {e}")),
+        Ok(CheckResult::Linearizable) => (Status::Holds, None),
+        Ok(other) => {
+            let until = match &other {
+                CheckResult::NotLinearizable(cx) => cx.operations.iter().map(|o| o.ret).max(),
+                _ => None,
+            };
+            (Status::Violated(other.to_string()), until.map(std::time::Duration::from_nanos))
+        }
+        Err(e) => (Status::Violated(format!("the history is malformed: {e}")), None),
     }
 }
