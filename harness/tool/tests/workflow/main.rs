@@ -188,6 +188,42 @@ fn a_sweep_reports_seeds_per_second_and_isolates_each_seed() {
     assert_eq!(v["failures"][0]["class"], "timeout");
 }
 
+/// `gauntlet sweep --json` lists every sometimes-assertion of the plan's application with its
+/// tally, gathered from the per-seed processes; kv-leader-partition only cuts the leader off,
+/// so the probe that needs a restart is reported as never held, and the other applications
+/// linked into the binary (gossip, the ledger) are not listed.
+#[test]
+fn a_sweep_lists_every_probe_of_the_application_and_reports_the_never_held() {
+    let dir = tempdir("sweep-probes");
+    let args = ["sweep", &plan("kv-leader-partition.toml"), "--seeds", "0..3", "--jobs", "2", "--no-corpus", "--out"];
+    let out = gauntlet(&[&args[..], &[s(&dir), "--json"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    let probes = v["probes"].as_array().expect("a probes array");
+    let names: Vec<&str> = probes.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(names.len() >= 6 && names.iter().all(|n| n.starts_with("raft: ")), "only raft-kv's: {names:?}");
+    let probe = |name: &str| probes.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} in {v}"));
+    let truncated = probe("raft: a follower's conflicting log suffix truncated by a new leader");
+    assert_eq!((truncated["kind"].as_str(), truncated["seeds_ran"].as_u64()), (Some("reachable"), Some(3)));
+    assert!(truncated["seeds_held"].as_u64().unwrap() >= 1 && truncated["hits"].as_u64().unwrap() >= 1, "{truncated}");
+    assert_eq!(truncated["never_held"], false);
+    let restart = probe("raft: a restarted replica recovered its log from disk");
+    assert_eq!((restart["seeds_held"].as_u64(), restart["hits"].as_u64()), (Some(0), Some(0)), "{restart}");
+    assert_eq!((restart["never_held"].as_bool(), restart["seeds_ran"].as_u64()), (Some(true), Some(3)));
+    assert!(v["probes_never_held"].as_array().unwrap().contains(&restart["name"]), "{v}");
+    let findings: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(
+        findings.iter().any(|f| f.contains("recovered its log") && f.contains("never held in 3 seeds")),
+        "{findings:?}"
+    );
+
+    // Without --json: the same tally as a table, the never-held one marked.
+    let text = gauntlet(&[&args[..], &[s(&dir)]].concat());
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text.lines().find(|l| l.contains("recovered its log from disk")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.trim_start().starts_with("0/3") && line.ends_with("NEVER HELD"), "{line}");
+}
+
 #[test]
 fn seeds_may_be_commit_ids_and_ranges_are_checked() {
     let kv = plan("gossip-smoke.toml");
