@@ -33,26 +33,6 @@ pub fn names_leader(fault: &gauntlet_sim::Fault) -> bool {
     fault.nodes().contains(&LEADER)
 }
 
-/// `fault` with [`LEADER`] replaced by `node`.
-pub fn at_leader(fault: &gauntlet_sim::Fault, node: &str) -> gauntlet_sim::Fault {
-    use gauntlet_sim::Fault;
-    let swap = |n: &String| if n == LEADER { node.to_owned() } else { n.clone() };
-    match fault {
-        Fault::Partition { groups } => {
-            Fault::Partition { groups: groups.iter().map(|g| g.iter().map(swap).collect()).collect() }
-        }
-        Fault::Crash { node: n } => Fault::Crash { node: swap(n) },
-        Fault::Restart { node: n } => Fault::Restart { node: swap(n) },
-        Fault::Pause { node: n } => Fault::Pause { node: swap(n) },
-        Fault::Resume { node: n } => Fault::Resume { node: swap(n) },
-        Fault::ClockSkew { node: n, offset_ms, drift_ppm } => {
-            Fault::ClockSkew { node: swap(n), offset_ms: *offset_ms, drift_ppm: *drift_ppm }
-        }
-        Fault::CutOneWay { from, to } => Fault::CutOneWay { from: swap(from), to: swap(to) },
-        other => other.clone(),
-    }
-}
-
 pub use validate::{fmt_duration, Catalog, KeyProblems, OptionsCheck, ParamsCheck, PlanError, Problem};
 
 use gauntlet_sim::{FaultSchedule, LinkConfig};

@@ -432,7 +432,7 @@ fn spawn_timeline<A: Application + Send + Sync>(
                         Fault::Pause { .. } => drop(hit.insert("pause", target.clone())),
                         _ => {}
                     }
-                    apply_aimed(&sim2, &shared, at, crate::plan::at_leader(&f, &target));
+                    apply_aimed(&sim2, &shared, at, f.renamed(crate::plan::LEADER, &target));
                 }
                 Action::Fault(f) => {
                     if let Err(e) = sim2.apply(&f) {

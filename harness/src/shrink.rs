@@ -646,11 +646,12 @@ pub fn shrink_plan(
     let seeds = failing.seeds;
     let faults = failing.schedule.entries.clone();
     // Faults the plan aimed at the leader keep their aim, if that reproduces the run.
-    let aimed = aimed_at_leader(plan, &faults).map(|f| explicit(plan, &f)).and_then(|p| {
+    let aimed_plan = aimed_at_leader(plan, &faults).map(|f| explicit(plan, &f));
+    let aimed_runs = usize::from(aimed_plan.is_some());
+    let aimed = aimed_plan.and_then(|p| {
         let o = runner.run_plan(&p, seeds, RunOptions::default()).ok()?;
         target.matches(&o.verdict).then_some((p, o))
     });
-    let aimed_runs = usize::from(aimed_at_leader(plan, &faults).is_some());
     // The starting point must reproduce; if it does not, say what it did instead.
     let (start, first) = match aimed {
         Some(found) => found,
@@ -745,6 +746,7 @@ mod tests {
         let aimed = aimed_at_leader(&plan, &faults).expect("aimed");
         assert_eq!(aimed[0].fault, Fault::Partition { groups: vec![vec![crate::plan::LEADER.to_owned()]] });
         assert_eq!(aimed[1].fault, Fault::Heal);
-        assert_eq!(crate::plan::at_leader(&aimed[0].fault, "a"), Fault::Partition { groups: vec![vec!["a".into()]] });
+        let resolved = aimed[0].fault.renamed(crate::plan::LEADER, "a");
+        assert_eq!(resolved, Fault::Partition { groups: vec![vec!["a".into()]] });
     }
 }

@@ -88,6 +88,28 @@ impl Fault {
 }
 
 impl Fault {
+    /// This fault with every reference to node `from` naming `to` instead.
+    pub fn renamed(&self, from: &str, to: &str) -> Fault {
+        let swap = |n: &String| if n == from { to.to_owned() } else { n.clone() };
+        match self {
+            Fault::Partition { groups } => {
+                Fault::Partition { groups: groups.iter().map(|g| g.iter().map(swap).collect()).collect() }
+            }
+            Fault::CutOneWay { from: a, to: b } => Fault::CutOneWay { from: swap(a), to: swap(b) },
+            Fault::SetLink { from: a, to: b, link } => {
+                Fault::SetLink { from: a.as_ref().map(swap), to: b.as_ref().map(swap), link: link.clone() }
+            }
+            Fault::Crash { node } => Fault::Crash { node: swap(node) },
+            Fault::Restart { node } => Fault::Restart { node: swap(node) },
+            Fault::Pause { node } => Fault::Pause { node: swap(node) },
+            Fault::Resume { node } => Fault::Resume { node: swap(node) },
+            Fault::ClockSkew { node, offset_ms, drift_ppm } => {
+                Fault::ClockSkew { node: swap(node), offset_ms: *offset_ms, drift_ppm: *drift_ppm }
+            }
+            Fault::Heal | Fault::ResetLinks => self.clone(),
+        }
+    }
+
     /// Checks what can be checked without a world: partition groups are disjoint and non-empty,
     /// link parameters are in range. Node names are checked against a world by the world.
     pub fn validate(&self) -> Result<(), String> {
@@ -242,6 +264,17 @@ impl FaultSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renaming_a_node_reaches_every_reference_and_nothing_else() {
+        let link = LinkConfig::default();
+        let set = Fault::SetLink { from: Some("x".into()), to: None, link: link.clone() };
+        assert_eq!(set.renamed("x", "n1"), Fault::SetLink { from: Some("n1".into()), to: None, link });
+        let cut = Fault::Partition { groups: vec![vec!["x".into(), "n2".into()], vec!["n3".into()]] };
+        assert_eq!(cut.renamed("x", "n1").nodes(), vec!["n1", "n2", "n3"]);
+        assert_eq!(Fault::Resume { node: "n2".into() }.renamed("x", "n1"), Fault::Resume { node: "n2".into() });
+        assert_eq!(Fault::Heal.renamed("x", "n1"), Fault::Heal);
+    }
 
     #[test]
     fn schedule_is_sorted_and_stable() {

@@ -261,19 +261,9 @@ mod imp {
 /// ```
 #[macro_export]
 macro_rules! sometimes {
-    ($cond:expr, $name:literal $(,)?) => {{
-        $crate::__private::inventory::submit! {
-            $crate::probes::Site {
-                name: $name,
-                kind: $crate::probes::ProbeKind::Sometimes,
-                module: ::core::module_path!(),
-                file: ::core::file!(),
-                line: ::core::line!(),
-            }
-        }
-        let held: bool = $cond;
-        $crate::probes::evaluate($name, $crate::probes::ProbeKind::Sometimes, held);
-    }};
+    ($cond:expr, $name:literal $(,)?) => {
+        $crate::__probe!(Sometimes, $name, $cond)
+    };
 }
 
 /// Asserts that this line is reached **at least once** over a sweep; see
@@ -288,17 +278,28 @@ macro_rules! sometimes {
 /// ```
 #[macro_export]
 macro_rules! reachable {
-    ($name:literal $(,)?) => {{
+    ($name:literal $(,)?) => {
+        $crate::__probe!(Reachable, $name, true)
+    };
+}
+
+/// What [`sometimes!`] and [`reachable!`] expand to: the call site's catalogue entry, then the
+/// evaluation. Not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __probe {
+    ($kind:ident, $name:literal, $cond:expr) => {{
         $crate::__private::inventory::submit! {
             $crate::probes::Site {
                 name: $name,
-                kind: $crate::probes::ProbeKind::Reachable,
+                kind: $crate::probes::ProbeKind::$kind,
                 module: ::core::module_path!(),
                 file: ::core::file!(),
                 line: ::core::line!(),
             }
         }
-        $crate::probes::evaluate($name, $crate::probes::ProbeKind::Reachable, true);
+        let held: bool = $cond;
+        $crate::probes::evaluate($name, $crate::probes::ProbeKind::$kind, held);
     }};
 }
 

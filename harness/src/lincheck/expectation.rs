@@ -200,8 +200,7 @@ where
             )),
             Ok(failed @ CheckResult::NotLinearizable(_)) => {
                 if let CheckResult::NotLinearizable(cx) = &failed {
-                    let last = cx.operations.iter().map(|o| o.ret).max();
-                    self.evidence_at = last.map(std::time::Duration::from_nanos);
+                    self.evidence_at = cx.last_return();
                 }
                 let full = failed.to_string();
                 let message = cap(&full, MAX_MESSAGE);

@@ -266,6 +266,14 @@ fn show_key(key: &Option<String>) -> String {
     }
 }
 
+impl Counterexample {
+    /// When the evidence was complete: the latest return among its operations (`None` for an
+    /// empty counterexample).
+    pub fn last_return(&self) -> Option<std::time::Duration> {
+        self.operations.iter().map(|o| o.ret).max().map(std::time::Duration::from_nanos)
+    }
+}
+
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.operations.len();

@@ -600,8 +600,8 @@ fn check_chaos(c: &mut Checker<'_>) {
             }
         }
         if let gauntlet_sim::Fault::Partition { groups } = &e.fault {
-            let with_leader = groups.iter().filter(|g| g.iter().any(|n| n == crate::plan::LEADER));
-            if with_leader.clone().any(|g| g.len() > 1) || groups.len() > 1 && with_leader.count() > 0 {
+            let names_leader = groups.iter().flatten().any(|n| n == crate::plan::LEADER);
+            if names_leader && *groups != [[crate::plan::LEADER]] {
                 c.problem(
                     &path,
                     format!("{} must be a partition's only group, alone: groups = [[\"{0}\"]]", crate::plan::LEADER),

@@ -47,10 +47,10 @@ pub fn check_history(history: &[HistoryEntry]) -> (Status, Option<std::time::Dur
         Ok(CheckResult::Linearizable) => (Status::Holds, None),
         Ok(other) => {
             let until = match &other {
-                CheckResult::NotLinearizable(cx) => cx.operations.iter().map(|o| o.ret).max(),
+                CheckResult::NotLinearizable(cx) => cx.last_return(),
                 _ => None,
             };
-            (Status::Violated(other.to_string()), until.map(std::time::Duration::from_nanos))
+            (Status::Violated(other.to_string()), until)
         }
         Err(e) => (Status::Violated(format!("the history is malformed: {e}")), None),
     }
