@@ -1,7 +1,9 @@
 //! The [`Judge`]: checks a run's expectations against each new cluster view, in whichever
 //! backend produced the view — simulated or real. Safety fails at once; once the cooldown
 //! begins, the run passes as soon as every liveness expectation holds in one check (and the
-//! end-of-run checks agree), or fails with the first one that did not hold in time.
+//! end-of-run checks agree), or, when the cooldown ends with one still pending, fails with
+//! the first end-of-run check that is violated (a broken history outranks a slow recovery)
+//! or else the first liveness expectation that did not hold in time.
 
 use crate::app::Application;
 use crate::expect::{Check, ClusterView, Expectation, ExpectationRegistry, OpCounts, Phase, Status};
@@ -116,31 +118,45 @@ impl<A: Application> Judge<A> {
             None if self.has_liveness || now >= self.end => {
                 let log = log.lock().expect("op log");
                 let cx = Check { history: &log.history, ..cx };
-                for (name, e) in self.expectations.iter_mut() {
-                    match e.at_end(&cx) {
-                        Status::Violated(why) => {
-                            keep_evidence(&mut self.findings, name, e);
-                            let at = e.evidence_at().map_or(now, |t| t.min(now));
-                            let (class, source, message) = (e.class(), name.clone(), why);
-                            return Some(Verdict::Fail(Failure { class, source, at, message }));
-                        }
-                        Status::Pending(why) => self.findings.push(Finding {
-                            expectation: name.clone(),
-                            kind: FindingKind::Undecided,
-                            text: why,
-                        }),
-                        Status::Holds => {}
-                    }
-                }
-                Some(Verdict::Pass)
+                Some(self.end_checks(&cx).unwrap_or(Verdict::Pass))
             }
             Some((name, why)) if now >= self.end => {
-                let msg =
-                    format!("did not hold within the {:?} cooldown that began at {since:?}: {why}", self.cooldown);
-                fail(FailureClass::Liveness, &name, msg)
+                // The end-of-run checks still run: a history that breaks safety says more
+                // than a cluster that did not recover in time, and it is what a shrunk
+                // (shorter) run must still show.
+                let log = log.lock().expect("op log");
+                let cx = Check { history: &log.history, ..cx };
+                self.end_checks(&cx).or_else(|| {
+                    let msg =
+                        format!("did not hold within the {:?} cooldown that began at {since:?}: {why}", self.cooldown);
+                    fail(FailureClass::Liveness, &name, msg)
+                })
             }
             _ => None,
         }
+    }
+}
+
+impl<A: Application> Judge<A> {
+    /// The end-of-run checks over the whole history: the first violated, as a failure dated
+    /// at its evidence ([`Expectation::evidence_at`]) when that is earlier; undecided ones
+    /// become findings.
+    fn end_checks(&mut self, cx: &Check<'_, A>) -> Option<Verdict> {
+        for (name, e) in self.expectations.iter_mut() {
+            match e.at_end(cx) {
+                Status::Violated(why) => {
+                    keep_evidence(&mut self.findings, name, e);
+                    let at = e.evidence_at().map_or(cx.now, |t| t.min(cx.now));
+                    let (class, source, message) = (e.class(), name.clone(), why);
+                    return Some(Verdict::Fail(Failure { class, source, at, message }));
+                }
+                Status::Pending(why) => {
+                    self.findings.push(Finding { expectation: name.clone(), kind: FindingKind::Undecided, text: why });
+                }
+                Status::Holds => {}
+            }
+        }
+        None
     }
 }
 

@@ -234,6 +234,27 @@ pub fn aimed_at_leader(plan: &Plan, faults: &[ScheduledFault]) -> Option<Vec<Sch
     changed.then_some(out)
 }
 
+/// The number of fault groups a reproducer should not exceed: shrinking tries harder above it.
+pub const FEW_FAULTS: usize = 3;
+
+/// Every `k`-subset of `0..n`, in lexicographic order.
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut pick: Vec<usize> = (0..k).collect();
+    if k > n {
+        return out;
+    }
+    loop {
+        out.push(pick.clone());
+        // The rightmost index that can still move right.
+        let Some(i) = (0..k).rev().find(|&i| pick[i] < n - k + i) else { return out };
+        pick[i] += 1;
+        for j in i + 1..k {
+            pick[j] = pick[j - 1] + 1;
+        }
+    }
+}
+
 /// ddmin: a 1-minimal subset of `items` for which `fails` holds (assuming it holds for all).
 pub fn ddmin<T: Clone>(items: Vec<T>, fails: &mut dyn FnMut(&[T]) -> bool) -> Vec<T> {
     let mut current = items;
@@ -480,6 +501,33 @@ impl Best<'_> {
         }
     }
 
+    /// When ddmin stops above [`FEW_FAULTS`] groups (1-minimal: no single group can go), tries
+    /// every subset of at most that many groups, smallest first: another handful of the same
+    /// faults often reproduces where removing one at a time could not, because each removal
+    /// changes what the faults after it meet. At most `SUBSET_TRIALS` trials.
+    fn few_faults(&mut self) {
+        const SUBSET_TRIALS: usize = 400;
+        let groups = fault_groups(&self.plan.chaos.schedule.entries);
+        if groups.len() <= FEW_FAULTS {
+            return;
+        }
+        let mut tried = 0;
+        for k in 1..=FEW_FAULTS {
+            for subset in combinations(groups.len(), k) {
+                if tried >= SUBSET_TRIALS {
+                    return;
+                }
+                tried += 1;
+                let kept: Vec<Vec<ScheduledFault>> = subset.iter().map(|&g| groups[g].clone()).collect();
+                let mut p = self.plan.clone();
+                p.chaos.schedule.entries = flatten(&kept);
+                if self.try_plan(p) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Removes nodes, highest-numbered first in each role, while the failure stays.
     fn fewer_nodes(&mut self) {
         let roles: Vec<String> = self.plan.topology.nodes.keys().cloned().collect();
@@ -682,6 +730,7 @@ pub fn shrink_plan(
     if options.workload {
         best.smaller_workload(&|p: &Plan| runner.smaller_options(p));
     }
+    best.few_faults();
     best.shorter_faults();
     best.fewer_faults();
     best.end_early();
@@ -717,6 +766,14 @@ mod tests {
 
     fn cut(n: &str) -> Fault {
         Fault::Partition { groups: vec![vec![n.to_owned()], vec!["b".into(), "c".into()]] }
+    }
+
+    #[test]
+    fn combinations_are_every_subset_once() {
+        assert_eq!(combinations(4, 2), vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(combinations(5, 3).len(), 10);
+        assert_eq!(combinations(3, 3), vec![vec![0, 1, 2]]);
+        assert!(combinations(2, 3).is_empty());
     }
 
     #[test]

@@ -182,8 +182,10 @@ impl PlannedOps {
     /// The operations of workload `w` in a run with `seed`, arriving before `end`;
     /// `operations` is the application's list (the default mix).
     pub fn new(w: &WorkloadPlan, seed: u64, end: Duration, operations: Vec<String>) -> Self {
-        let mut rng = stream(seed, Purpose::Workload, &w.name, 0);
-        let mut times = arrivals(w, end, &mut rng, MAX_OPS_PER_WORKLOAD);
+        // Arrival times and the operations' choices come from separate streams, so a shorter
+        // run (as shrinking makes) keeps the same operations in its shorter window.
+        let rng = stream(seed, Purpose::Workload, &w.name, 0);
+        let mut times = arrivals(w, end, &mut stream(seed, Purpose::Workload, &w.name, 1), MAX_OPS_PER_WORKLOAD);
         for b in &w.bursts {
             // Validation keeps bursts inside [start, end); clip anyway, so `end` is a hard bound.
             let burst = (0..b.ops).map(|i| b.at + b.over.mul_f64(f64::from(i) / f64::from(b.ops)));

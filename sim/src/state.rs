@@ -13,7 +13,7 @@ use crate::seed::{stream, Purpose, Seeds};
 use crate::trace::{DropReason, EventKind, StableHasher, Trace, TraceEvent};
 use bytes::Bytes;
 use futures::channel::oneshot;
-use rand::Rng;
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -128,7 +128,9 @@ pub(crate) struct NodeState {
     held: Vec<InFlight>,
     pub(crate) pending: BTreeMap<u64, oneshot::Sender<Bytes>>,
     next_request: u64,
-    net_rng: ChaCha8Rng,
+    /// One network stream per link this node sends on, keyed by the receiver, created on the
+    /// first send (see [`WorldState::send`]).
+    link_rngs: BTreeMap<NodeId, ChaCha8Rng>,
     pub(crate) buggify_rng: ChaCha8Rng,
     pub(crate) clock: ClockModel,
     pub(crate) disk: DiskModel,
@@ -228,7 +230,7 @@ impl WorldState {
         }
         self.by_name.insert(spec.name.clone(), id);
         self.nodes.push(NodeState {
-            net_rng: stream(sim, Purpose::Network, &spec.name, 0),
+            link_rngs: BTreeMap::new(),
             buggify_rng: stream(sim, Purpose::Buggify, &spec.name, 0),
             spec,
             madsim: None,
@@ -294,12 +296,18 @@ impl WorldState {
             self.record(Some(from), EventKind::Drop { msg, to, reason: DropReason::NodeDown });
             return;
         }
+        // Every message takes exactly one draw from its link's stream, whatever happens to it,
+        // and its loss, delay and duplication come from a generator seeded by that draw. So a
+        // cut, a lossy spell or another link model changes nothing but the messages it
+        // touches: removing a fault (as shrinking does) leaves the draws of every message the
+        // nodes still send the same, and traffic on one link never shifts another's.
+        let mut rng = self.message_rng(from, to);
         if self.is_cut(from, to) {
             self.record(Some(from), EventKind::Drop { msg, to, reason: DropReason::Partition });
             return;
         }
         let link = self.link(from, to).clone();
-        let rng = &mut self.nodes[from.0 as usize].net_rng;
+        let rng = &mut rng;
         if link.loss > 0.0 && rng.random_bool(link.loss) {
             self.record(Some(from), EventKind::Drop { msg, to, reason: DropReason::Loss });
             return;
@@ -314,6 +322,18 @@ impl WorldState {
             self.record(Some(from), EventKind::Duplicate { msg });
             self.enqueue(d, InFlight { msg, from, to, to_incarnation, copy: 1, frame });
         }
+    }
+
+    /// The generator of one message from `from` to `to`: seeded by the next draw of the link's
+    /// own stream, keyed by both names (not ids), so it is stable across topologies.
+    fn message_rng(&mut self, from: NodeId, to: NodeId) -> ChaCha8Rng {
+        if !self.nodes[from.0 as usize].link_rngs.contains_key(&to) {
+            let name = format!("{}>{}", self.nodes[from.0 as usize].spec.name, self.nodes[to.0 as usize].spec.name);
+            let link = stream(self.seeds.sim, Purpose::Network, &name, 0);
+            self.nodes[from.0 as usize].link_rngs.insert(to, link);
+        }
+        let link = self.nodes[from.0 as usize].link_rngs.get_mut(&to);
+        ChaCha8Rng::seed_from_u64(link.map_or(0, |l| l.next_u64()))
     }
 
     fn enqueue(&mut self, delay: Duration, m: InFlight) {

@@ -45,7 +45,12 @@ impl Application for Reg {
                         if let Some((peer, _)) = ctx.members().into_iter().find(|(id, _)| *id != ctx.id()) {
                             let mut copy = vec![COPY];
                             copy.extend_from_slice(body.as_bytes());
-                            t.send(peer, copy);
+                            // The copy lags by 100 ms: reads of the second node see old values.
+                            let t = t.clone();
+                            gauntlet::sim::time::spawn(async move {
+                                gauntlet::sim::time::sleep(Duration::from_millis(100)).await;
+                                t.send(peer, copy);
+                            });
                         }
                     }
                     COPY => value = body,

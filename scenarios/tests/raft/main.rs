@@ -58,9 +58,14 @@ fn without_bugs_every_kv_plan_passes_the_sweep() {
 /// from `expectation`, then that the seed replays to the same verdict and trace hash.
 #[track_caller]
 fn hunt(plan: Plan, bug: &str, expectation: &str) -> u64 {
+    hunt_in(plan, bug, expectation, 500)
+}
+
+/// [`hunt`] over the first `limit` seeds.
+fn hunt_in(plan: Plan, bug: &str, expectation: &str, limit: u64) -> u64 {
     let mut plan = plan;
     plan.app.options.insert("bugs".into(), toml::Value::Array(vec![bug.into()]));
-    for seed in 0..500 {
+    for seed in 0..limit {
         let outcome = run(&plan, seed);
         if let Verdict::Fail(f) = &outcome.verdict {
             assert_eq!(f.source, expectation, "{bug} seed {seed} failed elsewhere: {f}");
@@ -73,7 +78,7 @@ fn hunt(plan: Plan, bug: &str, expectation: &str) -> u64 {
             return seed;
         }
     }
-    panic!("{bug}: no failure in 500 seeds");
+    panic!("{bug}: no failure in {limit} seeds");
 }
 
 #[test]
@@ -93,7 +98,9 @@ fn lost_ack_write_is_found_by_linearizability() {
 
 #[test]
 fn split_vote_is_found_by_one_leader_per_term() {
-    hunt(plans::kv_failover(), "split-vote", "one_leader_per_term");
+    // A vote forgotten by a restart matters only when the restart falls inside one election:
+    // about one seed in 600 of kv-failover (first at seed 620).
+    hunt_in(plans::kv_failover(), "split-vote", "one_leader_per_term", 1000);
 }
 
 #[test]
