@@ -28,6 +28,8 @@ pub mod builder;
 pub mod bundle;
 pub mod chaos;
 pub mod expect;
+#[cfg(madsim)]
+pub mod explore;
 pub mod judge;
 pub mod lincheck;
 pub mod observe;

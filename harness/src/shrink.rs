@@ -332,7 +332,8 @@ pub fn fault_groups(faults: &[ScheduledFault]) -> Vec<Vec<ScheduledFault>> {
     groups
 }
 
-fn flatten(groups: &[Vec<ScheduledFault>]) -> Vec<ScheduledFault> {
+/// The faults of `groups`, in time order.
+pub(crate) fn flatten(groups: &[Vec<ScheduledFault>]) -> Vec<ScheduledFault> {
     let mut all: Vec<ScheduledFault> = groups.iter().flatten().cloned().collect();
     all.sort_by_key(|f| f.at);
     all

@@ -226,6 +226,34 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Guided exploration: choose each next run from what earlier runs reached (new
+    /// sometimes-assertions, event counts, fault interleavings), mutating the chaos of runs that
+    /// reached something new; a failure is written as a replayable plan and bundle.
+    Explore {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        /// Runs to spend.
+        #[arg(long, default_value_t = 200)]
+        budget: usize,
+        /// The explorer's seed (its fresh seeds and mutations come from it).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Parallel runs (the result does not depend on it). Default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Switch on a planted bug (repeatable).
+        #[arg(long = "bug", value_name = "NAME")]
+        bugs: Vec<String>,
+        /// Directory for the found plan and bundle.
+        #[arg(long, default_value = "gauntlet-out")]
+        out: PathBuf,
+        /// Spend the whole budget instead of stopping at the first failure.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one seed and print its JSON line (used by `sweep`, one process per seed).
     #[command(hide = true)]
     SweepOne {
@@ -267,6 +295,9 @@ where
         Command::Promote { plan, flags, promote } => crate::promote::run(apps, &plan, &flags, &promote),
         Command::Clean { json } => crate::promote::clean(json),
         Command::DelayQueue { args } => gauntlet_backends::delay::main(&args),
+        Command::Explore { plan, budget, seed, jobs, bugs, out, all, json } => {
+            crate::explore::run(apps, crate::explore::Explore { plan, budget, seed, jobs, bugs, out, all, json })
+        }
         Command::SweepOne { plan, seed, bugs, out } => crate::sweep::one(apps, &plan, seed, &bugs, &out),
         Command::Replay { bundle, around, at, window, json } => {
             crate::bundle_cmd::replay(apps, &bundle, around, at, window, json)

@@ -24,6 +24,8 @@
 //!                                                many seeds, each in its own process
 //! gauntlet replay BUNDLE [--around I | --at T]   re-run a bundle, check its trace hash
 //! gauntlet shrink BUNDLE [-o OUT]                minimise a failing run's faults and load
+//! gauntlet explore PLAN [--budget N] [--seed S]  guided search: mutate the chaos of runs that
+//!                                                reached something new, until a failure
 //! gauntlet diff A B                              first divergent event, summary diff
 //! gauntlet check-determinism PLAN [--seed S]     run twice, compare event by event
 //! gauntlet report BUNDLE -o report.html          a self-contained HTML report
@@ -51,6 +53,8 @@ mod check_history;
 mod cli;
 #[cfg(madsim)]
 mod demo;
+#[cfg(madsim)]
+mod explore;
 #[cfg(madsim)]
 mod init;
 #[cfg(madsim)]

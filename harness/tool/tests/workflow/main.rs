@@ -147,6 +147,80 @@ fn a_planted_bug_is_found_by_a_sweep_shrunk_and_the_shrunk_bundle_fails_the_same
     assert_eq!(json(&again)["source"], "linearizable");
 }
 
+/// Runs `plan` with `bug` at `seed` (a failing seed), shrinks the bundle, and checks the
+/// reproducer: at most 3 fault groups, a run no longer than 1.5× its failure time (plus the
+/// two observations the cooldown keeps), and `gauntlet run` of the shrunk plan failing with
+/// the same class and expectation.
+fn shrinks_to_a_small_reproducer(plan_name: &str, bug: &str, seed: u64) {
+    let dir = tempdir(&format!("shrink-{plan_name}"));
+    let seed_text = seed.to_string();
+    let first = gauntlet(&["run", &plan(plan_name), "--bug", bug, "--seed", &seed_text, "--json", "--out", s(&dir)]);
+    let run = json(&first);
+    let (class, source) = (run["class"].clone(), run["source"].clone());
+    assert!(class.is_string() && source.is_string(), "{plan_name} {bug} seed {seed} fails: {run}");
+    let bundle = run["bundle"].as_str().expect("a bundle").to_owned();
+    let shrunk_plan = dir.join("shrunk.toml");
+    let out = gauntlet(&["shrink", &bundle, "-o", s(&shrunk_plan), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let shrink = json(&out);
+    assert!(shrink["faults_after"].as_u64().unwrap() <= 3, "{bug}: at most 3 fault groups: {shrink}");
+    let (sim, at) = (shrink["sim_time_ms_after"].as_u64().unwrap(), shrink["failure_at_ms"].as_u64().unwrap());
+    assert!(sim <= at * 3 / 2 + 200, "{bug}: the run ends soon after its evidence: {sim} ms for a failure at {at} ms");
+    let again = gauntlet(&["run", s(&shrunk_plan), "--seed", &seed_text, "--json", "--no-bundle"]);
+    let again = json(&again);
+    assert_eq!((&again["class"], &again["source"]), (&class, &source), "the shrunk plan fails the same way: {again}");
+}
+
+#[test]
+fn a_ledger_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
+    shrinks_to_a_small_reproducer("ledger-aggressive-chaos.toml", "mempool-drop-on-restart", 0);
+}
+
+#[test]
+fn a_gossip_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
+    shrinks_to_a_small_reproducer("gossip-smoke.toml", "deaf_after_restart", 0);
+}
+
+#[test]
+fn a_raft_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
+    // Seed 121 of kv-leader-partition: 14 leader cuts, 3 of which reproduce.
+    shrinks_to_a_small_reproducer("kv-leader-partition.toml", "commit-old-term", 121);
+}
+
+#[test]
+fn explore_finds_commit_old_term_deterministically_and_its_plan_replays() {
+    let dir = tempdir("explore");
+    let args = [
+        "explore",
+        &plan("kv-leader-partition.toml"),
+        "--bug",
+        "commit-old-term",
+        "--budget",
+        "300",
+        "--seed",
+        "1",
+        "--json",
+        "--out",
+        s(&dir),
+    ];
+    let out = gauntlet(&args);
+    assert_eq!(out.status.code(), Some(1), "a failure found: {}", String::from_utf8_lossy(&out.stdout));
+    let v = json(&out);
+    let found = &v["first_failure"];
+    assert_eq!((found["class"].as_str(), found["source"].as_str()), (Some("safety"), Some("linearizable")), "{v}");
+    assert!(v["corpus"].as_u64().unwrap() > 0 && v["features"].as_u64().unwrap() > 0, "{v}");
+    // The same explorer seed makes the same runs, whatever the number of jobs.
+    let mut one_job = args.to_vec();
+    one_job.extend(["--jobs", "1"]);
+    let again = json(&gauntlet(&one_job));
+    assert_eq!((&again["runs"], &again["first_failure"]["seed"]), (&v["runs"], &found["seed"]), "{again}");
+    // The found run is a plain plan file plus a seed.
+    let plan_out = found["plan_out"].as_str().unwrap();
+    let seed = found["seed"].as_u64().unwrap().to_string();
+    let run = json(&gauntlet(&["run", plan_out, "--seed", &seed, "--json", "--no-bundle"]));
+    assert_eq!(run["source"], "linearizable", "{run}");
+}
+
 #[test]
 fn a_sweep_reports_seeds_per_second_and_isolates_each_seed() {
     let dir = tempdir("sweep");

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The exploration table of docs/WORKFLOW.md: for every planted bug, the runs a random sweep and
+# guided exploration each needed to the first failure, over TRIALS independent trials with the
+# same BUDGET; median and every trial's figure (">B": not found within the budget).
+# Usage: benches/scripts/explore-table.sh [GAUNTLET_BINARY] [TRIALS] [BUDGET]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+G=${1:-target/release/gauntlet}
+TRIALS=${2:-7}
+BUDGET=${3:-300}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+rows=(
+  "kv-partition stale-read"
+  "kv-skew skewed-lease"
+  "kv-failover lost-ack-write"
+  "kv-failover split-vote"
+  "kv-leader-partition commit-old-term"
+  "kv-partition commit-old-term"
+  "ledger-partition-recovery double-spend-on-fork"
+  "ledger-aggressive-chaos mempool-drop-on-restart"
+  "ledger-invalid-fuzzing fee-overflow"
+  "ledger-clock-skew timestamp-trust"
+  "ledger-byzantine-flood gossip-no-limit"
+  "gossip-smoke deaf_after_restart"
+)
+median() { python3 -c 'import sys,statistics; v=[int(x) for x in sys.argv[1:]]; print(statistics.median_low(v))' "$@"; }
+for row in "${rows[@]}"; do
+  read -r plan bug <<<"$row"
+  sweeps=(); explores=()
+  for t in $(seq 0 $((TRIALS - 1))); do
+    start=$((t * 100000))
+    s=$("$G" sweep "scenarios/plans/$plan.toml" --bug "$bug" --seeds "$start+$BUDGET" --first --jobs 1 \
+      --no-corpus --out "$OUT" --json 2>/dev/null || true)
+    sweeps+=("$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f=d["failed_seeds"]; print(min(f)-int(sys.argv[2])+1 if f else int(sys.argv[3])+1)' "$s" "$start" "$BUDGET")")
+    e=$("$G" explore "scenarios/plans/$plan.toml" --bug "$bug" --budget "$BUDGET" --seed "$t" --jobs 2 \
+      --out "$OUT" --json 2>/dev/null || true)
+    explores+=("$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f=d["first_failure"]; print(f["run"] if f else int(sys.argv[2])+1)' "$e" "$BUDGET")")
+  done
+  show() { for v in "$@"; do if [ "$v" -gt "$BUDGET" ]; then printf '>%s ' "$BUDGET"; else printf '%s ' "$v"; fi; done; }
+  ms=$(median "${sweeps[@]}"); me=$(median "${explores[@]}")
+  [ "$ms" -gt "$BUDGET" ] && ms=">$BUDGET"; [ "$me" -gt "$BUDGET" ] && me=">$BUDGET"
+  echo "| $bug | $plan | $ms | $me | $(show "${sweeps[@]}")| $(show "${explores[@]}")|"
+done

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The shrinking table of docs/WORKFLOW.md: for every planted bug of every shipped system, the
+# first failing seed of a sweep, shrunk; one JSON line per bug (and a markdown row on stderr).
+# Usage: benches/scripts/shrink-table.sh [GAUNTLET_BINARY]   (default: target/release/gauntlet)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+G=${1:-target/release/gauntlet}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+rows=(
+  "kv-partition stale-read"
+  "kv-skew skewed-lease"
+  "kv-failover lost-ack-write"
+  "kv-failover split-vote"
+  "kv-leader-partition commit-old-term"
+  "ledger-partition-recovery double-spend-on-fork"
+  "ledger-aggressive-chaos mempool-drop-on-restart"
+  "ledger-invalid-fuzzing fee-overflow"
+  "ledger-clock-skew timestamp-trust"
+  "ledger-byzantine-flood gossip-no-limit"
+  "gossip-smoke deaf_after_restart"
+  "gossip-smoke ignore_client_bumps"
+)
+for row in "${rows[@]}"; do
+  read -r plan bug <<<"$row"
+  sweep=$("$G" sweep "scenarios/plans/$plan.toml" --bug "$bug" --seeds 0..2000 --first --jobs 2 \
+    --no-corpus --out "$OUT" --json 2>/dev/null || true)
+  bundle=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["failures"][0]["bundle"] if d["failures"] else "")' "$sweep")
+  if [ -z "$bundle" ]; then echo "{\"plan\":\"$plan\",\"bug\":\"$bug\",\"found\":false}"; continue; fi
+  seed=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["failures"][0]["seed"])' "$sweep")
+  shrunk=$("$G" shrink "$bundle" -o "$OUT/$plan-$bug-shrunk.toml" --json 2>/dev/null)
+  python3 - "$plan" "$bug" "$seed" "$shrunk" <<'PY'
+import json, sys
+plan, bug, seed, s = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+s.update(plan=plan, bug=bug, seed=seed)
+print(json.dumps(s, sort_keys=True))
+t = lambda ms: f"{ms/1000:.1f} s"
+print(f"| {bug} | {plan} | {seed} | {s['faults_before']} → {s['faults_after']} | {s['ops_before']} → {s['ops_after']} "
+      f"| {t(s['sim_time_ms_before'])} → {t(s['sim_time_ms_after'])} | {t(s['failure_at_ms'])} | {s['runs']} | {s['wall_ms']/1000:.1f} s |",
+      file=sys.stderr)
+PY
+done
