@@ -76,6 +76,24 @@ fn lincheck(c: &mut Criterion) {
         })
     });
 
+    // Porcupine's c50-bad (50 clients, 10 keys, all failing): a minimal counterexample from the
+    // smallest failing key, stopping there (Porcupine's way), and the full check of all keys.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../harness/tool/tests/histories/porcupine-c50-bad.jsonl");
+    let text = std::fs::read_to_string(path).expect("the shipped c50-bad history");
+    let c50 = gauntlet::lincheck::history::read_history(&KvModel, &text).expect("c50-bad parses").operations;
+    let first = CheckOptions { first_failure: true, ..CheckOptions::default() };
+    match check_with(&KvModel, &c50, &first).unwrap() {
+        CheckResult::NotLinearizable(cx) => assert!(cx.minimal, "a minimal counterexample: {cx}"),
+        other => panic!("c50-bad is not linearizable, not {other}"),
+    }
+    g.throughput(Throughput::Elements(c50.len() as u64));
+    g.bench_function("porcupine_c50_bad_first_failure_minimal_counterexample", |b| {
+        b.iter(|| check_with(&KvModel, &c50, &first).unwrap())
+    });
+    g.bench_function("porcupine_c50_bad_all_keys_minimal_counterexample", |b| {
+        b.iter(|| check(&KvModel, &c50).unwrap())
+    });
+
     for ops in [1_000, 10_000] {
         let h = synth::kv(&append_one_key(ops));
         assert!(check(&KvModel, &h).unwrap().is_linearizable());

@@ -25,14 +25,17 @@ pub enum ModelName {
 const SHOWN_ERRORS: usize = 20;
 
 /// Runs the command; returns the exit code.
-pub fn run(file: &Path, model: ModelName, json: bool, max_steps: Option<u64>) -> i32 {
+/// `first_failure` stops at the first failing partition (smallest first) for a verdict-only
+/// check, as Porcupine does.
+pub fn run(file: &Path, model: ModelName, json: bool, max_steps: Option<u64>, first_failure: bool) -> i32 {
+    let options = CheckOptions { max_steps, first_failure, ..CheckOptions::default() };
     match model {
-        ModelName::Register => check_file(&RegisterModel, file, json, max_steps),
-        ModelName::Kv => check_file(&KvModel, file, json, max_steps),
+        ModelName::Register => check_file(&RegisterModel, file, json, &options),
+        ModelName::Kv => check_file(&KvModel, file, json, &options),
     }
 }
 
-fn check_file<M: HistoryModel>(model: &M, file: &Path, json: bool, max_steps: Option<u64>) -> i32 {
+fn check_file<M: HistoryModel>(model: &M, file: &Path, json: bool, options: &CheckOptions) -> i32 {
     let name = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -54,8 +57,7 @@ fn check_file<M: HistoryModel>(model: &M, file: &Path, json: bool, max_steps: Op
     let partitions: BTreeSet<Option<String>> =
         history.operations.iter().map(|o| model.partition_key(&o.input)).collect();
     let started = std::time::Instant::now();
-    let options = CheckOptions { max_steps, ..CheckOptions::default() };
-    let result = match check_with(model, &history.operations, &options) {
+    let result = match check_with(model, &history.operations, options) {
         Ok(r) => r,
         Err(e) => {
             // The reader already rejects these; kept for completeness.
@@ -63,9 +65,10 @@ fn check_file<M: HistoryModel>(model: &M, file: &Path, json: bool, max_steps: Op
             return EXIT_USAGE;
         }
     };
-    let wall_ms = started.elapsed().as_millis() as u64;
+    let check_us = started.elapsed().as_micros() as u64;
+    let wall_ms = check_us / 1000;
     if json {
-        print_json::<M>(&name, &history, partitions.len(), &result, wall_ms);
+        print_json::<M>(&name, &history, partitions.len(), &result, check_us);
     } else {
         print_text::<M>(&name, &history, partitions.len(), &result, wall_ms);
     }
@@ -168,7 +171,7 @@ fn print_json<M: HistoryModel>(
     history: &History<M::Input, M::Output>,
     partitions: usize,
     result: &CheckResult,
-    wall_ms: u64,
+    check_us: u64,
 ) {
     let (verdict, counterexample, failing, steps) = match result {
         CheckResult::Linearizable => ("linearizable", None, Vec::new(), None),
@@ -207,7 +210,8 @@ fn print_json<M: HistoryModel>(
         "failing_partitions": failing,
         "counterexample": counterexample,
         "steps": steps,
-        "wall_ms": wall_ms,
+        "wall_ms": check_us / 1000,
+        "check_us": check_us,
     });
     println!("{v}");
 }

@@ -200,6 +200,10 @@ enum Command {
         /// Give up on a partition (a key, or the register) after this many search steps.
         #[arg(long)]
         max_steps: Option<u64>,
+        /// Stop at the first failing partition (smallest first): a verdict with a
+        /// counterexample from that partition, without checking the others (Porcupine's way).
+        #[arg(long)]
+        first_failure: bool,
     },
     /// Run a plan on a real backend (local processes in network namespaces, docker compose,
     /// kubernetes) with the same operations and faults as the simulation with the same seeds,
@@ -308,8 +312,8 @@ where
             crate::plan_cmd::check_determinism(apps, &plan, &flags, json)
         }
         Command::Report { bundle, out, json } => crate::bundle_cmd::report(&bundle, &out, json),
-        Command::CheckHistory { file, model, json, max_steps } => {
-            crate::check_history::run(&file, model, json, max_steps)
+        Command::CheckHistory { file, model, json, max_steps, first_failure } => {
+            crate::check_history::run(&file, model, json, max_steps, first_failure)
         }
     }
 }

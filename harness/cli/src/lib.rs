@@ -32,7 +32,7 @@
 //! gauntlet promote PLAN --backend local|compose|k8s [--baseline BUNDLE] [--json]
 //!                                                run a plan for real, diff against the simulation
 //! gauntlet clean                                 remove what killed promote runs left behind
-//! gauntlet check-history FILE --model register|kv [--json] [--max-steps N]
+//! gauntlet check-history FILE --model register|kv [--json] [--max-steps N] [--first-failure]
 //!                                                check a recorded history for linearizability
 //! ```
 //! Seeds: `--seed` or `SIM_SEED` (decimal, 0x hex, or a git commit id); otherwise one is drawn

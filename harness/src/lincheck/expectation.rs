@@ -191,7 +191,8 @@ where
                  implement Application::history_op for the built-in linearizable"
             ));
         }
-        let options = CheckOptions { max_steps: Some(self.max_steps), minimize: true, shrink_steps: SHRINK_STEPS };
+        let options =
+            CheckOptions { max_steps: Some(self.max_steps), shrink_steps: SHRINK_STEPS, ..CheckOptions::default() };
         match check_with(&self.model, &ops, &options) {
             Ok(CheckResult::Linearizable) => Status::Holds,
             Ok(undecided @ CheckResult::GaveUp { .. }) => Status::Pending(format!(

@@ -184,11 +184,15 @@ pub struct CheckOptions {
     /// counterexample but may not be minimal ([`Counterexample::minimal`]). Default 20 M
     /// (a second or two at most).
     pub shrink_steps: u64,
+    /// Stop at the first failing partition (Porcupine's behaviour, for verdict-only use):
+    /// [`Counterexample::failing_partitions`] then names only that one. Default `false`:
+    /// every partition is checked, and the counterexample comes from the smallest failing one.
+    pub first_failure: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { max_steps: None, minimize: true, shrink_steps: 20_000_000 }
+        CheckOptions { max_steps: None, minimize: true, shrink_steps: 20_000_000, first_failure: false }
     }
 }
 
@@ -240,7 +244,8 @@ pub struct Counterexample {
     pub minimal: bool,
     /// The number of operations in the partition.
     pub partition_len: usize,
-    /// Every partition that is not linearizable, in key order (this one is the first).
+    /// Every partition that is not linearizable, in key order (the counterexample comes from
+    /// the smallest of them, fewest operations first).
     pub failing_partitions: Vec<Option<String>>,
 }
 
@@ -353,8 +358,11 @@ fn run<M: Model>(
         members[id].push(i);
     }
     let keys = keys.into_items();
+    // Smallest partitions first (ties in key order): the first failing one is the smallest,
+    // so the counterexample is shrunk from the fewest operations, and a verdict-only check
+    // ([`CheckOptions::first_failure`]) stops after the least work.
     let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    order.sort_by(|&a, &b| members[a].len().cmp(&members[b].len()).then_with(|| keys[a].cmp(&keys[b])));
     if let Some(&p) = order.iter().find(|&&p| members[p].len() >= 1 << 30) {
         return Err(InvalidHistory::TooLarge { partition: keys[p].clone(), len: members[p].len() });
     }
@@ -403,11 +411,16 @@ fn run<M: Model>(
                         failing_partitions: Vec::new(),
                     });
                 }
+                if options.first_failure {
+                    break;
+                }
             }
         }
     }
     Ok(match (first, gave_up) {
         (Some(mut cx), _) => {
+            // Reported in key order, whatever order they were checked in.
+            failing.sort();
             cx.failing_partitions = failing;
             CheckResult::NotLinearizable(cx)
         }

@@ -720,3 +720,31 @@ proptest! {
         prop_assert_eq!(indices(&cx), vec![i]);
     }
 }
+
+/// Key "a" fails among many operations, key "z" among three: the counterexample comes from
+/// the smallest failing partition whatever the key order, and `first_failure` stops there.
+#[test]
+fn the_counterexample_comes_from_the_smallest_failing_partition() {
+    let mut h = Vec::new();
+    for i in 0..40u64 {
+        h.push(kv(i % 4, KvInput::put("a", &i.to_string()), Some(Reply::Ack), i * 100, i * 100 + 10));
+        h.push(kv(i % 4, KvInput::get("a"), Some(Reply::value(Some(&i.to_string()))), i * 100 + 20, i * 100 + 30));
+    }
+    // A stale read of "a" at the end, and one of "z".
+    h.push(kv(9, KvInput::get("a"), Some(Reply::value(Some("3"))), 5_000, 5_010));
+    h.push(kv(1, KvInput::put("z", "1"), Some(Reply::Ack), 0, 10));
+    h.push(kv(1, KvInput::put("z", "2"), Some(Reply::Ack), 20, 30));
+    h.push(kv(2, KvInput::get("z"), Some(Reply::value(Some("1"))), 40, 50));
+    let all = counterexample(check(&KvModel, &h).unwrap());
+    assert_eq!(all.partition.as_deref(), Some("z"), "the smallest failing partition: {all}");
+    assert!(all.minimal && all.operations.len() == 2, "{all}");
+    assert_eq!(
+        all.failing_partitions,
+        vec![Some("a".to_owned()), Some("z".to_owned())],
+        "every failing one, in key order"
+    );
+    let first = CheckOptions { first_failure: true, ..CheckOptions::default() };
+    let cx = counterexample(check_with(&KvModel, &h, &first).unwrap());
+    assert_eq!((cx.partition.as_deref(), cx.failing_partitions.len()), (Some("z"), 1), "stops at the first");
+    assert_eq!(cx.operations, all.operations);
+}

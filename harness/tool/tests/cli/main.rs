@@ -189,14 +189,31 @@ fn check_history_prints_a_minimal_counterexample_with_line_numbers_and_exits_1()
     assert_eq!(v["verdict"], "not_linearizable");
     assert_eq!(v["failing_partitions"], serde_json::json!(["x", "zz"]));
     let cx = &v["counterexample"];
-    assert_eq!((cx["partition"].as_str(), cx["minimal"].as_bool()), (Some("x"), Some(true)));
+    // Both keys fail; the counterexample comes from the smaller one.
+    assert_eq!((cx["partition"].as_str(), cx["minimal"].as_bool()), (Some("zz"), Some(true)));
     let ops: Vec<(u64, &str)> = cx["operations"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| (o["line"].as_u64().unwrap(), o["description"].as_str().unwrap()))
         .collect();
-    assert_eq!(ops, [(3, r#"append("x", "b")"#), (5, r#"get("x") -> "a""#)]);
+    assert_eq!(ops, [(7, r#"put("zz", "1")"#), (8, r#"get("zz") -> null"#)]);
+    assert!(v["check_us"].is_u64(), "the check time in microseconds: {v}");
+
+    // Porcupine's c50-bad: all 10 keys fail; the counterexample is minimal and comes from the
+    // smallest key; --first-failure stops there.
+    let c50 = history_path("porcupine-c50-bad.jsonl");
+    let all = json(&gauntlet(&["check-history", &c50, "--model", "kv", "--json"], &[]));
+    assert_eq!(all["failing_partitions"].as_array().map(Vec::len), Some(10), "{all}");
+    let first = json(&gauntlet(&["check-history", &c50, "--model", "kv", "--json", "--first-failure"], &[]));
+    assert_eq!(first["verdict"], "not_linearizable");
+    assert_eq!(first["failing_partitions"].as_array().map(Vec::len), Some(1), "{first}");
+    assert_eq!(first["counterexample"], all["counterexample"], "the same minimal counterexample");
+    let cx = &first["counterexample"];
+    assert_eq!(cx["minimal"], true);
+    assert!(cx["operations"].as_array().unwrap().len() <= 3, "{cx}");
+    let sizes = cx["partition_operations"].as_u64().unwrap();
+    assert!(sizes < 200, "the smallest key (194 operations), not the first in key order: {cx}");
 }
 
 #[test]
