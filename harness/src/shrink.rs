@@ -143,7 +143,8 @@ pub struct Shrunk {
     pub plan: Plan,
     /// The seeds that replay it (the failing run's).
     pub seeds: Seeds,
-    /// Faults before and after, a fault and its undo (a partition and its heal) counted as one.
+    /// Faults before and after ([`fault_units`]): a fault and its undo (a partition and its
+    /// heal) count as one, and so does a power loss (crashes at one instant).
     pub faults: BeforeAfter<usize>,
     /// Schedule entries before and after (every heal, restart and resume counted).
     pub entries: BeforeAfter<usize>,
@@ -170,7 +171,7 @@ impl Shrunk {
     pub fn describe(&self) -> String {
         let mut s = format!("shrunk in {} trial runs ({:.1} s)\n", self.runs, self.wall.as_secs_f64());
         s.push_str(&format!(
-            "  faults      {} -> {}   (a fault and its undo count as one; {} -> {} schedule entries)\n",
+            "  faults      {} -> {}   (a fault and its undo count as one, a power loss as one; {} -> {} schedule entries)\n",
             self.faults.0, self.faults.1, self.entries.0, self.entries.1
         ));
         s.push_str(&format!("  operations  {} -> {}\n", self.ops.0, self.ops.1));
@@ -284,6 +285,21 @@ pub fn ddmin<T: Clone>(items: Vec<T>, fails: &mut dyn FnMut(&[T]) -> bool) -> Ve
         current.clear();
     }
     current
+}
+
+/// The schedule as *faults*, the unit reproducers are counted in: its [groups](fault_groups),
+/// with the crashes that start at one instant (a power loss: every node down at once) and
+/// their restarts as one fault.
+pub fn fault_units(faults: &[ScheduledFault]) -> Vec<Vec<ScheduledFault>> {
+    let mut units: Vec<Vec<ScheduledFault>> = Vec::new();
+    for g in fault_groups(faults) {
+        let crash_at = |u: &[ScheduledFault]| matches!(u[0].fault, Fault::Crash { .. }).then_some(u[0].at);
+        match units.iter_mut().find(|u| crash_at(u).is_some() && crash_at(u) == crash_at(&g)) {
+            Some(u) => u.extend(g),
+            None => units.push(g),
+        }
+    }
+    units
 }
 
 /// Whether `b` undoes `a` (restart after crash, resume after pause, heal after a cut).
@@ -502,13 +518,13 @@ impl Best<'_> {
         }
     }
 
-    /// When ddmin stops above [`FEW_FAULTS`] groups (1-minimal: no single group can go), tries
-    /// every subset of at most that many groups, smallest first: another handful of the same
+    /// When ddmin stops above [`FEW_FAULTS`] faults (1-minimal: no single group can go), tries
+    /// every subset of at most that many [faults](fault_units), smallest first: another handful of the same
     /// faults often reproduces where removing one at a time could not, because each removal
     /// changes what the faults after it meet. At most `SUBSET_TRIALS` trials.
     fn few_faults(&mut self) {
         const SUBSET_TRIALS: usize = 400;
-        let groups = fault_groups(&self.plan.chaos.schedule.entries);
+        let groups = fault_units(&self.plan.chaos.schedule.entries);
         if groups.len() <= FEW_FAULTS {
             return;
         }
@@ -720,7 +736,7 @@ pub fn shrink_plan(
             became: first.verdict.to_string(),
         });
     }
-    let before = (fault_groups(&faults).len(), faults.len(), ops_invoked(&first), node_count(plan), first.sim_time);
+    let before = (fault_units(&faults).len(), faults.len(), ops_invoked(&first), node_count(plan), first.sim_time);
     let trials = Trials { runner, seeds, target, runs: 1 + aimed_runs, max_runs: options.max_runs };
     let mut best = Best { trials, plan: start, outcome: first };
     best.end_early();
@@ -742,7 +758,7 @@ pub fn shrink_plan(
     let outcome = runner.run_plan(&shrunk, seeds, keep).map_err(ShrinkError::Final)?;
     let entries = &shrunk.chaos.schedule.entries;
     Ok(Shrunk {
-        faults: (before.0, fault_groups(entries).len()),
+        faults: (before.0, fault_units(entries).len()),
         entries: (before.1, entries.len()),
         ops: (before.2, ops_invoked(&outcome)),
         nodes: (before.3, node_count(&shrunk)),
@@ -767,6 +783,22 @@ mod tests {
 
     fn cut(n: &str) -> Fault {
         Fault::Partition { groups: vec![vec![n.to_owned()], vec!["b".into(), "c".into()]] }
+    }
+
+    #[test]
+    fn a_power_loss_is_one_fault() {
+        let faults = vec![
+            at(1, Fault::Crash { node: "a".into() }),
+            at(1, Fault::Crash { node: "b".into() }),
+            at(2, Fault::Crash { node: "c".into() }),
+            at(3, Fault::Restart { node: "a".into() }),
+            at(3, Fault::Restart { node: "b".into() }),
+            at(4, Fault::Restart { node: "c".into() }),
+        ];
+        assert_eq!(fault_groups(&faults).len(), 3, "each crash with its restart");
+        let units = fault_units(&faults);
+        assert_eq!(units.len(), 2, "the two crashes at 1 ms are one fault: {units:?}");
+        assert_eq!(flatten(&units), faults);
     }
 
     #[test]
