@@ -8,20 +8,7 @@ cd "$(dirname "$0")/../.."
 G=${1:-target/release/gauntlet}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-rows=(
-  "kv-partition stale-read"
-  "kv-skew skewed-lease"
-  "kv-failover lost-ack-write"
-  "kv-failover split-vote"
-  "kv-leader-partition commit-old-term"
-  "ledger-partition-recovery double-spend-on-fork"
-  "ledger-aggressive-chaos mempool-drop-on-restart"
-  "ledger-invalid-fuzzing fee-overflow"
-  "ledger-clock-skew timestamp-trust"
-  "ledger-byzantine-flood gossip-no-limit"
-  "gossip-smoke deaf_after_restart"
-  "gossip-smoke ignore_client_bumps"
-)
+mapfile -t rows < <(grep -v '^#' benches/scripts/planted-bugs.txt)
 # The first KEEP failing seeds of each bug are shrunk (a sweep finds several; the smallest
 # reproducer is the one to read): one row each.
 KEEP=${KEEP:-3}
