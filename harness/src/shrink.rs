@@ -545,6 +545,26 @@ impl Best<'_> {
         }
     }
 
+    /// Rounds every fault time (and the run's end) to 100 ms, else 10 ms, else 1 ms, if the
+    /// run still fails: a reader's plan says `at = "5s 200ms"`, not `"5s 239ms 192us 442ns"`.
+    fn round_times(&mut self) {
+        for step in [100u64, 10, 1] {
+            let round = |d: Duration| {
+                let ms = d.as_millis() as u64;
+                Duration::from_millis((ms + step / 2) / step * step)
+            };
+            let mut p = self.plan.clone();
+            for e in &mut p.chaos.schedule.entries {
+                e.at = round(e.at);
+            }
+            p.chaos.schedule.entries.sort_by_key(|e| e.at);
+            p.run.duration = round(p.run.duration).max(Duration::from_millis(step));
+            if self.try_plan(p) {
+                return;
+            }
+        }
+    }
+
     /// Removes nodes, highest-numbered first in each role, while the failure stays.
     fn fewer_nodes(&mut self) {
         let roles: Vec<String> = self.plan.topology.nodes.keys().cloned().collect();
@@ -751,6 +771,7 @@ pub fn shrink_plan(
     best.shorter_faults();
     best.fewer_faults();
     best.end_early();
+    best.round_times();
     let mut shrunk = best.plan;
     shrunk.name = format!("{}-shrunk", plan.name);
     let runs = best.trials.runs + 1;
