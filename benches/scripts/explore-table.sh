@@ -2,7 +2,7 @@
 # The exploration table of docs/WORKFLOW.md: for every planted bug, the runs a random sweep and
 # guided exploration each needed to the first failure, over TRIALS independent trials with the
 # same BUDGET; median and every trial's figure (">B": not found within the budget).
-# Usage: benches/scripts/explore-table.sh [GAUNTLET_BINARY] [TRIALS] [BUDGET]
+# Usage: [ROWS='plan bug;…'] benches/scripts/explore-table.sh [GAUNTLET_BINARY] [TRIALS] [BUDGET]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 G=${1:-target/release/gauntlet}
@@ -11,8 +11,10 @@ BUDGET=${3:-300}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 mapfile -t rows < <(grep -v '^#' benches/scripts/planted-bugs.txt)
-# and commit-old-term on a plan not tuned for it
-rows+=("kv-partition commit-old-term")
+# and commit-old-term on a plan not tuned for it, and on one whose chaos is too sparse for it
+rows+=("kv-partition commit-old-term" "kv-leader-sparse commit-old-term")
+# ROWS="plan bug;plan bug" measures only those rows
+if [ -n "${ROWS:-}" ]; then IFS=';' read -r -a rows <<<"$ROWS"; fi
 median() { python3 -c 'import sys,statistics; v=[int(x) for x in sys.argv[1:]]; print(statistics.median_low(v))' "$@"; }
 for row in "${rows[@]}"; do
   read -r plan bug <<<"$row"

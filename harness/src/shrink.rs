@@ -289,11 +289,16 @@ pub fn ddmin<T: Clone>(items: Vec<T>, fails: &mut dyn FnMut(&[T]) -> bool) -> Ve
 
 /// The schedule as *faults*, the unit reproducers are counted in: its [groups](fault_groups),
 /// with the crashes that start at one instant (a power loss: every node down at once) and
-/// their restarts as one fault.
+/// their restarts as one fault, and the one-way cuts made at one instant (a one-way
+/// partition: a node that can no longer send to the others) with their heal as one fault.
 pub fn fault_units(faults: &[ScheduledFault]) -> Vec<Vec<ScheduledFault>> {
     let mut units: Vec<Vec<ScheduledFault>> = Vec::new();
     for g in fault_groups(faults) {
-        let crash_at = |u: &[ScheduledFault]| matches!(u[0].fault, Fault::Crash { .. }).then_some(u[0].at);
+        let crash_at = |u: &[ScheduledFault]| match u[0].fault {
+            Fault::Crash { .. } => Some((0, u[0].at)),
+            Fault::CutOneWay { .. } => Some((1, u[0].at)),
+            _ => None,
+        };
         match units.iter_mut().find(|u| crash_at(u).is_some() && crash_at(u) == crash_at(&g)) {
             Some(u) => u.extend(g),
             None => units.push(g),
@@ -820,6 +825,16 @@ mod tests {
         let units = fault_units(&faults);
         assert_eq!(units.len(), 2, "the two crashes at 1 ms are one fault: {units:?}");
         assert_eq!(flatten(&units), faults);
+    }
+
+    #[test]
+    fn a_one_way_partition_is_one_fault() {
+        let one_way = |to: &str| Fault::CutOneWay { from: "a".into(), to: to.into() };
+        let faults = vec![at(1, one_way("b")), at(1, one_way("c")), at(2, one_way("b")), at(3, Fault::Heal)];
+        let units = fault_units(&faults);
+        assert_eq!(units.len(), 2, "the cuts made at 1 ms are one partition: {units:?}");
+        assert_eq!(units[0].len(), 2, "{units:?}");
+        assert_eq!(flatten(&units).len(), faults.len());
     }
 
     #[test]

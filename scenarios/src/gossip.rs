@@ -59,6 +59,7 @@ const BUMP: u8 = 2;
 pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
     let disk = ctx.disk();
     let mut value = disk.read("value").ok().and_then(|b| decode(&b)).unwrap_or(0);
+    let mut durable = value;
     gauntlet_sim::sometimes!(
         ctx.incarnation() > 0 && value > 0,
         "gossip: a restarted node recovered its value from disk"
@@ -91,6 +92,7 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
         }
         // Wait for a message or the next round, whichever comes first.
         let wait = next_round.saturating_sub(clock.monotonic()).max(Duration::from_millis(1));
+        let mut answer = None;
         if let Ok(msg) = gauntlet_sim::time::timeout(wait, transport.recv()).await {
             if let (Some(reply), Some(&tag)) = (msg.reply_to, msg.body.first()) {
                 if tag == BUMP && !cfg.ignore_client_bumps {
@@ -99,7 +101,7 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
                     changed = true;
                 }
                 if tag == STATUS || tag == BUMP {
-                    transport.reply(reply, value.to_le_bytes().to_vec());
+                    answer = Some(reply);
                 }
             } else if let Some(v) = decode(&msg.body) {
                 gauntlet_sim::sometimes!(v < value, "gossip: an older value from a peer ignored");
@@ -111,10 +113,15 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
             }
         }
         if changed {
-            if disk.write("value", 0, &value.to_le_bytes()).is_ok() {
-                let _ = disk.sync("value").await;
+            if disk.write("value", 0, &value.to_le_bytes()).is_ok() && disk.sync("value").await.is_ok() {
+                durable = value;
             }
             publish(value);
+        }
+        // Answered only once the value is durable: a crash never takes back a value a client
+        // saw (while writes fail, clients time out, their outcome unknown).
+        if let Some(reply) = answer.filter(|_| durable == value) {
+            transport.reply(reply, value.to_le_bytes().to_vec());
         }
     }
 }
@@ -123,6 +130,7 @@ pub async fn node(ctx: NodeContext, cfg: GossipConfig, board: Board) {
 pub mod demo;
 
 mod app;
+mod bumps;
 pub use app::{GossipApp, GossipBuilderExt, GossipTopologyExt, BUGS};
 
 /// Asks `node` for its value through `transport`.

@@ -59,6 +59,7 @@ pub fn kv() -> Vec<(&'static str, Plan)> {
         ("kv-failover", kv_failover()),
         ("kv-skew", kv_skew()),
         ("kv-leader-partition", kv_leader_partition()),
+        ("kv-leader-sparse", kv_leader_sparse()),
     ]
 }
 
@@ -127,6 +128,7 @@ pub fn gossip_smoke() -> Plan {
                 .max_duration(secs(3))
         })
         .expect_convergence()
+        .expect("bumps_raise")
         .plan()
 }
 
@@ -240,6 +242,19 @@ pub fn kv_leader_partition() -> Plan {
             .partition(&[Leader])
             .min_delay(millis(500))
             .max_delay(millis(1500))
+            .min_duration(millis(500))
+            .max_duration(millis(1500))
+    });
+    kv_expectations(b).plan()
+}
+
+/// `kv-leader-sparse.toml`.
+pub fn kv_leader_sparse() -> Plan {
+    let b = kv_base("kv-leader-sparse", 3, millis(10), &[("get", 12), ("put", 1)]).chaos_with(|c| {
+        c.start(secs(1))
+            .partition(&[Leader])
+            .min_delay(secs(2))
+            .max_delay(secs(4))
             .min_duration(millis(500))
             .max_duration(millis(1500))
     });

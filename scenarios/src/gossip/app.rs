@@ -1,8 +1,11 @@
 //! Gossip-max as a Gauntlet [`Application`]: role `gossip`, operations `bump` and `read`,
-//! state = the node's value, converged when every live node holds the same value.
+//! state = the node's value, converged when every live node holds the same value. An
+//! operation's result reads `node=value`; expectation `bumps_raise` checks the bumps.
 
+use super::bumps::{result_text, BumpsRaise};
 use super::{bump, node, read_value, Board, GossipConfig};
 use gauntlet::builder::TopologyBuilder;
+use gauntlet::expect::{Expectation, ExpectationRegistry, Params};
 use gauntlet::sim::{NodeContext, Transport};
 use gauntlet::{Application, Launch, NodeRef, NodeSetup, OpOutcome, Operation, ScenarioBuilder};
 use std::future::Future;
@@ -105,9 +108,15 @@ impl Application for GossipApp {
             _ => read_value(t, target.id, Duration::from_millis(500)).await,
         };
         match result {
-            Ok(v) => OpOutcome::ok(v.to_string()),
+            Ok(v) => OpOutcome::ok(result_text(&target.name, v)),
             Err(e) => OpOutcome::info(e),
         }
+    }
+    fn expectations(&self, r: &mut ExpectationRegistry<Self>) {
+        r.register("bumps_raise", |p, _| {
+            Params::new("bumps_raise", p, &[]).done()?;
+            Ok(Box::new(BumpsRaise::default()) as Box<dyn Expectation<GossipApp>>)
+        });
     }
     async fn read_state(&self, t: &Transport, node: &NodeRef) -> Result<u64, String> {
         read_value(t, node.id, Duration::from_millis(200)).await

@@ -339,6 +339,11 @@ impl Raft {
         }
     }
 
+    /// The term this replica leads, if it leads (cheap, unlike [`Raft::status`]).
+    pub fn leading(&self) -> Option<u64> {
+        (self.role == Role::Leader).then_some(self.hard.term)
+    }
+
     /// What observers see.
     pub fn status(&self) -> Status {
         let mut h = gauntlet::sim::trace::StableHasher::default();
@@ -569,6 +574,10 @@ impl Raft {
                 gauntlet::sometimes!(
                     term == self.hard.term && !up_to_date,
                     "raft: a vote refused to a candidate whose log is behind"
+                );
+                gauntlet::sometimes!(
+                    term == self.hard.term && self.role == Role::Candidate,
+                    "raft: two candidates campaigned in one term"
                 );
                 if granted {
                     self.hard.voted_for = Some(from);
@@ -898,5 +907,30 @@ mod tests {
         // A candidate with a shorter log is refused in a later term too.
         let out = r.step(Input::Message { from: 2, message: Message::Vote { term: 4, last_index: 0, last_term: 0 } });
         assert!(out.contains(&Output::Send { to: 2, message: Message::VoteReply { term: 4, granted: false } }));
+    }
+
+    /// The path `split-vote` needs: replica 0 votes for candidate 1 of term 1, restarts from what
+    /// it persisted, and is asked again by candidate 2 of the same term.
+    fn vote_again_after_restart(bugs: Bugs) -> bool {
+        let mut a = Raft::new(0, vec![0, 1, 2], Timing::default(), bugs, HardState::default(), Vec::new());
+        let out = a.step(Input::Message { from: 1, message: Message::Vote { term: 1, last_index: 0, last_term: 0 } });
+        assert!(out.contains(&Output::Send { to: 1, message: Message::VoteReply { term: 1, granted: true } }));
+        let hard = out
+            .iter()
+            .rev()
+            .find_map(|o| match o {
+                Output::Persist { hard, .. } => *hard,
+                _ => None,
+            })
+            .expect("the vote is persisted before it is sent");
+        let mut a = Raft::new(0, vec![0, 1, 2], Timing::default(), bugs, hard, Vec::new());
+        let out = a.step(Input::Message { from: 2, message: Message::Vote { term: 1, last_index: 0, last_term: 0 } });
+        out.contains(&Output::Send { to: 2, message: Message::VoteReply { term: 1, granted: true } })
+    }
+
+    #[test]
+    fn a_restarted_replica_votes_twice_in_a_term_only_with_split_vote_planted() {
+        assert!(!vote_again_after_restart(Bugs::default()));
+        assert!(vote_again_after_restart(Bugs { split_vote: true, ..Bugs::default() }));
     }
 }

@@ -137,6 +137,7 @@ pub async fn run_with_local(ctx: NodeContext, cfg: RaftConfig, mut local: Option
     let mut next_handle = 0u64;
     let mut next_tick = clock.monotonic();
     let mut unsynced = false;
+    let mut led: Option<u64> = None;
     loop {
         let wait = next_tick.saturating_sub(clock.monotonic());
         let event = next_event(&transport, &mut local, wait).await;
@@ -200,6 +201,12 @@ pub async fn run_with_local(ctx: NodeContext, cfg: RaftConfig, mut local: Option
                     }
                 }
             }
+        }
+        // Ground truth for `one_leader_per_term`: a leadership, however short, and even one
+        // whose replica restarts before any observer asks (its `terms_led` is memory only).
+        if let Some(term) = raft.leading().filter(|&t| led != Some(t)) {
+            led = Some(term);
+            ctx.fact("leader", format!("term={term}"));
         }
         // Requests a leader dropped (it stepped down) are left to time out at the client.
         while replies.len() > 10_000 {
