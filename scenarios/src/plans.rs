@@ -60,6 +60,7 @@ pub fn kv() -> Vec<(&'static str, Plan)> {
         ("kv-skew", kv_skew()),
         ("kv-leader-partition", kv_leader_partition()),
         ("kv-leader-sparse", kv_leader_sparse()),
+        ("kv-vote-restart", kv_vote_restart()),
     ]
 }
 
@@ -258,5 +259,30 @@ pub fn kv_leader_sparse() -> Plan {
             .min_duration(millis(500))
             .max_duration(millis(1500))
     });
+    kv_expectations(b).plan()
+}
+
+/// `kv-vote-restart.toml`: 10 s of light load (20 ops/s from 2 users) while a replica restarts
+/// every 0.2-0.6 s and one-way cuts come and go.
+pub fn kv_vote_restart() -> Plan {
+    let b = ScenarioBuilder::topology_with(|t| t.nodes("replica", 3).fsync(millis(10)))
+        .named("kv-vote-restart")
+        .app("raft-kv")
+        .with_run_duration(secs(10))
+        .with_cooldown(secs(5))
+        .workloads_in_cooldown(true)
+        .workload_with("clients", |w| w.rate(20.0).users(2).mix("get", 2).mix("put", 2))
+        .chaos_with(|c| {
+            c.start(millis(500))
+                .restart()
+                .min_delay(millis(200))
+                .max_delay(millis(600))
+                .and()
+                .partition(&[OneWay])
+                .min_delay(millis(300))
+                .max_delay(secs(1))
+                .min_duration(millis(200))
+                .max_duration(millis(800))
+        });
     kv_expectations(b).plan()
 }

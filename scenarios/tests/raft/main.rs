@@ -44,11 +44,10 @@ fn without_bugs_every_kv_plan_passes_the_sweep() {
                     t.failure_report(&Scenario::new(RaftKv, plan.clone()).unwrap(), &outcome)
                 ));
             }
-            assert!(
-                outcome.ops.values().map(|c| c.ok).sum::<u64>() > 100,
-                "{name} seed {seed} did work: {:?}",
-                outcome.ops
-            );
+            // Chaos may fail many requests, but a quarter of them and at least 50 succeed.
+            let ok = outcome.ops.values().map(|c| c.ok).sum::<u64>();
+            let invoked = outcome.ops.values().map(|c| c.invoked).sum::<u64>();
+            assert!(ok > 50 && ok * 4 >= invoked, "{name} seed {seed} did work: {:?}", outcome.ops);
         }
     }
     assert!(failures.is_empty(), "{} failing runs:\n{}", failures.len(), failures.join("\n"));
@@ -99,8 +98,9 @@ fn lost_ack_write_is_found_by_linearizability() {
 #[test]
 fn split_vote_is_found_by_one_leader_per_term() {
     // A vote forgotten by a restart matters only when the restart falls inside one election:
-    // about one seed in 600 of kv-failover (first at seed 620).
-    hunt_in(plans::kv_failover(), "split-vote", "one_leader_per_term", 1000);
+    // about 4 seeds in 1000 of kv-vote-restart (first at seed 11), 4 in 1000 of kv-failover
+    // (first at seed 620).
+    hunt(plans::kv_vote_restart(), "split-vote", "one_leader_per_term");
 }
 
 #[test]

@@ -188,6 +188,13 @@ fn a_raft_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
 }
 
 #[test]
+fn a_forgotten_vote_shrinks_to_three_faults() {
+    // Seed 215 of kv-vote-restart: 33 faults, of which a restart, a cut and another restart
+    // give two leaders in one term.
+    shrinks_to_a_small_reproducer("kv-vote-restart.toml", "split-vote", 215);
+}
+
+#[test]
 fn explore_finds_commit_old_term_deterministically_and_its_plan_replays() {
     let dir = tempdir("explore");
     let args = [
