@@ -31,3 +31,22 @@ fn the_planted_bug_is_found_and_shrunk() {
     assert!(shrunk.faults.1 < shrunk.faults.0, "{}", shrunk.describe());
     assert!(!shrunk.outcome.verdict.passed(), "the shrunk plan still fails");
 }
+
+/// The sometimes-assertions of `src/lib.rs` hold in some seeds of the plan; without restarts
+/// the plan never drives a node to read its count back, and the sweep reports that.
+#[test]
+fn the_plan_reaches_the_paths_that_matter() {
+    let restored = "tally: a restarted node read its count back from disk";
+    let caught_up = "tally: a node caught up on 10 adds at once";
+    let scenario = Scenario::new(Tally, plan()).expect("the plan fits the application");
+    let report = gauntlet::sweep(&scenario, 0..4);
+    for name in [restored, caught_up] {
+        assert!(report.probes[name].seeds_held >= 1, "{}", report.describe_probes());
+    }
+    let mut calm = plan();
+    calm.chaos.restart = None;
+    let scenario = Scenario::new(Tally, calm).expect("the plan fits the application");
+    let report = gauntlet::sweep(&scenario, 0..4);
+    assert_eq!(report.probes[restored].seeds_held, 0, "{}", report.describe_probes());
+    assert!(report.never_held().contains(&restored), "{:?}", report.findings());
+}

@@ -63,6 +63,7 @@ fn a_new_crate_tests_its_own_system_from_cargo_test_and_its_own_command_line() {
     let t = text(&out);
     assert!(t.contains("test tally_keeps_every_acknowledged_add ... ok"), "{t}");
     assert!(t.contains("test the_planted_bug_is_found_and_shrunk ... ok"), "{t}");
+    assert!(t.contains("test the_plan_reaches_the_paths_that_matter ... ok"), "{t}");
 
     // 3. Its own command line: check, sweep (finds the bug), shrink, replay, report.
     let cli = |args: &[&str]| {
@@ -98,6 +99,29 @@ fn a_new_crate_tests_its_own_system_from_cargo_test_and_its_own_command_line() {
     assert!(out.status.success(), "{}", text(&out));
     let html = std::fs::read_to_string(&report).expect("the report is written");
     assert!(html.contains("no_lost_adds") && html.contains("<svg"), "the report shows the failure");
+
+    // The sweep lists the crate's own sometimes-assertions, and only those.
+    let out = cli(&["sweep", "plans/tally.toml", "--seeds", "0..4", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let sweep = json(&out);
+    let probes = sweep["probes"].as_array().expect("a probes array");
+    let names: Vec<&str> = probes.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["tally: a node caught up on 10 adds at once", "tally: a restarted node read its count back from disk"],
+        "{sweep}"
+    );
+    assert!(probes.iter().all(|p| p["seeds_held"].as_u64() >= Some(1) && p["never_held"] == false), "{sweep}");
+
+    // Exploration finds the bug and hands back a plan that fails when run.
+    let out =
+        cli(&["explore", "plans/tally.toml", "--bug", "ack-before-sync", "--budget", "100", "--seed", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "explore finds the planted bug: {}", text(&out));
+    let found = json(&out)["first_failure"].clone();
+    assert_eq!(found["source"], "no_lost_adds", "{found}");
+    let seed = found["seed"].as_u64().expect("a seed").to_string();
+    let out = cli(&["run", found["plan_out"].as_str().unwrap(), "--seed", &seed, "--json", "--no-bundle"]);
+    assert_eq!((out.status.code(), json(&out)["source"].as_str()), (Some(1), Some("no_lost_adds")), "{}", text(&out));
 
     let out = cli(&["run", "plans/tally.toml", "--seed", "5", "--json", "--no-bundle"]);
     assert!(out.status.success(), "{}", text(&out));
