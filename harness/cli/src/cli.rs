@@ -258,6 +258,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the run service: an HTTP API (/v1/test-runs …), live run events (SSE), a run
+    /// store (SQLite under --data) and Prometheus metrics, executing this command line's
+    /// applications. Binds loopback; mutating requests need the write token.
+    Serve {
+        #[command(flatten)]
+        flags: crate::serve::ServeFlags,
+    },
+    /// Submit a run to a `gauntlet serve` (the plan file's text is sent) and print its id.
+    Submit {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        /// Seeds: one (`42`, a commit id) or a range (`0..200`, `100+50`).
+        #[arg(long)]
+        seeds: String,
+        /// Switch on a planted bug (repeatable).
+        #[arg(long = "bug", value_name = "NAME")]
+        bugs: Vec<String>,
+        /// Seeds at once (default: the server's).
+        #[arg(long)]
+        jobs: Option<u32>,
+        /// Follow the run's events until it ends; exit 0 if it passed, 1 if not.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: crate::serve::ClientFlags,
+    },
+    /// A run's state, progress and failing seeds (with replay lines), or the latest runs.
+    Status {
+        /// The run's id (default: list the latest runs).
+        id: Option<String>,
+        #[command(flatten)]
+        client: crate::serve::ClientFlags,
+    },
+    /// Follow a run's event stream until it ends; exit 0 if it passed, 1 if not.
+    Logs {
+        /// The run's id.
+        id: String,
+        #[command(flatten)]
+        client: crate::serve::ClientFlags,
+    },
     /// Run one seed and print its JSON line (used by `sweep`, one process per seed).
     #[command(hide = true)]
     SweepOne {
@@ -302,7 +342,16 @@ where
         Command::Explore { plan, budget, seed, jobs, bugs, out, all, json } => {
             crate::explore::run(apps, crate::explore::Explore { plan, budget, seed, jobs, bugs, out, all, json })
         }
-        Command::SweepOne { plan, seed, bugs, out } => crate::sweep::one(apps, &plan, seed, &bugs, &out),
+        Command::SweepOne { plan, seed, bugs, out } => {
+            crate::serve::die_with_parent();
+            crate::sweep::one(apps, &plan, seed, &bugs, &out)
+        }
+        Command::Serve { flags } => crate::serve::serve(apps, flags),
+        Command::Submit { plan, seeds, bugs, jobs, wait, client } => {
+            crate::serve::submit(&plan, &seeds, &bugs, jobs, wait, &client)
+        }
+        Command::Status { id, client } => crate::serve::status(id.as_deref(), &client),
+        Command::Logs { id, client } => crate::serve::logs(&id, &client),
         Command::Replay { bundle, around, at, window, json } => {
             crate::bundle_cmd::replay(apps, &bundle, around, at, window, json)
         }

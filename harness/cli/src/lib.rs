@@ -32,6 +32,8 @@
 //! gauntlet promote PLAN --backend local|compose|k8s [--baseline BUNDLE] [--json]
 //!                                                run a plan for real, diff against the simulation
 //! gauntlet clean                                 remove what killed promote runs left behind
+//! gauntlet serve [--listen ADDR] [--data DIR]   the run service: HTTP API, SSE, store, metrics
+//! gauntlet submit PLAN --seeds S [--wait]         submit a run to it; status [ID]; logs ID
 //! gauntlet check-history FILE --model register|kv [--json] [--max-steps N] [--first-failure]
 //!                                                check a recorded history for linearizability
 //! ```
@@ -63,6 +65,8 @@ mod plan_cmd;
 mod promote;
 #[cfg(madsim)]
 mod report;
+#[cfg(madsim)]
+mod serve;
 #[cfg(madsim)]
 mod shrink;
 #[cfg(madsim)]
