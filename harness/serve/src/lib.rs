@@ -193,15 +193,21 @@ pub fn serve_blocking(config: Config, executor: Arc<dyn Executor>) -> Result<(),
     rt.block_on(async move {
         let data = config.data.clone();
         let running = start(config, executor).await?;
-        println!("gauntlet serve: listening on http://{}/ (data {})", running.addr, data.display());
-        println!("gauntlet serve: write token in {} (or as given)", data.join("token").display());
+        // Status lines; a closed stdout (a supervisor that stopped reading) is not an error.
+        let say = |line: String| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        };
+        say(format!("gauntlet serve: listening on http://{}/ (data {})", running.addr, data.display()));
+        say(format!("gauntlet serve: write token in {} (or as given)", data.join("token").display()));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|source| ServeError::Io { what: "SIGTERM handler".into(), source })?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        println!("gauntlet serve: stopping");
+        say("gauntlet serve: stopping".into());
         running.stop().await
     })
 }

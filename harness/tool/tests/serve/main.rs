@@ -1,0 +1,374 @@
+//! `gauntlet serve` as a team uses it: a live server on a free loopback port, a 200-seed sweep
+//! of a planted bug submitted through the API and followed over SSE (disconnecting and resuming
+//! with `Last-Event-ID`), failing seeds whose bundles replay; bad requests refused with 4xx
+//! JSON errors that change nothing; a server killed with SIGKILL mid-sweep leaves no process
+//! behind and resumes the run when started again.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods, reason = "this test runs the CLI and a server")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "test-token-0123456789";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gauntlet-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("a scratch directory");
+    d
+}
+
+/// A running `gauntlet serve`; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--jobs", "2", "--data"])
+            .arg(data)
+            .arg("--plans")
+            .arg(root().join("scenarios/plans"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("gauntlet serve starts");
+        // The first line says where it listens (port 0: the kernel chose one).
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        stdout.read_line(&mut line).expect("a first line");
+        // Keep reading what it says, so it never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("the address in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Server { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// (status, JSON body).
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, serde_json::Value) {
+    let a = agent();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let resp = match (method, body) {
+        ("POST", b) => {
+            let mut r = a.post(url).header("content-type", "application/json");
+            if let Some(h) = &auth {
+                r = r.header("authorization", h);
+            }
+            r.send(b.unwrap_or_default().to_owned())
+        }
+        ("DELETE", _) => {
+            let mut r = a.delete(url);
+            if let Some(h) = &auth {
+                r = r.header("authorization", h);
+            }
+            r.call()
+        }
+        _ => a.get(url).call(),
+    };
+    let mut resp = resp.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: HTTP {status}, not JSON ({e}): {text}")),
+    )
+}
+
+fn plan_text(name: &str) -> String {
+    std::fs::read_to_string(root().join("scenarios/plans").join(name)).expect("a shipped plan")
+}
+
+/// One parsed SSE event: (id, kind, data).
+type Sse = (u64, String, serde_json::Value);
+
+/// Reads events from `url` after `last`, stopping after `max` events or at `finished`.
+fn follow(url: &str, last: Option<u64>, max: usize) -> Vec<Sse> {
+    let mut req = agent().get(url);
+    if let Some(l) = last {
+        req = req.header("last-event-id", &l.to_string());
+    }
+    let resp = req.call().expect("the event stream opens");
+    assert_eq!(resp.status().as_u16(), 200);
+    let reader = BufReader::new(resp.into_body().into_reader());
+    let (mut out, mut id, mut kind, mut data) = (Vec::new(), None, String::new(), String::new());
+    for line in reader.lines() {
+        let line = line.expect("a line");
+        if line.is_empty() {
+            if !kind.is_empty() {
+                let parsed = serde_json::from_str(&data).expect("event data is JSON");
+                out.push((id.take().expect("every event has an id"), std::mem::take(&mut kind), parsed));
+                data.clear();
+                if out.len() >= max || out.last().is_some_and(|e| e.1 == "finished") {
+                    break; // drops the connection
+                }
+            }
+        } else if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().parse::<u64>().expect("a numeric id"));
+        } else if let Some(v) = line.strip_prefix("event:") {
+            kind = v.trim().to_owned();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.trim_start());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sweep_submitted_over_the_api_streams_its_events_and_its_failing_seeds_replay() {
+    let data = tempdir("sweep");
+    let server = Server::start(&data);
+    let body = serde_json::json!({
+        "plan": plan_text("kv-leader-partition.toml"),
+        "seeds": "0..200",
+        "bugs": ["commit-old-term"],
+    })
+    .to_string();
+    let runs = format!("{}/v1/test-runs", server.url);
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().expect("an id").to_owned();
+    assert_eq!(run["seeds_total"], 200);
+    // The same submission is the same run.
+    let (status, again) = call("POST", &runs, Some(TOKEN), Some(&body));
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())), "{again}");
+
+    // Follow the stream: 30 events, disconnect, resume after the last one seen.
+    let events = format!("{runs}/{id}/events");
+    let mut seen = follow(&events, None, 30);
+    assert_eq!(seen.len(), 30, "{seen:?}");
+    let last = seen.last().unwrap().0;
+    seen.extend(follow(&events, Some(last), usize::MAX));
+    let ids: Vec<u64> = seen.iter().map(|e| e.0).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "every event once, in order, none lost");
+    assert_eq!(seen.first().unwrap().1, "submitted");
+    assert!(seen.iter().any(|e| e.1 == "started"));
+    let finished = seen.last().unwrap();
+    assert_eq!(finished.1, "finished");
+    assert_eq!(finished.2["state"], "failed", "{:?}", finished.2);
+    let seed_events: Vec<&Sse> = seen.iter().filter(|e| e.1.starts_with("seed_")).collect();
+    assert_eq!(seed_events.len(), 200, "one event per seed");
+    let failed_in_stream: Vec<u64> =
+        seed_events.iter().filter(|e| e.1 == "seed_failed").map(|e| e.2["seed"].as_u64().unwrap()).collect();
+    assert!(!failed_in_stream.is_empty());
+
+    // The run: failing seeds with replay lines and bundles that replay.
+    let (status, run) = call("GET", &format!("{runs}/{id}"), None, None);
+    assert_eq!(status, 200);
+    assert_eq!((run["state"].as_str(), run["seeds_done"].as_u64()), (Some("failed"), Some(200)), "{run}");
+    let failures = run["failures"].as_array().expect("failures");
+    let mut failed_seeds: Vec<u64> = failures.iter().map(|f| f["seed"].as_u64().unwrap()).collect();
+    failed_seeds.sort_unstable();
+    let mut streamed = failed_in_stream.clone();
+    streamed.sort_unstable();
+    assert_eq!(failed_seeds, streamed, "the stream and the store agree");
+    assert!(failed_seeds.contains(&12), "seed 12 fails with commit-old-term: {failed_seeds:?}");
+    for f in failures.iter().take(2) {
+        assert_eq!(f["source"], "linearizable", "{f}");
+        assert!(f["replay"].as_str().unwrap().contains(&format!("SIM_SEED={}", f["seed"])), "{f}");
+        let bundle = f["bundle"].as_str().expect("a bundle");
+        let out = Command::new(env!("CARGO_BIN_EXE_gauntlet")).args(["replay", bundle, "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
+        assert_eq!((v["same_trace"].as_bool(), v["same_verdict"].as_bool()), (Some(true), Some(true)), "{v}");
+    }
+    // Listing and filters; metrics.
+    let (_, list) = call("GET", &format!("{runs}?state=failed&plan=kv-leader-partition"), None, None);
+    assert_eq!(list["runs"].as_array().unwrap().len(), 1, "{list}");
+    let (_, none) = call("GET", &format!("{runs}?state=passed"), None, None);
+    assert!(none["runs"].as_array().unwrap().is_empty());
+    let metrics = agent().get(&format!("{}/metrics", server.url)).call().unwrap().body_mut().read_to_string().unwrap();
+    for line in
+        ["gauntlet_seeds_total 200", "gauntlet_runs_finished_total{state=\"failed\"} 1", "gauntlet_queue_depth 0"]
+    {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn bad_requests_get_4xx_json_errors_and_change_nothing() {
+    let data = tempdir("bad");
+    let server = Server::start(&data);
+    let runs = format!("{}/v1/test-runs", server.url);
+    let good = plan_text("gossip-smoke.toml");
+    let sub = |plan: &str, seeds: &str| serde_json::json!({"plan": plan, "seeds": seeds}).to_string();
+    let (status, _) = call("POST", &runs, Some(TOKEN), Some(&sub(&good, "1")));
+    assert_eq!(status, 201);
+    let unknown_app = good.replace("name = \"gossip\"", "name = \"no-such-app\"");
+    let huge = "x".repeat(2 << 20);
+    // (method, url, token, body, the status wanted, the error code wanted)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        ("POST", runs.clone(), None, Some(sub(&good, "2")), 401, "unauthorised"),
+        ("POST", runs.clone(), Some("wrong-token-000"), Some(sub(&good, "2")), 403, "forbidden"),
+        ("POST", runs.clone(), Some(TOKEN), Some("{not json".into()), 400, "bad_json"),
+        ("POST", runs.clone(), Some(TOKEN), Some("{\"seeds\": \"1\", \"surprise\": 1}".into()), 400, "bad_json"),
+        ("POST", runs.clone(), Some(TOKEN), Some(sub("name = [", "1")), 422, "bad_plan"),
+        ("POST", runs.clone(), Some(TOKEN), Some(sub(&unknown_app, "1")), 422, "bad_plan"),
+        ("POST", runs.clone(), Some(TOKEN), Some(sub(&good, "9..3")), 422, "bad_seeds"),
+        ("POST", runs.clone(), Some(TOKEN), Some(sub(&good, "twelve")), 422, "bad_seeds"),
+        ("POST", runs.clone(), Some(TOKEN), Some(sub(&good, "0..100000000")), 422, "bad_seeds"),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan": good, "seeds": "1", "bugs": ["no-such-bug"]}).to_string()),
+            422,
+            "bad_plan",
+        ),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan_path": "../../etc/passwd", "seeds": "1"}).to_string()),
+            422,
+            "bad_plan",
+        ),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan": good, "plan_path": "gossip-smoke.toml", "seeds": "1"}).to_string()),
+            422,
+            "bad_plan",
+        ),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan": good, "seeds": "1", "backend": "k8s"}).to_string()),
+            422,
+            "bad_backend",
+        ),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan": good, "seeds": "1", "jobs": 0}).to_string()),
+            422,
+            "bad_jobs",
+        ),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan": good, "seeds": "1", "time_limit": "soon"}).to_string()),
+            422,
+            "bad_time_limit",
+        ),
+        (
+            "POST",
+            runs.clone(),
+            Some(TOKEN),
+            Some(serde_json::json!({"plan": huge, "seeds": "1"}).to_string()),
+            413,
+            "too_large",
+        ),
+        ("GET", format!("{runs}/0000000000000000"), None, None, 404, "not_found"),
+        ("GET", format!("{runs}?state=maybe"), None, None, 400, "bad_query"),
+        ("GET", format!("{runs}?limit=ten"), None, None, 400, "bad_query"),
+        ("DELETE", format!("{runs}/0000000000000000"), Some(TOKEN), None, 404, "not_found"),
+        ("DELETE", format!("{runs}/0000000000000000"), None, None, 401, "unauthorised"),
+        ("GET", format!("{}/v2/nothing", server.url), None, None, 404, "not_found"),
+    ];
+    assert!(cases.len() >= 15);
+    let before = call("GET", &runs, None, None).1;
+    for (method, url, token, body, want, code) in &cases {
+        let (status, v) = call(method, url, *token, body.as_deref());
+        assert_eq!((status, v["error"]["code"].as_str()), (*want, Some(*code)), "{method} {url}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+    let after = call("GET", &runs, None, None).1;
+    assert_eq!(before["runs"].as_array().unwrap().len(), after["runs"].as_array().unwrap().len(), "nothing was stored");
+    let metrics = agent().get(&format!("{}/metrics", server.url)).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(!metrics.contains("class=\"5xx\""), "no 5xx answered:\n{metrics}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The `sweep-one` processes whose command line mentions `data`.
+fn seed_processes(data: &Path) -> Vec<u32> {
+    let needle = data.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("sweep-one") && cmdline.contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_server_killed_mid_sweep_leaves_no_process_and_the_run_resumes() {
+    let data = tempdir("kill");
+    let mut server = Server::start(&data);
+    let body = serde_json::json!({"plan": plan_text("kv-failover.toml"), "seeds": "0..400"}).to_string();
+    let runs = format!("{}/v1/test-runs", server.url);
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_owned();
+    let events = follow(&format!("{runs}/{id}/events"), None, 12);
+    assert!(events.iter().any(|e| e.1 == "seed_passed"), "the sweep is under way: {events:?}");
+    server.kill(); // SIGKILL
+                   // Seed processes end with the server (PR_SET_PDEATHSIG): none remains for long.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seed_processes(&data).is_empty() {
+        assert!(Instant::now() < deadline, "orphan seed processes: {:?}", seed_processes(&data));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let server = Server::start(&data);
+    let runs = format!("{}/v1/test-runs", server.url);
+    let all = follow(&format!("{runs}/{id}/events"), None, usize::MAX);
+    let kinds: Vec<&str> = all.iter().map(|e| e.1.as_str()).collect();
+    assert!(kinds.contains(&"interrupted"), "the restart says the run was interrupted: {kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finished"), "{kinds:?}");
+    let mut seeds: Vec<u64> =
+        all.iter().filter(|e| e.1.starts_with("seed_")).map(|e| e.2["seed"].as_u64().unwrap()).collect();
+    seeds.sort_unstable();
+    assert_eq!(seeds, (0..400).collect::<Vec<_>>(), "every seed recorded exactly once across the restart");
+    let (_, run) = call("GET", &format!("{runs}/{id}"), None, None);
+    assert_eq!((run["seeds_done"].as_u64(), run["state"].as_str()), (Some(400), Some("passed")), "{run}");
+    // No half-written file is left where bundles and plans go.
+    for dir in ["bundles", "plans"] {
+        let mut stack = vec![data.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    assert!(p.extension().is_none_or(|x| x != "tmp"), "a temp file left: {}", p.display());
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
