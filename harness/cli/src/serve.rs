@@ -106,6 +106,10 @@ pub struct ServeFlags {
     /// Serve on an address that is not loopback (the API then reaches other machines).
     #[arg(long)]
     pub allow_remote: bool,
+    /// The run store: `sqlite` (default: <data>/runs.sqlite) or a `postgres://user:pw@host/db`
+    /// URL (GAUNTLET_STORE).
+    #[arg(long, env = "GAUNTLET_STORE", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 /// `gauntlet serve`.
@@ -138,6 +142,7 @@ pub fn serve(apps: &Apps, flags: ServeFlags) -> i32 {
     let executor = Arc::new(CliExecutor { registry: apps.registry.clone(), exe, build });
     let mut config = gauntlet_serve::Config::new(data, flags.token);
     config.listen = flags.listen;
+    config.store = flags.store;
     config.max_active = flags.max_active.max(1);
     if let Some(j) = flags.jobs {
         config.jobs = j.max(1);

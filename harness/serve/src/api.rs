@@ -199,14 +199,26 @@ struct Submit {
 async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let s = &state.inner;
     authorise(s, &headers)?;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_body" };
-        ApiError::new(status, code, format!("the request body: {} (the limit is {} bytes)", e.body_text(), s.max_body))
+    // A declared length over the limit is refused before the body is read.
+    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is {} bytes: the limit is {} bytes", declared.unwrap_or(0), s.max_body),
+        ));
+    }
+    // Read only up to the limit (a body without a declared length is cut off there).
+    let body = axum::body::to_bytes(body, s.max_body).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body could not be read within the limit of {} bytes: {e}", s.max_body),
+        )
     })?;
     let req: Submit = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the request body is not a submission: {e}"))

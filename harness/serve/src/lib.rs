@@ -24,6 +24,8 @@ pub mod executor;
 pub mod metrics;
 pub mod queue;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use executor::{Executor, PlanInfo, SeedOutcome};
 pub use store::{RunState, SqliteStore, Store};
@@ -73,6 +75,8 @@ pub struct Config {
     pub max_seeds: u64,
     /// A run's time limit unless the submission gives one, in milliseconds.
     pub time_limit_ms: u64,
+    /// The store: `None` (or `sqlite`) for `<data>/runs.sqlite`, or a `postgres://` URL.
+    pub store: Option<String>,
 }
 
 impl Config {
@@ -88,6 +92,7 @@ impl Config {
             max_body: 1 << 20,
             max_seeds: 100_000,
             time_limit_ms: 3_600_000,
+            store: None,
         }
     }
 }
@@ -162,10 +167,20 @@ impl Running {
 pub async fn start(config: Config, executor: Arc<dyn Executor>) -> Result<Running, ServeError> {
     std::fs::create_dir_all(&config.data)
         .map_err(|source| ServeError::Io { what: format!("creating {}", config.data.display()), source })?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data.join("runs.sqlite"))?);
     let token = token(&config)?;
     let metrics = Arc::new(metrics::Metrics::new());
-    let queue = queue::Queue::start(store.clone(), executor.clone(), &config, metrics.clone())?;
+    // The store's clients block (PostgreSQL's runs a runtime of its own): open it, and resume
+    // what a previous server left, off the async threads.
+    let (store, queue) = {
+        let (config, executor, metrics) = (config.clone(), executor.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+            let store = store::open(config.store.as_deref(), &config.data)?;
+            let queue = queue::Queue::start(store.clone(), executor, &config, metrics)?;
+            Ok((store, queue))
+        })
+        .await
+        .map_err(|e| ServeError::Config(format!("opening the store failed: {e}")))??
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Io { what: format!("listening on {}", config.listen), source })?;

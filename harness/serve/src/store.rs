@@ -7,7 +7,22 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+mod pg;
+pub use pg::{message as pg_message, PgStore};
+
+/// Opens the store `spec` names: `None` or `sqlite` for `<data>/runs.sqlite`, a
+/// `postgres://…` URL for a PostgreSQL database.
+pub fn open(spec: Option<&str>, data: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    match spec {
+        None | Some("sqlite") => Ok(Arc::new(SqliteStore::open(&data.join("runs.sqlite"))?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStore::connect(url)?))
+        }
+        Some(other) => Err(StoreError(format!("--store {other:?}: expected `sqlite` or a postgres:// URL"))),
+    }
+}
 
 /// A store error: what failed, in words.
 #[derive(Debug, thiserror::Error)]
@@ -636,9 +651,28 @@ mod tests {
         }
     }
 
+    /// The stores to test: SQLite always; PostgreSQL when `GAUNTLET_TEST_POSTGRES` names a
+    /// server (a fresh database per call). Under CI the server must be there.
+    fn stores() -> Vec<Box<dyn Store>> {
+        let mut out: Vec<Box<dyn Store>> = vec![Box::new(SqliteStore::memory().unwrap())];
+        match crate::testing::postgres_database() {
+            Ok(Some(url)) => out.push(Box::new(PgStore::connect(&url).unwrap())),
+            Ok(None) => eprintln!(
+                "skipped the PostgreSQL store: GAUNTLET_TEST_POSTGRES is not set (.ci/postgres.sh starts one)"
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        out
+    }
+
     #[test]
     fn a_run_is_inserted_once_and_its_seeds_and_events_accumulate_in_order() {
-        let s = SqliteStore::memory().unwrap();
+        for s in stores() {
+            inserted_once(&*s);
+        }
+    }
+
+    fn inserted_once(s: &dyn Store) {
         assert!(s.insert_run(&new_run("r1", 10)).unwrap());
         assert!(!s.insert_run(&new_run("r1", 11)).unwrap(), "the same id is the same run");
         assert!(s.transition("r1", RunState::Running, None, "started", serde_json::json!({}), 20).unwrap());
@@ -661,7 +695,12 @@ mod tests {
 
     #[test]
     fn runs_list_newest_first_with_filters_and_the_queue_takes_the_oldest() {
-        let s = SqliteStore::memory().unwrap();
+        for s in stores() {
+            listed(&*s);
+        }
+    }
+
+    fn listed(s: &dyn Store) {
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
             s.insert_run(&new_run(id, i as u64)).unwrap();
         }
