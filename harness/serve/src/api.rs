@@ -10,7 +10,6 @@ use crate::metrics::{Metrics, StatusLabel};
 use crate::queue::Queue;
 use crate::store::{EventRecord, NewRun, RunFilter, RunState, Store, StoreError};
 use crate::{now_ms, Config};
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
