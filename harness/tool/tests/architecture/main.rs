@@ -61,8 +61,13 @@ fn the_crate_graph_keeps_its_layers() {
         "Architecture invariant: the command-line library knows no application (apps are registered with it)"
     );
     assert!(
-        g["gauntlet-cli"].is_subset(&set(&["gauntlet", "gauntlet-sim", "gauntlet-backends"])),
-        "Architecture invariant: the command-line library sees the library and the backends only"
+        g["gauntlet-cli"].is_subset(&set(&["gauntlet", "gauntlet-sim", "gauntlet-backends", "gauntlet-serve"])),
+        "Architecture invariant: the command-line library sees the library, the backends and the run service only"
+    );
+    assert_eq!(
+        g["gauntlet-serve"],
+        set(&[]),
+        "Architecture invariant: the run service knows no workspace crate (the CLI plugs in through its Executor)"
     );
     for (krate, deps) in &g {
         if krate != "gauntlet-tool" {
