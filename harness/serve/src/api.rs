@@ -532,6 +532,7 @@ impl EventStream {
                 Ok((_, true)) | Err(_) => return None, // ended with nothing after `after`
                 Ok(_) => {
                     tokio::select! {
+                        biased;
                         _ = self.wake.changed() => {}
                         _ = self.shutdown.changed() => {}
                         _ = tokio::time::sleep(Duration::from_secs(5)) => {}

@@ -219,6 +219,7 @@ pub fn serve_blocking(config: Config, executor: Arc<dyn Executor>) -> Result<(),
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|source| ServeError::Io { what: "SIGTERM handler".into(), source })?;
         tokio::select! {
+            biased;
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
