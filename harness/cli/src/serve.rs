@@ -67,6 +67,11 @@ impl Executor for CliExecutor {
     fn build(&self) -> String {
         self.build.clone()
     }
+
+    fn report_html(&self, bundle: &Path) -> Result<String, String> {
+        let b = gauntlet::Bundle::read(bundle).map_err(|e| e.to_string())?;
+        Ok(crate::report::render(&b))
+    }
 }
 
 /// When the parent that started this seed process is gone (or goes), this process ends too:

@@ -56,6 +56,7 @@ struct Shared {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Event streams open now, bounded.
     streams: Arc<tokio::sync::Semaphore>,
+    templates: minijinja::Environment<'static>,
 }
 
 /// The most event streams open at once; one more is refused with 429.
@@ -86,8 +87,25 @@ impl AppState {
                 max_body: config.max_body,
                 shutdown,
                 streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+                templates: crate::dashboard::environment(),
             }),
         }
+    }
+
+    pub(crate) fn store(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
+    pub(crate) fn executor(&self) -> Arc<dyn Executor> {
+        self.inner.executor.clone()
+    }
+
+    pub(crate) fn templates(&self) -> &minijinja::Environment<'static> {
+        &self.inner.templates
+    }
+
+    pub(crate) fn build(&self) -> String {
+        self.inner.executor.build()
     }
 }
 
@@ -102,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test-runs/{id}/events", get(events))
         .route("/v1/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI) }))
         .route("/metrics", get(metrics_text))
+        .route("/", get(crate::dashboard::runs_page))
+        .route("/runs/{id}", get(crate::dashboard::run_page))
+        .route("/runs/{id}/seeds/{seed}", get(crate::dashboard::seed_page))
+        .route("/runs/{id}/seeds/{seed}/report", get(crate::dashboard::seed_report))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(move |r: Response| {
@@ -124,15 +146,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    fn not_found(id: &str) -> ApiError {
+    pub(crate) fn not_found(id: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no run {id:?}"))
     }
 }
@@ -151,7 +177,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Runs a store call off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("a store task failed: {e}"))
     })?
@@ -452,13 +480,23 @@ async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiErro
 /// the start), then new ones as they come, until the run's `finished` event. Events are read
 /// from the store in batches, so a slow client costs one batch of memory and never slows the
 /// run; a reconnect with `Last-Event-ID: N` resumes at event N+1 without loss or repetition.
+/// Query of the event stream: `after` (for a first connection, as `Last-Event-ID` is for a
+/// reconnection; the header wins).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<u64>,
+}
+
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let after = match headers.get("last-event-id") {
-        None => 0,
+        None => q.after.unwrap_or(0),
         Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_last_event_id", "Last-Event-ID must be an event id (a number)")
         })?,

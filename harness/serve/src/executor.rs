@@ -45,6 +45,11 @@ pub trait Executor: Send + Sync + 'static {
     fn seed_command(&self, plan: &Path, seed: u64, bugs: &[String], out: &Path) -> Command;
     /// Reads the seed command's standard output; `None` if it printed no outcome.
     fn parse_outcome(&self, stdout: &[u8]) -> Option<SeedOutcome>;
+    /// The HTML report of a bundle (the command line's `gauntlet report`), for the dashboard.
+    /// Default: none.
+    fn report_html(&self, bundle: &Path) -> Result<String, String> {
+        Err(format!("this command line renders no report of {}", bundle.display()))
+    }
     /// The build that executes runs (part of a run's identity): e.g. the version and the
     /// executable's modification time.
     fn build(&self) -> String;

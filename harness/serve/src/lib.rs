@@ -20,6 +20,7 @@
 )]
 
 pub mod api;
+pub mod dashboard;
 pub mod executor;
 pub mod metrics;
 pub mod queue;

@@ -151,6 +151,8 @@ pub struct RunRecord {
     pub started_ms: Option<u64>,
     /// When it ended.
     pub finished_ms: Option<u64>,
+    /// The id of its last event so far.
+    pub last_event: u64,
 }
 
 /// One seed's result.
@@ -350,7 +352,7 @@ impl SqliteStore {
 }
 
 const RUN_COLUMNS: &str = "id, plan_name, app, seeds_spec, seeds_total, bugs, backend, build, jobs, time_limit_ms, \
-     parent, state, error, passed, failed, created_ms, started_ms, finished_ms";
+     parent, state, error, passed, failed, created_ms, started_ms, finished_ms, next_event";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let bugs: String = r.get(5)?;
@@ -377,6 +379,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         created_ms: r.get::<_, i64>(15)? as u64,
         started_ms: r.get::<_, Option<i64>>(16)?.map(|v| v as u64),
         finished_ms: r.get::<_, Option<i64>>(17)?.map(|v| v as u64),
+        last_event: r.get::<_, i64>(18)? as u64 - 1,
     })
 }
 

@@ -124,7 +124,7 @@ fn redact(url: &str) -> String {
 }
 
 const RUN_COLUMNS: &str = "id, plan_name, app, seeds_spec, seeds_total, bugs, backend, build, jobs, time_limit_ms, \
-     parent, state, error, passed, failed, created_ms, started_ms, finished_ms";
+     parent, state, error, passed, failed, created_ms, started_ms, finished_ms, next_event";
 
 fn run_row(r: &postgres::Row) -> RunRecord {
     let bugs: String = r.get(5);
@@ -151,6 +151,7 @@ fn run_row(r: &postgres::Row) -> RunRecord {
         created_ms: r.get::<_, i64>(15) as u64,
         started_ms: r.get::<_, Option<i64>>(16).map(|v| v as u64),
         finished_ms: r.get::<_, Option<i64>>(17).map(|v| v as u64),
+        last_event: r.get::<_, i64>(18) as u64 - 1,
     }
 }
 
