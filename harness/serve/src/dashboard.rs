@@ -120,7 +120,7 @@ pub async fn run_page(State(state): State<AppState>, Path(id): Path<String>) -> 
         Ok((run, failures))
     })
     .await?;
-    let percent = if run.seeds_total == 0 { 0 } else { run.seeds_done * 100 / run.seeds_total };
+    let percent = (run.seeds_done * 100).checked_div(run.seeds_total).unwrap_or(0);
     let ctx = minijinja::context! {
         build => state.build(),
         terminal => run.state.is_terminal(),
