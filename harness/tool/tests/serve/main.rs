@@ -412,3 +412,63 @@ fn a_server_killed_mid_sweep_leaves_no_process_and_the_run_resumes() {
     }
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Chromium (Debian's package; `.ci/run` installs it): its path, or `None` with a printed
+/// reason outside CI.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("chromium")).find(|c| c.is_file()));
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "chromium is missing under CI: .ci/run installs it");
+        eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
+    }
+    found
+}
+
+/// The page at `url` as headless Chromium rendered it (after its scripts ran).
+fn dom(chromium: &Path, url: &str) -> String {
+    let out = Command::new(chromium)
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--dump-dom", url])
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium --dump-dom {url}: {}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_browser_shows_a_run_submitted_through_the_api() {
+    let Some(chromium) = chromium() else { return };
+    let data = tempdir("browser");
+    let server = Server::start(&data);
+    let body = serde_json::json!({
+        "plan": plan_text("kv-leader-partition.toml"),
+        "seeds": "0..40",
+        "bugs": ["commit-old-term"],
+    })
+    .to_string();
+    let (status, run) = call("POST", &format!("{}/v1/test-runs", server.url), Some(TOKEN), Some(&body));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_owned();
+    // Wait for it on the page: the run page, as the browser shows it, until it says failed.
+    let page = format!("{}/runs/{id}", server.url);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let shown = loop {
+        let html = dom(&chromium, &page);
+        if html.contains("class=\"state failed\"") {
+            break html;
+        }
+        assert!(Instant::now() < deadline, "the page never showed the run failed:\n{html}");
+    };
+    assert!(shown.contains("40/40"), "all seeds counted: {shown}");
+    assert!(shown.contains(&format!("/runs/{id}/seeds/12\"")), "seed 12 is listed as failing: {shown}");
+    assert!(shown.contains("SIM_SEED=12"), "with its replay line: {shown}");
+    // The list shows it under its plan; the seed page has the verdict, replay and report.
+    let list = dom(&chromium, &format!("{}/", server.url));
+    assert!(list.contains(&id) && list.contains("kv-leader-partition") && list.contains("state failed"), "{list}");
+    let seed = dom(&chromium, &format!("{page}/seeds/12"));
+    assert!(seed.contains("linearizable") && seed.contains("id=\"replay\""), "{seed}");
+    let report = dom(&chromium, &format!("{page}/seeds/12/report"));
+    assert!(report.contains("<svg") && report.contains("commit-old-term"), "the report is drawn");
+    let _ = std::fs::remove_dir_all(&data);
+}
