@@ -115,6 +115,10 @@ pub struct ServeFlags {
     /// URL (GAUNTLET_STORE).
     #[arg(long, env = "GAUNTLET_STORE", hide_env_values = true)]
     pub store: Option<String>,
+    /// POST each failed run's alert (JSON: the run, its failures, the build) here; failed
+    /// deliveries are retried with backoff and recorded (`/v1/incidents`).
+    #[arg(long)]
+    pub webhook: Option<String>,
 }
 
 /// `gauntlet serve`.
@@ -148,6 +152,7 @@ pub fn serve(apps: &Apps, flags: ServeFlags) -> i32 {
     let mut config = gauntlet_serve::Config::new(data, flags.token);
     config.listen = flags.listen;
     config.store = flags.store;
+    config.webhook = flags.webhook;
     config.max_active = flags.max_active.max(1);
     if let Some(j) = flags.jobs {
         config.jobs = j.max(1);

@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/test-runs/{id}", &["get", "delete"]),
     ("/v1/test-runs/{id}/seeds", &["get"]),
     ("/v1/test-runs/{id}/events", &["get"]),
+    ("/v1/incidents", &["get"]),
     ("/v1/openapi.json", &["get"]),
     ("/metrics", &["get"]),
 ];
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test-runs/{id}/seeds", get(get_seeds))
         .route("/v1/test-runs/{id}/events", get(events))
         .route("/v1/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI) }))
+        .route("/v1/incidents", get(list_incidents))
         .route("/metrics", get(metrics_text))
         .route("/", get(crate::dashboard::runs_page))
         .route("/runs/{id}", get(crate::dashboard::run_page))
@@ -466,6 +468,12 @@ async fn cancel(
         body["error"] = serde_json::json!({"code": "already_ended", "message": format!("run {} had already ended ({})", run.id, run.state.as_str())});
     }
     Ok((status, Json(body)).into_response())
+}
+
+async fn list_incidents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.inner.store.clone();
+    let incidents = blocking(move || Ok(store.incidents(200)?)).await?;
+    Ok(Json(serde_json::json!({ "incidents": incidents })))
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -19,6 +19,7 @@
     reason = "the run service lives in the real world: wall-clock times, child processes and sockets"
 )]
 
+pub mod alerts;
 pub mod api;
 pub mod dashboard;
 pub mod executor;
@@ -78,6 +79,8 @@ pub struct Config {
     pub time_limit_ms: u64,
     /// The store: `None` (or `sqlite`) for `<data>/runs.sqlite`, or a `postgres://` URL.
     pub store: Option<String>,
+    /// Where failed runs' alerts are POSTed (an `http://` URL), if anywhere.
+    pub webhook: Option<String>,
 }
 
 impl Config {
@@ -94,6 +97,7 @@ impl Config {
             max_seeds: 100_000,
             time_limit_ms: 3_600_000,
             store: None,
+            webhook: None,
         }
     }
 }
@@ -166,6 +170,11 @@ impl Running {
 /// Starts the service on the current tokio runtime: opens the store, resumes what a previous
 /// server left running, binds, and serves until [`Running::stop`].
 pub async fn start(config: Config, executor: Arc<dyn Executor>) -> Result<Running, ServeError> {
+    if let Some(url) = &config.webhook {
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(ServeError::Config(format!("--webhook {url:?}: expected an http:// or https:// URL")));
+        }
+    }
     std::fs::create_dir_all(&config.data)
         .map_err(|source| ServeError::Io { what: format!("creating {}", config.data.display()), source })?;
     let token = token(&config)?;
@@ -177,6 +186,10 @@ pub async fn start(config: Config, executor: Arc<dyn Executor>) -> Result<Runnin
         tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
             let store = store::open(config.store.as_deref(), &config.data)?;
             let queue = queue::Queue::start(store.clone(), executor, &config, metrics)?;
+            if let Some(url) = &config.webhook {
+                alerts::start(store.clone(), url.clone())
+                    .map_err(|source| ServeError::Io { what: "starting the alert deliverer".into(), source })?;
+            }
             Ok((store, queue))
         })
         .await

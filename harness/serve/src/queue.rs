@@ -213,7 +213,12 @@ impl Inner {
             "wall_ms": took.as_millis() as u64,
         });
         match self.store.transition(id, state, error.as_deref(), "finished", data, now_ms()) {
-            Ok(true) => self.metrics.run_finished(state, took),
+            Ok(true) => {
+                self.metrics.run_finished(state, took);
+                if matches!(state, RunState::Failed | RunState::Error) {
+                    self.open_incident(id);
+                }
+            }
             Ok(false) => {} // cancelled meanwhile: already recorded
             Err(e) => eprintln!("gauntlet serve: run {id}: {e}"),
         }
@@ -221,6 +226,18 @@ impl Inner {
         self.metrics.active.set(self.active.load(Ordering::SeqCst) as i64);
         self.notify();
         self.wake_up();
+    }
+
+    /// Opens the run's incident (its alert goes out from the deliverer, if one runs).
+    fn open_incident(&self, id: &str) {
+        let opened = self.store.run(id).and_then(|run| {
+            let Some(run) = run else { return Ok(None) };
+            let failures = self.store.seeds(id, true, 0, 5)?;
+            self.store.open_incident(id, &crate::alerts::payload(&run, &failures), now_ms())
+        });
+        if let Err(e) = opened {
+            eprintln!("gauntlet serve: run {id}: opening its incident: {e}");
+        }
     }
 
     /// Runs every seed not yet recorded.

@@ -252,10 +252,48 @@ pub trait Store: Send + Sync {
     fn running(&self) -> Result<Vec<String>, StoreError>;
     /// Runs by state.
     fn counts(&self) -> Result<Counts, StoreError>;
+    /// Opens an incident for a run that failed a gate, with the alert's payload; `None` if
+    /// the run has one already.
+    fn open_incident(&self, run_id: &str, payload: &serde_json::Value, now_ms: u64) -> Result<Option<u64>, StoreError>;
+    /// Incidents whose alert is not delivered yet and whose next attempt is due by `now_ms`.
+    fn due_alerts(&self, now_ms: u64) -> Result<Vec<Incident>, StoreError>;
+    /// Records one delivery attempt: delivered, or the error and when to try next (`None`:
+    /// give up).
+    fn record_delivery(
+        &self,
+        id: u64,
+        result: Result<(), &str>,
+        now_ms: u64,
+        next_ms: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// The latest incidents, newest first.
+    fn incidents(&self, limit: u64) -> Result<Vec<Incident>, StoreError>;
+}
+
+/// An incident: a run failed a gate; its alert and how delivering it went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// Its id.
+    pub id: u64,
+    /// The run.
+    pub run_id: String,
+    /// When it was opened (ms since the epoch).
+    pub created_ms: u64,
+    /// The alert's JSON payload.
+    pub payload: serde_json::Value,
+    /// Delivery attempts so far.
+    pub attempts: u64,
+    /// When the alert was delivered, if it was.
+    pub delivered_ms: Option<u64>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (`None`: delivered or given up).
+    pub next_attempt_ms: Option<u64>,
 }
 
 /// The schema, one migration per entry; `schema_version` says how many have been applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         plan_name TEXT NOT NULL,
         app TEXT NOT NULL,
@@ -298,7 +336,18 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
         kind TEXT NOT NULL,
         data TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
-    );"];
+    );",
+    "CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL UNIQUE REFERENCES runs (id),
+        created_ms INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_ms INTEGER,
+        last_error TEXT,
+        next_attempt_ms INTEGER
+    );",
+];
 
 /// The embedded store: one SQLite file (WAL journal), migrated on open.
 pub struct SqliteStore {
@@ -616,6 +665,69 @@ impl Store for SqliteStore {
         }
         Ok(Counts { by_state })
     }
+
+    fn open_incident(&self, run_id: &str, payload: &serde_json::Value, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO incidents (run_id, created_ms, payload, next_attempt_ms) VALUES (?1, ?2, ?3, ?2)",
+            rusqlite::params![run_id, now_ms as i64, payload.to_string()],
+        )?;
+        Ok((n == 1).then(|| conn.last_insert_rowid() as u64))
+    }
+
+    fn due_alerts(&self, now_ms: u64) -> Result<Vec<Incident>, StoreError> {
+        self.select_incidents("WHERE delivered_ms IS NULL AND next_attempt_ms <= ?1 ORDER BY id", now_ms as i64)
+    }
+
+    fn record_delivery(
+        &self,
+        id: u64,
+        result: Result<(), &str>,
+        now_ms: u64,
+        next_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (delivered, error) = match result {
+            Ok(()) => (Some(now_ms as i64), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.lock().execute(
+            "UPDATE incidents SET attempts = attempts + 1, delivered_ms = ?2, last_error = coalesce(?3, last_error), \
+             next_attempt_ms = ?4 WHERE id = ?1",
+            rusqlite::params![
+                id as i64,
+                delivered,
+                error,
+                if delivered.is_some() { None } else { next_ms.map(|v| v as i64) }
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn incidents(&self, limit: u64) -> Result<Vec<Incident>, StoreError> {
+        self.select_incidents("ORDER BY id DESC LIMIT ?1", limit as i64)
+    }
+}
+
+impl SqliteStore {
+    fn select_incidents(&self, tail: &str, param: i64) -> Result<Vec<Incident>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT id, run_id, created_ms, payload, attempts, delivered_ms, last_error, next_attempt_ms FROM incidents {tail}"
+        ))?;
+        let rows = stmt.query_map([param], |r| {
+            Ok(Incident {
+                id: r.get::<_, i64>(0)? as u64,
+                run_id: r.get(1)?,
+                created_ms: r.get::<_, i64>(2)? as u64,
+                payload: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                attempts: r.get::<_, i64>(4)? as u64,
+                delivered_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                last_error: r.get(6)?,
+                next_attempt_ms: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 #[cfg(test)]
@@ -717,6 +829,20 @@ mod tests {
         assert_eq!(s.running().unwrap(), ["b"]);
         let counts = s.counts().unwrap().by_state;
         assert_eq!(counts, [(RunState::Pending, 2), (RunState::Running, 1)]);
+        // One incident per run; an alert is due until delivered, retried when it fails.
+        let payload = serde_json::json!({"run": "a"});
+        let id = s.open_incident("a", &payload, 100).unwrap().expect("opened");
+        assert_eq!(s.open_incident("a", &payload, 101).unwrap(), None, "one incident per run");
+        assert_eq!(s.due_alerts(99).unwrap().len(), 0);
+        assert_eq!(s.due_alerts(100).unwrap()[0].payload, payload);
+        s.record_delivery(id, Err("HTTP 500"), 100, Some(200)).unwrap();
+        assert!(s.due_alerts(150).unwrap().is_empty(), "backing off");
+        let due = s.due_alerts(200).unwrap();
+        assert_eq!((due[0].attempts, due[0].last_error.as_deref()), (1, Some("HTTP 500")));
+        s.record_delivery(id, Ok(()), 210, None).unwrap();
+        assert!(s.due_alerts(1000).unwrap().is_empty());
+        let all = s.incidents(10).unwrap();
+        assert_eq!((all[0].attempts, all[0].delivered_ms, all[0].next_attempt_ms), (2, Some(210), None));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The team store: PostgreSQL (`--store postgres://…`), the same schema and transactions as
 //! the embedded one, through the `postgres` crate's blocking client.
 
-use super::{Counts, EventRecord, NewRun, RunFilter, RunRecord, RunState, SeedRecord, Store, StoreError};
+use super::{Counts, EventRecord, Incident, NewRun, RunFilter, RunRecord, RunState, SeedRecord, Store, StoreError};
 use std::sync::Mutex;
 
 impl From<postgres::Error> for StoreError {
@@ -20,7 +20,8 @@ pub fn message(e: &postgres::Error) -> String {
 }
 
 /// The schema, one migration per entry (as the SQLite store's, in PostgreSQL's types).
-const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         plan_name TEXT NOT NULL,
         app TEXT NOT NULL,
@@ -63,7 +64,18 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
         kind TEXT NOT NULL,
         data TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
-    );"];
+    );",
+    "CREATE TABLE incidents (
+        id BIGSERIAL PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE REFERENCES runs (id),
+        created_ms BIGINT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        delivered_ms BIGINT,
+        last_error TEXT,
+        next_attempt_ms BIGINT
+    );",
+];
 
 /// A PostgreSQL store: one connection, every call one transaction.
 pub struct PgStore {
@@ -366,6 +378,68 @@ impl Store for PgStore {
             .filter_map(|r| Some((RunState::parse(r.get::<_, &str>(0))?, r.get::<_, i64>(1) as u64)))
             .collect();
         Ok(Counts { by_state })
+    }
+
+    fn open_incident(&self, run_id: &str, payload: &serde_json::Value, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        let row = self.lock().query_opt(
+            "INSERT INTO incidents (run_id, created_ms, payload, next_attempt_ms) VALUES ($1, $2, $3, $2) \
+             ON CONFLICT (run_id) DO NOTHING RETURNING id",
+            &[&run_id, &(now_ms as i64), &payload.to_string()],
+        )?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn due_alerts(&self, now_ms: u64) -> Result<Vec<Incident>, StoreError> {
+        self.select_incidents("WHERE delivered_ms IS NULL AND next_attempt_ms <= $1 ORDER BY id", now_ms as i64)
+    }
+
+    fn record_delivery(
+        &self,
+        id: u64,
+        result: Result<(), &str>,
+        now_ms: u64,
+        next_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (delivered, error) = match result {
+            Ok(()) => (Some(now_ms as i64), None),
+            Err(e) => (None, Some(e)),
+        };
+        let next = if delivered.is_some() { None } else { next_ms.map(|v| v as i64) };
+        self.lock().execute(
+            "UPDATE incidents SET attempts = attempts + 1, delivered_ms = $2, last_error = coalesce($3, last_error), \
+             next_attempt_ms = $4 WHERE id = $1",
+            &[&(id as i64), &delivered, &error, &next],
+        )?;
+        Ok(())
+    }
+
+    fn incidents(&self, limit: u64) -> Result<Vec<Incident>, StoreError> {
+        self.select_incidents("ORDER BY id DESC LIMIT $1", limit as i64)
+    }
+}
+
+impl PgStore {
+    fn select_incidents(&self, tail: &str, param: i64) -> Result<Vec<Incident>, StoreError> {
+        let rows = self.lock().query(
+            &format!(
+                "SELECT id, run_id, created_ms, payload, attempts, delivered_ms, last_error, next_attempt_ms \
+                 FROM incidents {tail}"
+            ),
+            &[&param],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Incident {
+                id: r.get::<_, i64>(0) as u64,
+                run_id: r.get(1),
+                created_ms: r.get::<_, i64>(2) as u64,
+                payload: serde_json::from_str(r.get::<_, &str>(3)).unwrap_or_default(),
+                attempts: r.get::<_, i64>(4) as u64,
+                delivered_ms: r.get::<_, Option<i64>>(5).map(|v| v as u64),
+                last_error: r.get(6),
+                next_attempt_ms: r.get::<_, Option<i64>>(7).map(|v| v as u64),
+            })
+            .collect())
     }
 }
 

@@ -31,16 +31,14 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
-        Server::start_with(data, None)
+        Server::start_with(data, &[])
     }
 
-    /// With `store`: a `--store` URL.
-    fn start_with(data: &Path, store: Option<&str>) -> Server {
+    /// With more flags (`--store URL`, `--webhook URL`).
+    fn start_with(data: &Path, flags: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--jobs", "2", "--data"]).arg(data);
-        if let Some(s) = store {
-            cmd.args(["--store", s]);
-        }
+        cmd.args(flags);
         let mut child = cmd
             .arg("--plans")
             .arg(root().join("scenarios/plans"))
@@ -167,7 +165,8 @@ fn the_same_with_a_postgres_store() {
 
 fn sweep_streams_and_replays(store: Option<&str>) {
     let data = tempdir(if store.is_some() { "sweep-pg" } else { "sweep" });
-    let server = Server::start_with(&data, store);
+    let flags = store.map(|s| vec!["--store", s]).unwrap_or_default();
+    let server = Server::start_with(&data, &flags);
     let body = serde_json::json!({
         "plan": plan_text("kv-leader-partition.toml"),
         "seeds": "0..200",
@@ -470,5 +469,82 @@ fn a_browser_shows_a_run_submitted_through_the_api() {
     assert!(seed.contains("linearizable") && seed.contains("id=\"replay\""), "{seed}");
     let report = dom(&chromium, &format!("{page}/seeds/12/report"));
     assert!(report.contains("<svg") && report.contains("commit-old-term"), "the report is drawn");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A webhook receiver on loopback: answers each POST with the next of `statuses` (then 200),
+/// and hands back every body it received.
+fn webhook(statuses: Vec<u16>) -> (String, std::sync::mpsc::Receiver<(u16, serde_json::Value)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut statuses = statuses.into_iter();
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { continue };
+            let mut reader = BufReader::new(sock.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let status = statuses.next().unwrap_or(200);
+            let _ = write!(sock, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send((status, serde_json::from_slice(&body).unwrap_or_default()));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_failed_run_opens_an_incident_whose_alert_is_retried_until_delivered() {
+    let data = tempdir("alerts");
+    let (url, received) = webhook(vec![500]);
+    let server = Server::start_with(&data, &["--webhook", &url]);
+    let runs = format!("{}/v1/test-runs", server.url);
+    let body = serde_json::json!({"plan": plan_text("kv-leader-partition.toml"), "seeds": "10..14", "bugs": ["commit-old-term"]});
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_owned();
+    let events = follow(&format!("{runs}/{id}/events"), None, usize::MAX);
+    assert_eq!(events.last().unwrap().2["state"], "failed");
+    // The first delivery gets a 500, the retry a 200; both carry the same payload.
+    let first = received.recv_timeout(Duration::from_secs(30)).expect("a first delivery");
+    let second = received.recv_timeout(Duration::from_secs(30)).expect("a retry");
+    assert_eq!((first.0, second.0), (500, 200));
+    assert_eq!(first.1, second.1);
+    let alert = &second.1;
+    assert_eq!(
+        (alert["kind"].as_str(), alert["run"]["id"].as_str()),
+        (Some("gauntlet.run_failed"), Some(id.as_str())),
+        "{alert}"
+    );
+    assert_eq!(alert["failures"][0]["seed"], 12, "{alert}");
+    assert!(alert["failures"][0]["replay"].as_str().unwrap().contains("SIM_SEED=12"), "{alert}");
+    assert!(alert["build"].as_str().is_some_and(|b| !b.is_empty()), "{alert}");
+    // The incident records both attempts (the record follows the delivery closely).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let incident = loop {
+        let (_, v) = call("GET", &format!("{}/v1/incidents", server.url), None, None);
+        let i = v["incidents"][0].clone();
+        if i["delivered_ms"].is_u64() {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "the delivery is recorded: {v}");
+    };
+    assert_eq!(
+        (incident["run_id"].as_str(), incident["attempts"].as_u64()),
+        (Some(id.as_str()), Some(2)),
+        "{incident}"
+    );
+    assert_eq!(incident["last_error"], "HTTP 500", "{incident}");
     let _ = std::fs::remove_dir_all(&data);
 }
