@@ -123,6 +123,27 @@ pub fn replay(apps: &Apps, path: &Path, around: Option<usize>, at: Option<Durati
 }
 
 /// Compares two bundles; exit 0 when they are the same run, 1 when they differ.
+/// What `gauntlet diff --json` prints for two bundles: `same`, both trace hashes, the first
+/// divergent event and the summaries' unified diff.
+pub fn diff_value(a: &Bundle, b: &Bundle, a_path: &Path, b_path: &Path) -> serde_json::Value {
+    let (ea, eb) = (a.trace.events(), b.trace.events());
+    let same_trace = a.trace_hash() == b.trace_hash();
+    let divergence = if same_trace { None } else { first_divergence(ea, eb) };
+    let (sa, sb) = (a.summary.render(), b.summary.render());
+    let text = similar::TextDiff::from_lines(&sa, &sb);
+    serde_json::json!({
+        "a": a_path.display().to_string(), "b": b_path.display().to_string(),
+        "same": same_trace && sa == sb,
+        "trace_hash": [format!("{:016x}", a.trace_hash()), format!("{:016x}", b.trace_hash())],
+        "first_divergent_event": divergence.map(|i| serde_json::json!({
+            "index": i,
+            "a": ea.get(i).map(|e| e.to_string()),
+            "b": eb.get(i).map(|e| e.to_string()),
+        })),
+        "summary_diff": text.unified_diff().header(&a_path.display().to_string(), &b_path.display().to_string()).to_string(),
+    })
+}
+
 pub fn diff(a_path: &Path, b_path: &Path, context: usize, json: bool) -> i32 {
     let (a, b) = match (load(a_path), load(b_path)) {
         (Ok(a), Ok(b)) => (a, b),
@@ -135,17 +156,7 @@ pub fn diff(a_path: &Path, b_path: &Path, context: usize, json: bool) -> i32 {
     let text = similar::TextDiff::from_lines(&sa, &sb);
     let same = same_trace && sa == sb;
     if json {
-        let v = serde_json::json!({
-            "a": a_path.display().to_string(), "b": b_path.display().to_string(),
-            "same": same,
-            "trace_hash": [format!("{:016x}", a.trace_hash()), format!("{:016x}", b.trace_hash())],
-            "first_divergent_event": divergence.map(|i| serde_json::json!({
-                "index": i,
-                "a": ea.get(i).map(|e| e.to_string()),
-                "b": eb.get(i).map(|e| e.to_string()),
-            })),
-            "summary_diff": text.unified_diff().header(&a_path.display().to_string(), &b_path.display().to_string()).to_string(),
-        });
+        let v = diff_value(&a, &b, a_path, b_path);
         println!("{v}");
         return if same { EXIT_PASS } else { EXIT_FAIL };
     }

@@ -355,7 +355,10 @@ where
         Command::Replay { bundle, around, at, window, json } => {
             crate::bundle_cmd::replay(apps, &bundle, around, at, window, json)
         }
-        Command::Shrink { bundle, out, max_runs, json } => crate::shrink::run(apps, &bundle, out, max_runs, json),
+        Command::Shrink { bundle, out, max_runs, json } => {
+            crate::serve::die_with_parent(); // when the run service started it
+            crate::shrink::run(apps, &bundle, out, max_runs, json)
+        }
         Command::Diff { a, b, context, json } => crate::bundle_cmd::diff(&a, &b, context, json),
         Command::CheckDeterminism { plan, flags, json } => {
             crate::plan_cmd::check_determinism(apps, &plan, &flags, json)

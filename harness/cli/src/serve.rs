@@ -68,6 +68,30 @@ impl Executor for CliExecutor {
         self.build.clone()
     }
 
+    fn compare(&self, a: &Path, b: &Path) -> Result<serde_json::Value, String> {
+        let read = |p: &Path| gauntlet::Bundle::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        Ok(crate::bundle_cmd::diff_value(&read(a)?, &read(b)?, a, b))
+    }
+
+    #[allow(clippy::disallowed_types, reason = "the shrinker runs in a process of its own")]
+    fn shrink(&self, bundle: &Path, out: &Path) -> Result<(String, serde_json::Value), String> {
+        let output = std::process::Command::new(&self.exe)
+            .arg("shrink")
+            .arg(bundle)
+            .arg("-o")
+            .arg(out)
+            .arg("--json")
+            .env(DIE_WITH_PARENT, std::process::id().to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot start the shrinker: {e}"))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+            .map_err(|_| format!("the shrinker said: {}", String::from_utf8_lossy(&output.stderr).trim()))?;
+        let plan = std::fs::read_to_string(out).map_err(|e| format!("the shrunk plan {}: {e}", out.display()))?;
+        Ok((plan, report))
+    }
+
     fn report_html(&self, bundle: &Path) -> Result<String, String> {
         let b = gauntlet::Bundle::read(bundle).map_err(|e| e.to_string())?;
         Ok(crate::report::render(&b))

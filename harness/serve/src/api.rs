@@ -29,6 +29,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/test-runs/{id}", &["get", "delete"]),
     ("/v1/test-runs/{id}/seeds", &["get"]),
     ("/v1/test-runs/{id}/events", &["get"]),
+    ("/v1/test-runs/{id}/shrink", &["post"]),
+    ("/v1/snapshots/compare", &["post"]),
     ("/v1/incidents", &["get"]),
     ("/v1/openapi.json", &["get"]),
     ("/metrics", &["get"]),
@@ -50,6 +52,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     token: String,
     plan_dirs: Vec<PathBuf>,
+    data: PathBuf,
     max_seeds: u64,
     jobs: u32,
     time_limit_ms: u64,
@@ -82,6 +85,7 @@ impl AppState {
                 metrics,
                 token,
                 plan_dirs: config.plan_dirs.clone(),
+                data: config.data.clone(),
                 max_seeds: config.max_seeds,
                 jobs: config.jobs,
                 time_limit_ms: config.time_limit_ms,
@@ -120,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test-runs/{id}/seeds", get(get_seeds))
         .route("/v1/test-runs/{id}/events", get(events))
         .route("/v1/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI) }))
+        .route("/v1/test-runs/{id}/shrink", axum::routing::post(shrink))
+        .route("/v1/snapshots/compare", axum::routing::post(compare))
         .route("/v1/incidents", get(list_incidents))
         .route("/metrics", get(metrics_text))
         .route("/", get(crate::dashboard::runs_page))
@@ -232,26 +238,7 @@ async fn submit(
 ) -> Result<Response, ApiError> {
     let s = &state.inner;
     authorise(s, &headers)?;
-    // A declared length over the limit is refused before the body is read.
-    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > s.max_body as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the request body is {} bytes: the limit is {} bytes", declared.unwrap_or(0), s.max_body),
-        ));
-    }
-    // Read only up to the limit (a body without a declared length is cut off there).
-    let body = axum::body::to_bytes(body, s.max_body).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the request body could not be read within the limit of {} bytes: {e}", s.max_body),
-        )
-    })?;
-    let req: Submit = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the request body is not a submission: {e}"))
-    })?;
+    let req: Submit = json_body(s, &headers, body).await?;
     let plan_toml = match (&req.plan, &req.plan_path) {
         (Some(t), None) => t.clone(),
         (None, Some(p)) => read_served_plan(s, p)?,
@@ -289,12 +276,7 @@ async fn submit(
         .await?
     };
     let (info, total, build) = checked;
-    let mut h = Sha256::new();
-    for part in [plan_toml.as_str(), req.seeds.as_str(), &req.bugs.join(","), &backend, &build] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    let id: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let id = run_id(&plan_toml, &req.seeds, &req.bugs, &backend, &build);
     let run = NewRun {
         id: id.clone(),
         plan_name: info.name,
@@ -309,6 +291,7 @@ async fn submit(
         time_limit_ms,
         parent: None,
         created_ms: now_ms(),
+        origin: None,
     };
     let store = s.store.clone();
     let (inserted, record) = blocking(move || {
@@ -321,6 +304,16 @@ async fn submit(
     let record = record.ok_or_else(|| ApiError::not_found(&id))?;
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, [("location", format!("/v1/test-runs/{id}"))], Json(run_json(&record, None))).into_response())
+}
+
+/// A run's id: a hash of what makes it the same run (plan, seeds, bugs, backend, build).
+fn run_id(plan_toml: &str, seeds: &str, bugs: &[String], backend: &str, build: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [plan_toml, seeds, &bugs.join(","), backend, build] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads `path` if it names a file inside one of the served plan directories.
@@ -468,6 +461,154 @@ async fn cancel(
         body["error"] = serde_json::json!({"code": "already_ended", "message": format!("run {} had already ended ({})", run.id, run.state.as_str())});
     }
     Ok((status, Json(body)).into_response())
+}
+
+/// Reads a JSON body of at most the limit: 413 over it, 400 if it is not `T`.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    s: &Shared,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, ApiError> {
+    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is {} bytes: the limit is {} bytes", declared.unwrap_or(0), s.max_body),
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, s.max_body).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body over {} bytes: {e}", s.max_body),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the request body: {e}")))
+}
+
+/// One side of a comparison: a seed of a stored run, or an uploaded bundle.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Side {
+    run: Option<String>,
+    seed: Option<u64>,
+    /// A bundle file, base64.
+    bundle_base64: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Compare {
+    a: Side,
+    b: Side,
+}
+
+/// The bundle a side names: a recorded one, or the upload written under `<data>/uploads`.
+fn side_bundle(s: &Shared, side: Side, name: &str) -> Result<PathBuf, ApiError> {
+    match side {
+        Side { run: Some(run), seed: Some(seed), bundle_base64: None } => {
+            let record = s.store.seeds(&run, false, 0, u64::MAX >> 1)?.into_iter().find(|r| r.seed == seed);
+            record.and_then(|r| r.bundle).map(PathBuf::from).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("{name}: run {run:?} keeps no bundle for seed {seed}"),
+                )
+            })
+        }
+        Side { run: None, seed: None, bundle_base64: Some(b64) } => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ApiError::bad("bad_bundle", format!("{name}.bundle_base64: {e}")))?;
+            let digest: String = Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let dir = s.data.join("uploads");
+            std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+            let path = dir.join(format!("{digest}.gbundle"));
+            crate::queue::write_atomically(&path, &bytes)
+                .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+            Ok(path)
+        }
+        _ => Err(ApiError::bad("bad_side", format!("{name}: give `run` and `seed`, or `bundle_base64`"))),
+    }
+}
+
+async fn compare(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: Compare = json_body(&state.inner, &headers, body).await?;
+    let st = state.clone();
+    blocking(move || {
+        let a = side_bundle(&st.inner, req.a, "a")?;
+        let b = side_bundle(&st.inner, req.b, "b")?;
+        st.inner.executor.compare(&a, &b).map(Json).map_err(|e| ApiError::bad("bad_bundle", e))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShrinkRequest {
+    seed: u64,
+}
+
+/// Shrinks a failing seed of a run (the request waits for the shrinker), then submits the
+/// shrunk plan at that seed as a new run linked to this one (`parent`).
+async fn shrink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    authorise(&state.inner, &headers)?;
+    let req: ShrinkRequest = json_body(&state.inner, &headers, body).await?;
+    let st = state.clone();
+    let (status, record) = blocking(move || {
+        let s = &st.inner;
+        let run = s.store.run(&id)?.ok_or_else(|| ApiError::not_found(&id))?;
+        let seed = s.store.seeds(&id, true, 0, u64::MAX >> 1)?.into_iter().find(|r| r.seed == req.seed);
+        let Some(bundle) = seed.and_then(|r| r.bundle) else {
+            return Err(ApiError::bad(
+                "not_failing",
+                format!("seed {} of run {id} has no failing bundle to shrink", req.seed),
+            ));
+        };
+        let out = s.data.join("plans").join(format!("{id}-{}-shrunk.toml", req.seed));
+        let (plan_toml, report) =
+            s.executor.shrink(std::path::Path::new(&bundle), &out).map_err(|e| ApiError::bad("shrink_failed", e))?;
+        let info = s.executor.check(&plan_toml, &[]).map_err(|e| ApiError::bad("shrink_failed", e))?;
+        let build = s.executor.build();
+        let seeds = req.seed.to_string();
+        let new = NewRun {
+            id: run_id(&plan_toml, &seeds, &[], &run.backend, &build),
+            plan_name: info.name,
+            app: info.app,
+            plan_toml,
+            seeds_spec: seeds,
+            seeds_total: 1,
+            bugs: Vec::new(),
+            backend: run.backend.clone(),
+            build,
+            jobs: 1,
+            time_limit_ms: run.time_limit_ms,
+            parent: Some(id.clone()),
+            created_ms: now_ms(),
+            // The run's log ends at `finished`: the link lives in the new run (`parent`, and
+            // the shrinker's report in its `submitted` event).
+            origin: Some(serde_json::json!({"shrunk_from": {"run": id, "seed": req.seed}, "report": report})),
+        };
+        let inserted = s.store.insert_run(&new)?;
+        let record = s.store.run(&new.id)?.ok_or_else(|| ApiError::not_found(&new.id))?;
+        Ok((if inserted { StatusCode::CREATED } else { StatusCode::OK }, record))
+    })
+    .await?;
+    state.inner.queue.wake();
+    state.inner.queue.notify_event();
+    Ok((status, Json(run_json(&record, None))).into_response())
 }
 
 async fn list_incidents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -45,6 +45,17 @@ pub trait Executor: Send + Sync + 'static {
     fn seed_command(&self, plan: &Path, seed: u64, bugs: &[String], out: &Path) -> Command;
     /// Reads the seed command's standard output; `None` if it printed no outcome.
     fn parse_outcome(&self, stdout: &[u8]) -> Option<SeedOutcome>;
+    /// `gauntlet diff --json` of two bundles: the first divergent event and the summary diff.
+    /// Default: not available.
+    fn compare(&self, a: &Path, b: &Path) -> Result<serde_json::Value, String> {
+        Err(format!("this command line cannot compare {} and {}", a.display(), b.display()))
+    }
+    /// Shrinks a failing seed's bundle, writing the shrunk plan to `out`: the plan's text and
+    /// the shrinker's report. Default: not available.
+    fn shrink(&self, bundle: &Path, out: &Path) -> Result<(String, serde_json::Value), String> {
+        let _ = out;
+        Err(format!("this command line cannot shrink {}", bundle.display()))
+    }
     /// The HTML report of a bundle (the command line's `gauntlet report`), for the dashboard.
     /// Default: none.
     fn report_html(&self, bundle: &Path) -> Result<String, String> {

@@ -108,6 +108,9 @@ pub struct NewRun {
     pub parent: Option<String>,
     /// When it was submitted (milliseconds since the Unix epoch).
     pub created_ms: u64,
+    /// Where it came from (a shrink: the run, the seed and the shrinker's report), for its
+    /// `submitted` event.
+    pub origin: Option<serde_json::Value>,
 }
 
 /// A stored run.
@@ -485,8 +488,11 @@ impl Store for SqliteStore {
             ],
         )? == 1;
         if inserted {
-            let data =
+            let mut data =
                 serde_json::json!({"plan": run.plan_name, "seeds": run.seeds_spec, "seeds_total": run.seeds_total});
+            if let Some(origin) = &run.origin {
+                data["origin"] = origin.clone();
+            }
             append(&tx, &run.id, "submitted", &data)?;
         }
         tx.commit()?;
@@ -749,6 +755,7 @@ mod tests {
             time_limit_ms: 1000,
             parent: None,
             created_ms,
+            origin: None,
         }
     }
 

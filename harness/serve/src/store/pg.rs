@@ -210,8 +210,11 @@ impl Store for PgStore {
             ],
         )? == 1;
         if inserted {
-            let data =
+            let mut data =
                 serde_json::json!({"plan": run.plan_name, "seeds": run.seeds_spec, "seeds_total": run.seeds_total});
+            if let Some(origin) = &run.origin {
+                data["origin"] = origin.clone();
+            }
             append(&mut tx, &run.id, "submitted", &data)?;
         }
         tx.commit()?;

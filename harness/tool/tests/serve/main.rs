@@ -548,3 +548,72 @@ fn a_failed_run_opens_an_incident_whose_alert_is_retried_until_delivered() {
     assert_eq!(incident["last_error"], "HTTP 500", "{incident}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_failing_seed_shrinks_into_a_linked_run_and_two_bundles_compare() {
+    let data = tempdir("shrink");
+    let server = Server::start(&data);
+    let runs = format!("{}/v1/test-runs", server.url);
+    let body =
+        serde_json::json!({"plan": plan_text("gossip-smoke.toml"), "seeds": "0..3", "bugs": ["deaf_after_restart"]});
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_owned();
+    follow(&format!("{runs}/{id}/events"), None, usize::MAX);
+    let (_, run) = call("GET", &format!("{runs}/{id}"), None, None);
+    assert_eq!(run["failed"], 3, "deaf_after_restart fails every seed: {run}");
+
+    // Shrink seed 0: a new run of the shrunk plan at that seed, linked to this one, that fails.
+    let shrink = format!("{runs}/{id}/shrink");
+    let (status, v) = call("POST", &shrink, None, Some("{\"seed\": 0}"));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unauthorised")));
+    let (status, v) = call("POST", &shrink, Some(TOKEN), Some("{\"seed\": 99}"));
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("not_failing")), "{v}");
+    let (status, shrunk) = call("POST", &shrink, Some(TOKEN), Some("{\"seed\": 0}"));
+    assert_eq!(status, 201, "{shrunk}");
+    assert_eq!((shrunk["parent"].as_str(), shrunk["seeds"].as_str()), (Some(id.as_str()), Some("0")), "{shrunk}");
+    let child = shrunk["id"].as_str().unwrap().to_owned();
+    let events = follow(&format!("{runs}/{child}/events"), None, usize::MAX);
+    assert_eq!(events.last().unwrap().2["state"], "failed", "the shrunk plan still fails: {events:?}");
+    let origin = &events[0].2["origin"];
+    assert_eq!(origin["shrunk_from"]["run"], id.as_str(), "{origin}");
+    assert!(origin["report"]["faults_after"].as_u64() <= Some(3), "{origin}");
+
+    // Compare: the original seed 0 against the shrunk run's seed 0, and an upload against itself.
+    let compare = format!("{}/v1/snapshots/compare", server.url);
+    let body = serde_json::json!({"a": {"run": id, "seed": 0}, "b": {"run": child, "seed": 0}});
+    let (status, diff) = call("POST", &compare, None, Some(&body.to_string()));
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff["same"], false, "{diff}");
+    assert!(
+        diff["first_divergent_event"]["index"].is_u64() && diff["summary_diff"].as_str().unwrap().contains("@@"),
+        "{diff}"
+    );
+    let (_, failing) = call("GET", &format!("{runs}/{id}/seeds?failed=true"), None, None);
+    let bytes = std::fs::read(failing["seeds"][0]["bundle"].as_str().unwrap()).unwrap();
+    let b64 = base64_encode(&bytes);
+    let body = serde_json::json!({"a": {"bundle_base64": b64}, "b": {"run": id, "seed": 0}});
+    let (status, same) = call("POST", &compare, None, Some(&body.to_string()));
+    assert_eq!((status, same["same"].as_bool()), (200, Some(true)), "{same}");
+    let bad = serde_json::json!({"a": {"bundle_base64": "bm90IGEgYnVuZGxl"}, "b": {"run": id, "seed": 0}});
+    let (status, v) = call("POST", &compare, None, Some(&bad.to_string()));
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("bad_bundle")), "{v}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Standard base64 (the test's own, so the test depends on no encoder it checks).
+fn base64_encode(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
