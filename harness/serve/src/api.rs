@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/test-runs/{id}/shrink", &["post"]),
     ("/v1/snapshots/compare", &["post"]),
     ("/v1/incidents", &["get"]),
+    ("/v1/determinism", &["get"]),
     ("/v1/openapi.json", &["get"]),
     ("/metrics", &["get"]),
 ];
@@ -127,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test-runs/{id}/shrink", axum::routing::post(shrink))
         .route("/v1/snapshots/compare", axum::routing::post(compare))
         .route("/v1/incidents", get(list_incidents))
+        .route("/v1/determinism", get(determinism))
         .route("/metrics", get(metrics_text))
         .route("/", get(crate::dashboard::runs_page))
         .route("/runs/{id}", get(crate::dashboard::run_page))
@@ -615,6 +617,21 @@ async fn list_incidents(State(state): State<AppState>) -> Result<Json<serde_json
     let store = state.inner.store.clone();
     let incidents = blocking(move || Ok(store.incidents(200)?)).await?;
     Ok(Json(serde_json::json!({ "incidents": incidents })))
+}
+
+/// The determinism rate over the store: seeds that more than one run of the same plan, bugs
+/// and build executed, how many agreed (trace hash and verdict), and those that did not.
+pub(crate) fn determinism_json(repeats: &[crate::store::Repeat]) -> serde_json::Value {
+    let matched = repeats.iter().filter(|r| !r.flaky()).count();
+    let rate = if repeats.is_empty() { None } else { Some(100.0 * matched as f64 / repeats.len() as f64) };
+    let flaky: Vec<&crate::store::Repeat> = repeats.iter().filter(|r| r.flaky()).collect();
+    serde_json::json!({ "checked": repeats.len(), "matched": matched, "rate_percent": rate, "flaky": flaky })
+}
+
+async fn determinism(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.inner.store.clone();
+    let repeats = blocking(move || Ok(store.determinism()?)).await?;
+    Ok(Json(determinism_json(&repeats)))
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -56,11 +56,11 @@ pub async fn runs_page(State(state): State<AppState>, Query(q): Query<ListPage>)
     let plan = q.plan.filter(|p| !p.is_empty());
     let run_state = q.state.as_deref().filter(|s| !s.is_empty()).and_then(RunState::parse);
     let store = state.store();
-    let (runs, recent) = {
+    let (runs, recent, repeats) = {
         let filter = RunFilter { plan: plan.clone(), state: run_state, limit: 200, ..Default::default() };
         crate::api::blocking(move || {
             let recent = store.list_runs(&RunFilter { limit: 500, ..Default::default() })?;
-            Ok((store.list_runs(&filter)?, recent))
+            Ok((store.list_runs(&filter)?, recent, store.determinism()?))
         })
         .await?
     };
@@ -82,8 +82,9 @@ pub async fn runs_page(State(state): State<AppState>, Query(q): Query<ListPage>)
         .collect();
     let runs: Vec<minijinja::Value> = runs.iter().map(run_value).collect();
     let states = ["pending", "running", "passed", "failed", "error", "cancelled"];
+    let determinism = minijinja::Value::from(minijinja::value::Serde(crate::api::determinism_json(&repeats)));
     let ctx = minijinja::context! {
-        build => state.build(), runs, plans, states, plan, state => run_state.map(RunState::as_str)
+        build => state.build(), runs, plans, states, plan, state => run_state.map(RunState::as_str), determinism
     };
     render(&state, "runs.html", ctx)
 }
@@ -217,8 +218,12 @@ mod tests {
         let out = env
             .get_template("runs.html")
             .unwrap()
-            .render(minijinja::context! { build => "b", runs => vec![run], plans => Vec::<()>::new(), states => vec!["passed"] })
+            .render(minijinja::context! { build => "b", runs => vec![run], plans => Vec::<()>::new(), states => vec!["passed"], determinism => minijinja::context! { checked => 2, rate_percent => 50.0, flaky => vec![minijinja::context! { seed => 7, plan => "p", runs => 2, trace_hashes => 2, verdicts => 1, build => "b" }] } })
             .unwrap();
         assert!(out.contains("/runs/r"), "{out}");
+        assert!(
+            out.contains("<b>50.0%</b> of 2 seeds") && out.contains("<td><b>7</b></td>"),
+            "the flaky seed is shown: {out}"
+        );
     }
 }

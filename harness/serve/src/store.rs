@@ -271,7 +271,39 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The latest incidents, newest first.
     fn incidents(&self, limit: u64) -> Result<Vec<Incident>, StoreError>;
+    /// Every seed run more than once by the same build of the same plan and bugs (in
+    /// different runs), with how many runs, distinct trace hashes and distinct verdicts it had.
+    fn determinism(&self) -> Result<Vec<Repeat>, StoreError>;
 }
+
+/// A seed that more than one run of the same plan, bugs and build executed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repeat {
+    /// The plan's name.
+    pub plan: String,
+    /// The seed.
+    pub seed: u64,
+    /// The build.
+    pub build: String,
+    /// How many runs executed it.
+    pub runs: u64,
+    /// Distinct trace hashes among them (1: deterministic).
+    pub trace_hashes: u64,
+    /// Distinct verdicts among them (1: deterministic).
+    pub verdicts: u64,
+}
+
+impl Repeat {
+    /// Whether its runs disagreed: a determinism failure.
+    pub fn flaky(&self) -> bool {
+        self.trace_hashes > 1 || self.verdicts > 1
+    }
+}
+
+/// The query behind [`Store::determinism`] (the same SQL on both stores).
+const REPEATS: &str = "SELECT r.plan_name, s.seed, r.build, count(*), count(DISTINCT coalesce(s.trace_hash, '')), \
+     count(DISTINCT s.passed) FROM seeds s JOIN runs r ON r.id = s.run_id \
+     GROUP BY r.plan_toml, r.bugs, r.build, r.plan_name, s.seed HAVING count(*) > 1 ORDER BY r.plan_name, s.seed";
 
 /// An incident: a run failed a gate; its alert and how delivering it went.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -712,9 +744,29 @@ impl Store for SqliteStore {
     fn incidents(&self, limit: u64) -> Result<Vec<Incident>, StoreError> {
         self.select_incidents("ORDER BY id DESC LIMIT ?1", limit as i64)
     }
+
+    fn determinism(&self) -> Result<Vec<Repeat>, StoreError> {
+        self.repeats()
+    }
 }
 
 impl SqliteStore {
+    fn repeats(&self) -> Result<Vec<Repeat>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(REPEATS)?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Repeat {
+                plan: r.get(0)?,
+                seed: r.get::<_, i64>(1)? as u64,
+                build: r.get(2)?,
+                runs: r.get::<_, i64>(3)? as u64,
+                trace_hashes: r.get::<_, i64>(4)? as u64,
+                verdicts: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn select_incidents(&self, tail: &str, param: i64) -> Result<Vec<Incident>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(&format!(
@@ -848,6 +900,17 @@ mod tests {
         assert_eq!((due[0].attempts, due[0].last_error.as_deref()), (1, Some("HTTP 500")));
         s.record_delivery(id, Ok(()), 210, None).unwrap();
         assert!(s.due_alerts(1000).unwrap().is_empty());
+        // Seed 1 of the same plan in two runs: the same trace hash, then a different one.
+        let with_hash = |seed: u64, hash: &str| SeedRecord { trace_hash: Some(hash.into()), ..self::seed(seed, true) };
+        s.record_seed("a", &with_hash(1, "h1")).unwrap();
+        s.record_seed("b", &with_hash(1, "h1")).unwrap();
+        s.record_seed("a", &with_hash(2, "h2")).unwrap();
+        s.record_seed("b", &with_hash(2, "h3")).unwrap();
+        s.record_seed("c", &with_hash(5, "h5")).unwrap();
+        let repeats = s.determinism().unwrap();
+        let flaky: Vec<(u64, bool)> = repeats.iter().map(|r| (r.seed, r.flaky())).collect();
+        assert_eq!(flaky, [(1, false), (2, true)], "{repeats:?}");
+        assert_eq!(repeats[1].runs, 2);
         let all = s.incidents(10).unwrap();
         assert_eq!((all[0].attempts, all[0].delivered_ms, all[0].next_attempt_ms), (2, Some(210), None));
     }

@@ -1,7 +1,10 @@
 //! The team store: PostgreSQL (`--store postgres://…`), the same schema and transactions as
 //! the embedded one, through the `postgres` crate's blocking client.
 
-use super::{Counts, EventRecord, Incident, NewRun, RunFilter, RunRecord, RunState, SeedRecord, Store, StoreError};
+use super::{
+    Counts, EventRecord, Incident, NewRun, Repeat, RunFilter, RunRecord, RunState, SeedRecord, Store, StoreError,
+    REPEATS,
+};
 use std::sync::Mutex;
 
 impl From<postgres::Error> for StoreError {
@@ -418,6 +421,21 @@ impl Store for PgStore {
 
     fn incidents(&self, limit: u64) -> Result<Vec<Incident>, StoreError> {
         self.select_incidents("ORDER BY id DESC LIMIT $1", limit as i64)
+    }
+
+    fn determinism(&self) -> Result<Vec<Repeat>, StoreError> {
+        let rows = self.lock().query(REPEATS, &[])?;
+        Ok(rows
+            .iter()
+            .map(|r| Repeat {
+                plan: r.get(0),
+                seed: r.get::<_, i64>(1) as u64,
+                build: r.get(2),
+                runs: r.get::<_, i64>(3) as u64,
+                trace_hashes: r.get::<_, i64>(4) as u64,
+                verdicts: r.get::<_, i64>(5) as u64,
+            })
+            .collect())
     }
 }
 

@@ -598,6 +598,17 @@ fn a_failing_seed_shrinks_into_a_linked_run_and_two_bundles_compare() {
     let bad = serde_json::json!({"a": {"bundle_base64": "bm90IGEgYnVuZGxl"}, "b": {"run": id, "seed": 0}});
     let (status, v) = call("POST", &compare, None, Some(&bad.to_string()));
     assert_eq!((status, v["error"]["code"].as_str()), (422, Some("bad_bundle")), "{v}");
+
+    // Seeds 1 and 2 again, in another run of the same plan and build: the determinism rate
+    // counts them, and they agree.
+    let body =
+        serde_json::json!({"plan": plan_text("gossip-smoke.toml"), "seeds": "1..4", "bugs": ["deaf_after_restart"]});
+    let (status, again) = call("POST", &runs, Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(status, 201, "{again}");
+    follow(&format!("{runs}/{}/events", again["id"].as_str().unwrap()), None, usize::MAX);
+    let (_, det) = call("GET", &format!("{}/v1/determinism", server.url), None, None);
+    assert_eq!((det["checked"].as_u64(), det["matched"].as_u64()), (Some(2), Some(2)), "{det}");
+    assert_eq!((det["rate_percent"].as_f64(), det["flaky"].as_array().map(Vec::len)), (Some(100.0), Some(0)), "{det}");
     let _ = std::fs::remove_dir_all(&data);
 }
 
