@@ -327,62 +327,80 @@ pub struct Incident {
 }
 
 /// The schema, one migration per entry; `schema_version` says how many have been applied.
-const MIGRATIONS: &[&str] = &[
+/// Written once for both stores: `{int}` is a 64-bit integer column, `{bool}` a boolean,
+/// `{serial}` an auto-increment key (see [`migrations`]).
+const SCHEMA: &[&str] = &[
     "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         plan_name TEXT NOT NULL,
         app TEXT NOT NULL,
         plan_toml TEXT NOT NULL,
         seeds_spec TEXT NOT NULL,
-        seeds_total INTEGER NOT NULL,
+        seeds_total {int} NOT NULL,
         bugs TEXT NOT NULL,
         backend TEXT NOT NULL,
         build TEXT NOT NULL,
-        jobs INTEGER NOT NULL,
-        time_limit_ms INTEGER NOT NULL,
+        jobs {int} NOT NULL,
+        time_limit_ms {int} NOT NULL,
         parent TEXT,
         state TEXT NOT NULL,
         error TEXT,
-        passed INTEGER NOT NULL DEFAULT 0,
-        failed INTEGER NOT NULL DEFAULT 0,
-        created_ms INTEGER NOT NULL,
-        started_ms INTEGER,
-        finished_ms INTEGER,
-        next_event INTEGER NOT NULL DEFAULT 1
+        passed {int} NOT NULL DEFAULT 0,
+        failed {int} NOT NULL DEFAULT 0,
+        created_ms {int} NOT NULL,
+        started_ms {int},
+        finished_ms {int},
+        next_event {int} NOT NULL DEFAULT 1
     );
     CREATE INDEX runs_by_created ON runs (created_ms);
     CREATE INDEX runs_by_state ON runs (state, created_ms);
     CREATE TABLE seeds (
         run_id TEXT NOT NULL REFERENCES runs (id),
-        seed INTEGER NOT NULL,
-        passed INTEGER NOT NULL,
+        seed {int} NOT NULL,
+        passed {bool} NOT NULL,
         class TEXT,
         source TEXT,
         message TEXT,
         bundle TEXT,
         replay TEXT,
         trace_hash TEXT,
-        wall_ms INTEGER NOT NULL,
+        wall_ms {int} NOT NULL,
         PRIMARY KEY (run_id, seed)
     );
     CREATE TABLE events (
         run_id TEXT NOT NULL REFERENCES runs (id),
-        seq INTEGER NOT NULL,
+        seq {int} NOT NULL,
         kind TEXT NOT NULL,
         data TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
     );",
     "CREATE TABLE incidents (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {serial},
         run_id TEXT NOT NULL UNIQUE REFERENCES runs (id),
-        created_ms INTEGER NOT NULL,
+        created_ms {int} NOT NULL,
         payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        delivered_ms INTEGER,
+        attempts {int} NOT NULL DEFAULT 0,
+        delivered_ms {int},
         last_error TEXT,
-        next_attempt_ms INTEGER
+        next_attempt_ms {int}
     );",
 ];
+
+/// A SQL dialect's column types for [`SCHEMA`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The migrations in `dialect`.
+pub(crate) fn migrations(dialect: Dialect) -> Vec<String> {
+    let (int, boolean, serial) = match dialect {
+        Dialect::Sqlite => ("INTEGER", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+        Dialect::Postgres => ("BIGINT", "BOOLEAN", "BIGSERIAL PRIMARY KEY"),
+    };
+    SCHEMA.iter().map(|m| m.replace("{int}", int).replace("{bool}", boolean).replace("{serial}", serial)).collect()
+}
 
 /// The embedded store: one SQLite file (WAL journal), migrated on open.
 pub struct SqliteStore {
@@ -415,13 +433,14 @@ impl SqliteStore {
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
         let applied: Option<i64> = tx.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))?;
         let applied = applied.unwrap_or(0) as usize;
-        if applied > MIGRATIONS.len() {
+        let migrations = migrations(Dialect::Sqlite);
+        if applied > migrations.len() {
             return Err(StoreError(format!(
                 "the store's schema is version {applied}, newer than this build's {}: use a newer gauntlet",
-                MIGRATIONS.len()
+                migrations.len()
             )));
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(applied) {
+        for (i, m) in migrations.iter().enumerate().skip(applied) {
             tx.execute_batch(m).map_err(|e| StoreError(format!("migration {}: {e}", i + 1)))?;
             tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])?;
         }

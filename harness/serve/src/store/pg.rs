@@ -22,64 +22,6 @@ pub fn message(e: &postgres::Error) -> String {
     }
 }
 
-/// The schema, one migration per entry (as the SQLite store's, in PostgreSQL's types).
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        plan_name TEXT NOT NULL,
-        app TEXT NOT NULL,
-        plan_toml TEXT NOT NULL,
-        seeds_spec TEXT NOT NULL,
-        seeds_total BIGINT NOT NULL,
-        bugs TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        build TEXT NOT NULL,
-        jobs BIGINT NOT NULL,
-        time_limit_ms BIGINT NOT NULL,
-        parent TEXT,
-        state TEXT NOT NULL,
-        error TEXT,
-        passed BIGINT NOT NULL DEFAULT 0,
-        failed BIGINT NOT NULL DEFAULT 0,
-        created_ms BIGINT NOT NULL,
-        started_ms BIGINT,
-        finished_ms BIGINT,
-        next_event BIGINT NOT NULL DEFAULT 1
-    );
-    CREATE INDEX runs_by_created ON runs (created_ms);
-    CREATE INDEX runs_by_state ON runs (state, created_ms);
-    CREATE TABLE seeds (
-        run_id TEXT NOT NULL REFERENCES runs (id),
-        seed BIGINT NOT NULL,
-        passed BOOLEAN NOT NULL,
-        class TEXT,
-        source TEXT,
-        message TEXT,
-        bundle TEXT,
-        replay TEXT,
-        trace_hash TEXT,
-        wall_ms BIGINT NOT NULL,
-        PRIMARY KEY (run_id, seed)
-    );
-    CREATE TABLE events (
-        run_id TEXT NOT NULL REFERENCES runs (id),
-        seq BIGINT NOT NULL,
-        kind TEXT NOT NULL,
-        data TEXT NOT NULL,
-        PRIMARY KEY (run_id, seq)
-    );",
-    "CREATE TABLE incidents (
-        id BIGSERIAL PRIMARY KEY,
-        run_id TEXT NOT NULL UNIQUE REFERENCES runs (id),
-        created_ms BIGINT NOT NULL,
-        payload TEXT NOT NULL,
-        attempts BIGINT NOT NULL DEFAULT 0,
-        delivered_ms BIGINT,
-        last_error TEXT,
-        next_attempt_ms BIGINT
-    );",
-];
-
 /// A PostgreSQL store: one connection, every call one transaction.
 pub struct PgStore {
     client: Mutex<postgres::Client>,
@@ -105,13 +47,14 @@ impl PgStore {
         )?;
         let applied: Option<i64> = tx.query_one("SELECT max(version) FROM schema_version", &[])?.get(0);
         let applied = applied.unwrap_or(0) as usize;
-        if applied > MIGRATIONS.len() {
+        let migrations = super::migrations(super::Dialect::Postgres);
+        if applied > migrations.len() {
             return Err(StoreError(format!(
                 "the store's schema is version {applied}, newer than this build's {}: use a newer gauntlet",
-                MIGRATIONS.len()
+                migrations.len()
             )));
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(applied) {
+        for (i, m) in migrations.iter().enumerate().skip(applied) {
             tx.batch_execute(m).map_err(|e| StoreError(format!("migration {}: {e}", i + 1)))?;
             tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(i as i64 + 1)])?;
         }
