@@ -200,10 +200,14 @@ mod tests {
             .render(minijinja::context! {
                 build => "b",
                 run => minijinja::context! { id => "r", plan => "<p>" },
-                seed => minijinja::context! { seed => 1, passed => false, class => "safety", message => "<script>x</script>" },
+                seed => minijinja::context! { seed => 1, passed => false, class => "safety", message => "<script>x</script>", bundle => "b.gbundle" },
             })
             .unwrap();
         assert!(out.contains("&lt;script&gt;x") && !out.contains("<script>x"), "{out}");
+        assert!(
+            out.contains("/v1/test-runs/r/shrink") && out.contains("Shrink seed 1"),
+            "a failing seed can be shrunk: {out}"
+        );
         let run = minijinja::context! {
             id => "r", plan => "p", app => "a", seeds => "0..2", seeds_total => 2, seeds_done => 1,
             passed => 0, failed => 1, bugs => vec!["b"], jobs => 1, state => "running", last_event => 4,
