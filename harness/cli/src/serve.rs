@@ -154,13 +154,7 @@ pub fn serve(apps: &Apps, flags: ServeFlags) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("gauntlet: cannot find my own executable to run seeds in: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let Some(exe) = crate::sweep::own_exe() else { return EXIT_USAGE };
     if let Err(e) = std::fs::create_dir_all(&flags.data) {
         eprintln!("gauntlet: --data {}: {e}", flags.data.display());
         return EXIT_USAGE;

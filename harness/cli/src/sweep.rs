@@ -71,6 +71,11 @@ pub fn parse_range(text: &str) -> Result<Vec<u64>, String> {
     Ok((start..end).collect())
 }
 
+/// This executable (seeds run in processes of it), or `None` after saying why not.
+pub(crate) fn own_exe() -> Option<std::path::PathBuf> {
+    std::env::current_exe().map_err(|e| eprintln!("gauntlet: cannot find my own executable to run seeds in: {e}")).ok()
+}
+
 /// One seed's result, as the parent saw it.
 #[derive(Debug, Clone)]
 struct SeedResult {
@@ -243,13 +248,7 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("gauntlet: cannot find my own executable to run seeds in: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let Some(exe) = crate::sweep::own_exe() else { return EXIT_USAGE };
     let jobs = s.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let bar = if s.json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(seeds.len() as u64) };
     bar.set_style(
