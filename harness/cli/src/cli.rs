@@ -343,7 +343,7 @@ where
             crate::explore::run(apps, crate::explore::Explore { plan, budget, seed, jobs, bugs, out, all, json })
         }
         Command::SweepOne { plan, seed, bugs, out } => {
-            crate::serve::die_with_parent();
+            crate::serve::die_with_parent(nix::sys::signal::Signal::SIGKILL);
             crate::sweep::one(apps, &plan, seed, &bugs, &out)
         }
         Command::Serve { flags } => crate::serve::serve(apps, flags),
@@ -356,7 +356,7 @@ where
             crate::bundle_cmd::replay(apps, &bundle, around, at, window, json)
         }
         Command::Shrink { bundle, out, max_runs, json } => {
-            crate::serve::die_with_parent(); // when the run service started it
+            crate::serve::die_with_parent(nix::sys::signal::Signal::SIGKILL); // when the run service started it
             crate::shrink::run(apps, &bundle, out, max_runs, json)
         }
         Command::Diff { a, b, context, json } => crate::bundle_cmd::diff(&a, &b, context, json),

@@ -57,6 +57,14 @@ pub struct PromoteFlags {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also print the run's progress as JSON lines before the result, one per fault applied
+    /// (`{"event":"fault_applied","at_ms":…,"text":…}`) or note: what the run service reads
+    /// as live events. Implies --json.
+    #[arg(long)]
+    pub events: bool,
+    /// The line that replays this promotion (set by `run`).
+    #[arg(skip)]
+    pub replay: String,
 }
 
 /// Runs `gauntlet promote`.
@@ -75,8 +83,23 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 
             return EXIT_USAGE;
         }
     };
+    let mut p = p.clone();
+    p.json |= p.events;
+    let bugs: String = flags.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+    p.replay = format!(
+        "{} {} promote {}{bugs} --backend {}",
+        seeds.env_prefix(),
+        crate::apps::self_command(),
+        file.display(),
+        backend_name(p.backend)
+    );
+    if p.events {
+        // Started by the run service: a server that goes away stops the run, which tears
+        // its cluster down (SIGTERM, not SIGKILL).
+        crate::serve::die_with_parent(nix::sys::signal::Signal::SIGTERM);
+    }
     match apps.promoter(&plan.app.name) {
-        Some(promote) => promote(apps, &plan, seeds, p),
+        Some(promote) => promote(apps, &plan, seeds, &p),
         None => {
             let promotable = apps.promotable();
             eprintln!(
@@ -154,8 +177,16 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
     }
     let cmp = Comparison::new(&baseline, &observed, Tolerance::default());
     if p.json {
+        let failure = match &outcome.verdict {
+            gauntlet::Verdict::Pass => None,
+            gauntlet::Verdict::Fail(f) => Some(f),
+        };
         let json = serde_json::json!({
             "plan": plan.name,
+            "class": failure.map(|f| f.class.to_string()),
+            "source": failure.map(|f| f.source.clone()),
+            "failures": failure.map(|f| vec![f.to_string()]).unwrap_or_default(),
+            "replay": p.replay,
             "backend": backend_name(p.backend),
             "seed": seeds.sim,
             "verdict": observed.summary.verdict,
@@ -248,7 +279,7 @@ fn run_local<A: HttpApplication>(
     rt.block_on(async {
         let mut cluster = LocalCluster::deploy(scenario, &run_id, &opts, namespaces)?;
         let run_dir = cluster.run_dir().to_owned();
-        let result = watch(scenario, seeds, &mut cluster, opts.ready_timeout, p.json).await;
+        let result = watch(scenario, seeds, &mut cluster, opts.ready_timeout, p.json, p.events).await;
         let cleaned = cluster.teardown();
         if let Ok(c) = &cleaned {
             if !c.is_empty() && !p.json {
@@ -267,9 +298,14 @@ async fn watch<A: HttpApplication, C: Cluster>(
     cluster: &mut C,
     ready_timeout: Duration,
     json: bool,
+    events: bool,
 ) -> Result<RunOutcome, BackendError> {
     let progress = move |at: Duration, line: &str| {
-        if !json {
+        if events {
+            let kind = if line.starts_with("fault") { "fault_applied" } else { "note" };
+            let at_ms = at.as_millis() as u64;
+            println!("{}", serde_json::json!({"event": kind, "at_ms": at_ms, "text": line}));
+        } else if !json {
             eprintln!("[{:>7.3}s] {line}", at.as_secs_f64());
         }
     };
@@ -320,7 +356,7 @@ fn run_compose<A: HttpApplication>(
     rt.block_on(async {
         let mut cluster = ComposeCluster::deploy(scenario, &run_id, &opts)?;
         let run_dir = cluster.run_dir().to_owned();
-        let result = watch(scenario, seeds, &mut cluster, p.ready_timeout, p.json).await;
+        let result = watch(scenario, seeds, &mut cluster, p.ready_timeout, p.json, p.events).await;
         cluster.teardown()?;
         result.map(|o| (o, run_dir))
     })

@@ -16,16 +16,31 @@ pub const DIE_WITH_PARENT: &str = "GAUNTLET_DIE_WITH_PARENT";
 /// run by `sweep-one` in processes of this very executable.
 struct CliExecutor {
     registry: Registry,
+    /// The applications registered with `Apps::with_http` (the ones that can be promoted).
+    promotable: Vec<String>,
     exe: PathBuf,
     build: String,
 }
 
 impl Executor for CliExecutor {
-    fn check(&self, plan_toml: &str, bugs: &[String]) -> Result<PlanInfo, String> {
+    fn check(&self, plan_toml: &str, bugs: &[String], backend: &str) -> Result<PlanInfo, String> {
         let mut plan = Plan::from_toml(plan_toml).map_err(|e| e.to_string())?;
         plan.add_bugs(bugs);
         self.registry.check(&plan).map_err(|e| e.to_string())?;
+        if backend != "sim" && !self.promotable.contains(&plan.app.name) {
+            return Err(format!(
+                "application {:?} cannot be promoted to {backend}: it is registered for simulation only (promotable \
+                 here: {})",
+                plan.app.name,
+                if self.promotable.is_empty() { "none".to_owned() } else { self.promotable.join(", ") }
+            ));
+        }
         Ok(PlanInfo { name: plan.name.clone(), app: plan.app.name.clone() })
+    }
+
+    fn backends(&self) -> Vec<String> {
+        // k8s promotion renders manifests only (no cluster to drive here): not a run.
+        ["sim", "local", "compose"].map(str::to_owned).to_vec()
     }
 
     fn seeds(&self, spec: &str) -> Result<Vec<u64>, String> {
@@ -38,9 +53,22 @@ impl Executor for CliExecutor {
     }
 
     #[allow(clippy::disallowed_types, reason = "the service runs each seed in a process of its own")]
-    fn seed_command(&self, plan: &Path, seed: u64, bugs: &[String], out: &Path) -> std::process::Command {
+    fn seed_command(
+        &self,
+        plan: &Path,
+        seed: u64,
+        bugs: &[String],
+        backend: &str,
+        out: &Path,
+    ) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.exe);
-        cmd.arg("sweep-one").arg(plan).arg("--seed").arg(seed.to_string()).arg("--out").arg(out);
+        if backend == "sim" {
+            cmd.arg("sweep-one").arg(plan).arg("--seed").arg(seed.to_string()).arg("--out").arg(out);
+        } else {
+            // The observed bundle and the run directory (node logs) go under `out`.
+            cmd.arg("promote").arg(plan).arg("--backend").arg(backend).arg("--seed").arg(seed.to_string());
+            cmd.arg("--events").arg("--out").arg(out);
+        }
         for b in bugs {
             cmd.arg("--bug").arg(b);
         }
@@ -53,7 +81,7 @@ impl Executor for CliExecutor {
         let line = String::from_utf8_lossy(stdout);
         let v: serde_json::Value = serde_json::from_str(line.lines().last()?.trim()).ok()?;
         let text = |k: &str| v[k].as_str().map(str::to_owned);
-        Some(SeedOutcome {
+        let mut outcome = SeedOutcome {
             passed: v["verdict"] == "pass",
             class: text("class"),
             source: text("source"),
@@ -61,7 +89,40 @@ impl Executor for CliExecutor {
             bundle: text("bundle"),
             replay: text("replay"),
             trace_hash: text("trace_hash"),
-        })
+            comparison: None,
+        };
+        if let Some(matches) = v["matches_baseline"].as_bool() {
+            // A promotion passes when its expectations held and it matched its baseline.
+            let deviations: Vec<&str> =
+                v["deviations"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+            if outcome.passed && !matches {
+                outcome.passed = false;
+                outcome.class = Some("deviation".into());
+                outcome.source = Some("baseline".into());
+                outcome.message = Some(format!("does not match the simulated baseline: {}", deviations.join("; ")));
+            }
+            outcome.comparison = Some(serde_json::json!({
+                "backend": v["backend"],
+                "matches": matches,
+                "verdict": v["verdict"],
+                "baseline_verdict": v["baseline_verdict"],
+                "baseline": v["baseline"],
+                "observed": v["observed"],
+                "deviations": v["deviations"],
+                "tolerance": v["tolerance"],
+                "run_dir": v["run_dir"],
+            }));
+        }
+        Some(outcome)
+    }
+
+    fn parse_event(&self, line: &str) -> Option<(String, serde_json::Value)> {
+        if !line.starts_with('{') || !line.contains("\"event\":") {
+            return None;
+        }
+        let mut v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let kind = v.as_object_mut()?.remove("event")?.as_str()?.to_owned();
+        Some((kind, v))
     }
 
     fn build(&self) -> String {
@@ -98,11 +159,12 @@ impl Executor for CliExecutor {
     }
 }
 
-/// When the parent that started this seed process is gone (or goes), this process ends too:
-/// a server killed with SIGKILL leaves no seed running.
-pub fn die_with_parent() {
+/// When the parent that started this seed process is gone (or goes), this process gets
+/// `signal` (SIGKILL for a simulated seed; SIGTERM for a promotion, which then tears its
+/// cluster down): a server killed with SIGKILL leaves no seed running.
+pub fn die_with_parent(signal: nix::sys::signal::Signal) {
     let Some(parent) = std::env::var(DIE_WITH_PARENT).ok().and_then(|p| p.parse::<i32>().ok()) else { return };
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::prctl::set_pdeathsig(signal);
     if nix::unistd::getppid().as_raw() != parent {
         eprintln!("gauntlet: the server that started this seed is gone");
         std::process::exit(crate::EXIT_CRASH);
@@ -166,7 +228,8 @@ pub fn serve(apps: &Apps, flags: ServeFlags) -> i32 {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
     let build = format!("{} {}@{modified}", env!("CARGO_PKG_VERSION"), exe.display());
-    let executor = Arc::new(CliExecutor { registry: apps.registry.clone(), exe, build });
+    let promotable = apps.promotable().into_iter().map(str::to_owned).collect();
+    let executor = Arc::new(CliExecutor { registry: apps.registry.clone(), promotable, exe, build });
     let mut config = gauntlet_serve::Config::new(data, flags.token);
     config.listen = flags.listen;
     config.store = flags.store;

@@ -227,7 +227,8 @@ struct Submit {
     #[serde(default)]
     bugs: Vec<String>,
     jobs: Option<u32>,
-    /// `sim` (default).
+    /// `sim` (default) or a real backend to promote to (`local`, `compose`: what the
+    /// executor offers).
     backend: Option<String>,
     /// `10m`, `90s`…
     time_limit: Option<String>,
@@ -247,10 +248,11 @@ async fn submit(
         _ => return Err(ApiError::bad("bad_plan", "give exactly one of `plan` (TOML text) and `plan_path`")),
     };
     let backend = req.backend.clone().unwrap_or_else(|| "sim".into());
-    if backend != "sim" {
+    let backends = s.executor.backends();
+    if !backends.contains(&backend) {
         return Err(ApiError::bad(
             "bad_backend",
-            format!("backend {backend:?}: the run service executes `sim` runs only so far (promote with `gauntlet promote`)"),
+            format!("backend {backend:?}: this server runs on {}", backends.join(", ")),
         ));
     }
     let time_limit_ms = match &req.time_limit {
@@ -263,12 +265,13 @@ async fn submit(
     if !(1..=64).contains(&jobs) {
         return Err(ApiError::bad("bad_jobs", format!("jobs {jobs}: between 1 and 64")));
     }
+    let jobs = jobs.min(s.executor.max_jobs(&backend));
     let executor = s.executor.clone();
     let (bugs, spec, max_seeds) = (req.bugs.clone(), req.seeds.clone(), s.max_seeds);
     let checked = {
-        let plan_toml = plan_toml.clone();
+        let (plan_toml, backend) = (plan_toml.clone(), backend.clone());
         blocking(move || {
-            let info = executor.check(&plan_toml, &bugs).map_err(|e| ApiError::bad("bad_plan", e))?;
+            let info = executor.check(&plan_toml, &bugs, &backend).map_err(|e| ApiError::bad("bad_plan", e))?;
             let seeds = executor.seeds(&spec).map_err(|e| ApiError::bad("bad_seeds", e))?;
             if seeds.len() as u64 > max_seeds {
                 return Err(ApiError::bad("bad_seeds", format!("{} seeds: at most {max_seeds} per run", seeds.len())));
@@ -582,7 +585,7 @@ async fn shrink(
         let out = s.data.join("plans").join(format!("{id}-{}-shrunk.toml", req.seed));
         let (plan_toml, report) =
             s.executor.shrink(std::path::Path::new(&bundle), &out).map_err(|e| ApiError::bad("shrink_failed", e))?;
-        let info = s.executor.check(&plan_toml, &[]).map_err(|e| ApiError::bad("shrink_failed", e))?;
+        let info = s.executor.check(&plan_toml, &[], &run.backend).map_err(|e| ApiError::bad("shrink_failed", e))?;
         let build = s.executor.build();
         let seeds = req.seed.to_string();
         let new = NewRun {

@@ -115,10 +115,17 @@ fn format_time(ms: u64) -> String {
 /// `GET /runs/{id}`: a run, updating live while it executes.
 pub async fn run_page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = state.store();
-    let (run, failures) = crate::api::blocking(move || {
+    let (run, failures, promoted, faults) = crate::api::blocking(move || {
         let run = store.run(&id)?.ok_or_else(|| ApiError::not_found(&id))?;
         let failures = store.seeds(&id, true, 0, 1000)?;
-        Ok((run, failures))
+        // A promotion: every seed with its baseline comparison, and the faults applied.
+        let (mut promoted, mut faults) = (Vec::new(), Vec::new());
+        if run.backend != "sim" {
+            promoted = store.seeds(&id, false, 0, 1000)?;
+            let events = store.events_after(&id, 0, 5000)?;
+            faults = events.into_iter().filter(|e| e.kind == "fault_applied").map(|e| e.data).collect();
+        }
+        Ok((run, failures, promoted, faults))
     })
     .await?;
     let percent = (run.seeds_done * 100).checked_div(run.seeds_total).unwrap_or(0);
@@ -128,6 +135,8 @@ pub async fn run_page(State(state): State<AppState>, Path(id): Path<String>) -> 
         percent,
         run => minijinja::Value::from(minijinja::value::Serde(&run)),
         failures => minijinja::Value::from(minijinja::value::Serde(&failures)),
+        promoted => minijinja::Value::from(minijinja::value::Serde(&promoted)),
+        faults => minijinja::Value::from(minijinja::value::Serde(&faults)),
     };
     render(&state, "run.html", ctx)
 }
@@ -154,8 +163,50 @@ pub async fn seed_page(
             build => state.build(),
             run => minijinja::Value::from(minijinja::value::Serde(&run)),
             seed => minijinja::Value::from(minijinja::value::Serde(&record)),
+            comparison => record.comparison.as_ref().map(|c| minijinja::Value::from(minijinja::value::Serde(&comparison_rows(c)))),
         },
     )
+}
+
+/// A promotion's comparison as table rows, simulated baseline beside observed: the verdict,
+/// each fault kind, each workload's operations (invoked/ok/fail/info) and the latency
+/// (p50/p99), with `differs` set where the two sides are not equal.
+pub fn comparison_rows(c: &serde_json::Value) -> Vec<serde_json::Value> {
+    let side = |s: &str, path: &[&str]| {
+        let mut v = &c[s];
+        for p in path {
+            v = &v[*p];
+        }
+        match v {
+            serde_json::Value::Null => "–".to_owned(),
+            serde_json::Value::String(t) => t.lines().next().unwrap_or_default().to_owned(),
+            serde_json::Value::Array(a) => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" / "),
+            other => other.to_string(),
+        }
+    };
+    let keys = |field: &str| {
+        let mut k: Vec<String> = ["baseline", "observed"]
+            .iter()
+            .flat_map(|s| c[*s][field].as_object().into_iter().flat_map(|m| m.keys().cloned()))
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let mut rows = Vec::new();
+    let mut row = |label: String, path: Vec<&str>| {
+        let (b, o) = (side("baseline", &path), side("observed", &path));
+        rows.push(serde_json::json!({"label": label, "baseline": b, "observed": o, "differs": b != o}));
+    };
+    row("verdict".into(), vec!["verdict"]);
+    for k in keys("faults") {
+        row(format!("faults: {k}"), vec!["faults", &k]);
+    }
+    for k in keys("ops") {
+        row(format!("ops {k} (invoked / ok / fail / info)"), vec!["ops", &k]);
+    }
+    row("latency ms (p50 / p99)".into(), vec!["latency_ms"]);
+    rows
 }
 
 /// `GET /runs/{id}/seeds/{seed}/report`: the seed's bundle as the command line's HTML report.
@@ -229,5 +280,37 @@ mod tests {
             out.contains("<b>50.0%</b> of 2 seeds") && out.contains("<td><b>7</b></td>"),
             "the flaky seed is shown: {out}"
         );
+    }
+
+    #[test]
+    fn a_promotion_shows_its_baseline_beside_what_was_observed() {
+        let cmp = serde_json::json!({
+            "backend": "local", "matches": false, "verdict": "pass",
+            "baseline": {"verdict": "pass", "faults": {"crash": 2, "cut_one_way": 4}, "ops": {"kv": [10, 9, 0, 1]}, "latency_ms": [3, 9]},
+            "observed": {"verdict": "pass", "faults": {"crash": 1, "cut_one_way": 4}, "ops": {"kv": [10, 9, 0, 1]}, "latency_ms": [5, 40]},
+            "deviations": ["faults crash: 2 simulated, 1 observed"],
+        });
+        let rows = super::comparison_rows(&cmp);
+        let differs: Vec<&str> =
+            rows.iter().filter(|r| r["differs"] == true).map(|r| r["label"].as_str().unwrap()).collect();
+        assert_eq!(differs, ["faults: crash", "latency ms (p50 / p99)"]);
+        assert_eq!(rows.len(), 5, "verdict, two fault kinds, one workload, latency: {rows:?}");
+        let env = super::environment();
+        let out = env
+            .get_template("seed.html")
+            .unwrap()
+            .render(minijinja::context! {
+                build => "b",
+                run => minijinja::context! { id => "r", plan => "p" },
+                seed => minijinja::Value::from(minijinja::value::Serde(&serde_json::json!({"seed": 1, "passed": false, "class": "deviation", "comparison": cmp}))),
+                comparison => minijinja::Value::from(minijinja::value::Serde(&rows)),
+            })
+            .unwrap();
+        assert!(
+            out.contains("observed (local)")
+                && out.contains(r#"<tr class="differs"><td>faults: crash</td><td>2</td><td>1</td></tr>"#),
+            "{out}"
+        );
+        assert!(out.contains("<li>faults crash: 2 simulated, 1 observed</li>") && out.contains(">deviates<"), "{out}");
     }
 }

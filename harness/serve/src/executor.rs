@@ -30,21 +30,48 @@ pub struct SeedOutcome {
     pub replay: Option<String>,
     /// The run's trace hash.
     pub trace_hash: Option<String>,
+    /// A promotion's comparison with its simulated baseline (both sides' observables and
+    /// the deviations), as the executor reports it.
+    pub comparison: Option<serde_json::Value>,
 }
 
 /// The command line's side of the service.
 pub trait Executor: Send + Sync + 'static {
-    /// Checks a plan (TOML) with `bugs` switched on against the registered applications: its
-    /// name and application, or every problem in words (a malformed plan, an unknown
-    /// application or bug).
-    fn check(&self, plan_toml: &str, bugs: &[String]) -> Result<PlanInfo, String>;
+    /// Checks a plan (TOML) with `bugs` switched on against the registered applications, for
+    /// `backend` (one of [`Executor::backends`]): its name and application, or every problem
+    /// in words (a malformed plan, an unknown application or bug, an application that cannot
+    /// run on that backend).
+    fn check(&self, plan_toml: &str, bugs: &[String], backend: &str) -> Result<PlanInfo, String>;
+    /// The backends runs may name: `sim` (the simulation, the default) and whatever real
+    /// backends the command line promotes to. Default: `sim` only.
+    fn backends(&self) -> Vec<String> {
+        vec!["sim".to_owned()]
+    }
+    /// How many seeds of a run on `backend` may execute at once (a real backend deploys a
+    /// cluster per seed). Default: any number for `sim`, one otherwise.
+    fn max_jobs(&self, backend: &str) -> u32 {
+        if backend == "sim" {
+            u32::MAX
+        } else {
+            1
+        }
+    }
     /// The seeds `spec` names (`42`, `0..200`, `100+50`, a commit id), or why not.
     fn seeds(&self, spec: &str) -> Result<Vec<u64>, String>;
-    /// The command that runs `seed` of the plan file `plan` with `bugs`, writes a failing
-    /// seed's bundle under `out`, and prints its outcome (see [`Executor::parse_outcome`]).
-    fn seed_command(&self, plan: &Path, seed: u64, bugs: &[String], out: &Path) -> Command;
+    /// The command that runs `seed` of the plan file `plan` with `bugs` on `backend`, writes
+    /// a failing seed's bundle (a promotion: its observed bundle) under `out`, and prints its
+    /// outcome (see [`Executor::parse_outcome`]). The service ends it with SIGTERM (then
+    /// SIGKILL after a grace period), so a promotion can tear its cluster down.
+    fn seed_command(&self, plan: &Path, seed: u64, bugs: &[String], backend: &str, out: &Path) -> Command;
     /// Reads the seed command's standard output; `None` if it printed no outcome.
     fn parse_outcome(&self, stdout: &[u8]) -> Option<SeedOutcome>;
+    /// One line the seed command printed while it ran, as a live event of the run (kind and
+    /// data: e.g. `fault_applied` during a promotion); `None` for any other line. Default:
+    /// none.
+    fn parse_event(&self, line: &str) -> Option<(String, serde_json::Value)> {
+        let _ = line;
+        None
+    }
     /// `gauntlet diff --json` of two bundles: the first divergent event and the summary diff.
     /// Default: not available.
     fn compare(&self, a: &Path, b: &Path) -> Result<serde_json::Value, String> {

@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::store::{RunState, SeedRecord, Store, StoreError};
 use crate::{now_ms, Config, ServeError};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -267,7 +267,7 @@ impl Inner {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&seed) = seeds.get(i) else { break };
                     let stop = || cancel.load(Ordering::SeqCst) || started.elapsed() > deadline;
-                    let Some(record) = self.run_seed(&plan, &out, &run.bugs, seed, &stop) else {
+                    let Some(record) = self.run_seed(id, &plan, &out, &run.bugs, &run.backend, seed, &stop) else {
                         if started.elapsed() > deadline {
                             over.store(true, Ordering::SeqCst);
                         }
@@ -303,16 +303,21 @@ impl Inner {
         }
     }
 
-    /// Runs one seed's process; `None` if `stop` said to stop before it ended (it is killed).
+    /// Runs one seed's process; `None` if `stop` said to stop before it ended (it is ended:
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]). Lines the process prints that the
+    /// executor reads as events are appended to the run's log as they come.
+    #[allow(clippy::too_many_arguments, reason = "one seed of one run: each argument is a different part of it")]
     fn run_seed(
         &self,
+        id: &str,
         plan: &Path,
         out: &Path,
         bugs: &[String],
+        backend: &str,
         seed: u64,
         stop: &dyn Fn() -> bool,
     ) -> Option<SeedRecord> {
-        let mut cmd = self.executor.seed_command(plan, seed, bugs, out);
+        let mut cmd = self.executor.seed_command(plan, seed, bugs, backend, out);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let failed = |class: &str, message: String| SeedRecord {
@@ -324,26 +329,37 @@ impl Inner {
             bundle: None,
             replay: None,
             trace_hash: None,
+            comparison: None,
             wall_ms: started.elapsed().as_millis() as u64,
         };
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => return Some(failed("abort", format!("cannot start the seed's process: {e}"))),
         };
-        let mut out_pipe = child.stdout.take().expect("piped");
+        let out_pipe = child.stdout.take().expect("piped");
         let mut err_pipe = child.stderr.take().expect("piped");
-        // Both pipes drain in their own threads (bounded: a seed prints one line and a little
-        // log), so a chatty child never blocks on a full pipe.
+        // Both pipes drain in their own threads (bounded), so a chatty child never blocks on
+        // a full pipe; standard output is read by line, for the live events.
         let (status, stdout, stderr) = std::thread::scope(|scope| {
-            let o = scope.spawn(move || read_bounded(&mut out_pipe));
+            let o = scope.spawn(move || self.read_lines(id, seed, out_pipe));
             let e = scope.spawn(move || read_bounded(&mut err_pipe));
+            let mut terminated: Option<Instant> = None;
             let status = loop {
                 match child.try_wait() {
+                    Ok(Some(_)) if terminated.is_some() => break Err(true),
                     Ok(Some(status)) => break Ok(status),
-                    Ok(None) if stop() => {
+                    Ok(None) if terminated.is_some_and(|t| t.elapsed() > STOP_GRACE) => {
                         let _ = child.kill();
                         let _ = child.wait();
                         break Err(true);
+                    }
+                    Ok(None) if terminated.is_none() && stop() => {
+                        // SIGTERM first: a promotion tears its cluster down on it.
+                        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
+                            let _ = child.kill();
+                        }
+                        terminated = Some(Instant::now());
                     }
                     Ok(None) if started.elapsed() > SEED_TIMEOUT => {
                         let _ = child.kill();
@@ -372,6 +388,7 @@ impl Inner {
                 bundle: o.bundle,
                 replay: o.replay,
                 trace_hash: o.trace_hash,
+                comparison: o.comparison,
                 wall_ms,
             }),
             None => {
@@ -384,7 +401,56 @@ impl Inner {
             }
         }
     }
+
+    /// Reads a seed process's standard output by line (at most [`MAX_OUTPUT`] kept), appending
+    /// the lines the executor reads as events (at most [`MAX_SEED_EVENTS`] per seed; the rest
+    /// are counted in one `events_dropped` event). Returns what it kept.
+    fn read_lines(&self, id: &str, seed: u64, pipe: impl Read) -> Vec<u8> {
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut kept = Vec::new();
+        let (mut events, mut dropped) = (0usize, 0u64);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // One line is bounded too: a line longer than the whole budget is cut.
+            match reader.by_ref().take(MAX_OUTPUT as u64).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if let Some((kind, mut data)) = self.executor.parse_event(String::from_utf8_lossy(&line).trim()) {
+                if events < MAX_SEED_EVENTS {
+                    if let Some(map) = data.as_object_mut() {
+                        map.insert("seed".into(), seed.into());
+                    }
+                    if self.store.append_event(id, &kind, &data).is_ok() {
+                        events += 1;
+                        self.notify();
+                    }
+                } else {
+                    dropped += 1;
+                }
+            }
+            if kept.len() + line.len() <= MAX_OUTPUT {
+                kept.extend_from_slice(&line);
+            }
+        }
+        if dropped > 0 {
+            let data = serde_json::json!({"seed": seed, "dropped": dropped, "kept": MAX_SEED_EVENTS});
+            let _ = self.store.append_event(id, "events_dropped", &data);
+        }
+        kept
+    }
 }
+
+/// How long a stopped seed's process has between SIGTERM and SIGKILL (a promotion tears its
+/// cluster down meanwhile).
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// A seed process's standard output kept for its outcome.
+const MAX_OUTPUT: usize = 1 << 20;
+
+/// Live events one seed may add to its run's log.
+const MAX_SEED_EVENTS: usize = 1000;
 
 /// How a run's execution ended.
 enum End {

@@ -177,6 +177,10 @@ pub struct SeedRecord {
     pub replay: Option<String>,
     /// The run's trace hash, when it completed.
     pub trace_hash: Option<String>,
+    /// A promotion's comparison with its simulated baseline (JSON: `matches`, `baseline`,
+    /// `observed`, `deviations`, `tolerance`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub comparison: Option<serde_json::Value>,
     /// Wall time of the seed's run, in milliseconds.
     pub wall_ms: u64,
 }
@@ -384,6 +388,8 @@ const SCHEMA: &[&str] = &[
         last_error TEXT,
         next_attempt_ms {int}
     );",
+    // Promotions: the baseline-vs-real comparison of each seed (JSON text).
+    "ALTER TABLE seeds ADD COLUMN comparison TEXT;",
 ];
 
 /// A SQL dialect's column types for [`SCHEMA`].
@@ -497,6 +503,7 @@ fn seed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeedRecord> {
         replay: r.get(6)?,
         trace_hash: r.get(7)?,
         wall_ms: r.get::<_, i64>(8)? as u64,
+        comparison: r.get::<_, Option<String>>(9)?.and_then(|c| serde_json::from_str(&c).ok()),
     })
 }
 
@@ -588,7 +595,7 @@ impl Store for SqliteStore {
     fn seeds(&self, id: &str, failed_only: bool, offset: u64, limit: u64) -> Result<Vec<SeedRecord>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms FROM seeds \
+            "SELECT seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms, comparison FROM seeds \
              WHERE run_id = ?1 AND (?2 = 0 OR passed = 0) ORDER BY seed LIMIT ?3 OFFSET ?4",
         )?;
         let rows = stmt.query_map(rusqlite::params![id, failed_only as i64, limit as i64, offset as i64], seed_row)?;
@@ -606,8 +613,8 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO seeds (run_id, seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR IGNORE INTO seeds (run_id, seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms, \
+             comparison) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             rusqlite::params![
                 id,
                 s.seed as i64,
@@ -618,7 +625,8 @@ impl Store for SqliteStore {
                 s.bundle,
                 s.replay,
                 s.trace_hash,
-                s.wall_ms as i64
+                s.wall_ms as i64,
+                s.comparison.as_ref().map(|c| c.to_string())
             ],
         )? == 1;
         if inserted {
@@ -840,6 +848,7 @@ mod tests {
             bundle: None,
             replay: None,
             trace_hash: None,
+            comparison: None,
             wall_ms: 3,
         }
     }
@@ -884,6 +893,12 @@ mod tests {
         assert!(s.transition("r1", RunState::Failed, None, "finished", serde_json::json!({}), 30).unwrap());
         assert!(!s.transition("r1", RunState::Cancelled, None, "cancelled", serde_json::json!({}), 40).unwrap());
         assert_eq!(s.run("r1").unwrap().unwrap().finished_ms, Some(30));
+        // A promotion's seed keeps its baseline comparison.
+        assert!(s.insert_run(&new_run("p1", 50)).unwrap());
+        let cmp = serde_json::json!({"matches": false, "deviations": ["crash: 2 simulated, 1 observed"]});
+        let promoted = SeedRecord { comparison: Some(cmp.clone()), ..seed(7, false) };
+        assert!(s.record_seed("p1", &promoted).unwrap());
+        assert_eq!(s.seeds("p1", false, 0, 10).unwrap()[0].comparison, Some(cmp));
     }
 
     #[test]

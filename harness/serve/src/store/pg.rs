@@ -197,7 +197,7 @@ impl Store for PgStore {
 
     fn seeds(&self, id: &str, failed_only: bool, offset: u64, limit: u64) -> Result<Vec<SeedRecord>, StoreError> {
         let rows = self.lock().query(
-            "SELECT seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms FROM seeds \
+            "SELECT seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms, comparison FROM seeds \
              WHERE run_id = $1 AND (NOT $2 OR NOT passed) ORDER BY seed LIMIT $3 OFFSET $4",
             &[&id, &failed_only, &(limit as i64), &(offset as i64)],
         )?;
@@ -213,6 +213,7 @@ impl Store for PgStore {
                 replay: r.get(6),
                 trace_hash: r.get(7),
                 wall_ms: r.get::<_, i64>(8) as u64,
+                comparison: r.get::<_, Option<String>>(9).and_then(|c| serde_json::from_str(&c).ok()),
             })
             .collect())
     }
@@ -226,8 +227,8 @@ impl Store for PgStore {
         let mut c = self.lock();
         let mut tx = c.transaction()?;
         let inserted = tx.execute(
-            "INSERT INTO seeds (run_id, seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (run_id, seed) DO NOTHING",
+            "INSERT INTO seeds (run_id, seed, passed, class, source, message, bundle, replay, trace_hash, wall_ms, \
+             comparison) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (run_id, seed) DO NOTHING",
             &[
                 &id,
                 &(s.seed as i64),
@@ -239,6 +240,7 @@ impl Store for PgStore {
                 &s.replay,
                 &s.trace_hash,
                 &(s.wall_ms as i64),
+                &s.comparison.as_ref().map(|c| c.to_string()),
             ],
         )? == 1;
         if inserted {

@@ -19,6 +19,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[path = "../support/server.rs"]
+mod server;
+use server::{call, follow, follow_until, Server, TOKEN};
+
 /// The tests share the machine's network and two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -476,4 +480,83 @@ name = "converge"
     assert_eq!(j["matches_baseline"], true, "deviations: {}", j["deviations"]);
     let left = gauntlet_backends::compose::clean_all();
     assert!(left.is_empty(), "the run left containers or networks: {left:?}");
+}
+
+/// The run service promotes too: a run submitted with `backend: local` deploys the plan for
+/// real, streams each fault as it is applied (`fault_applied` events, live), stores the
+/// baseline-vs-real comparison with the seed and shows it on the dashboard; a promotion
+/// cancelled mid-run tears its cluster down (SIGTERM to the promotion, not SIGKILL).
+#[test]
+fn the_run_service_promotes_streams_faults_and_stores_the_comparison() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !capable() {
+        return;
+    }
+    let data = scratch("serve");
+    let bins = bin_dir();
+    let server = Server::start_env(&data, &[], &[("GAUNTLET_BIN_DIR", &bins)]);
+    let runs = format!("{}/v1/test-runs", server.url);
+
+    // k8s is not a backend runs execute on (manifests only): refused, naming the ones there are.
+    let body = serde_json::json!({"plan_path": "kv-partition.toml", "seeds": "1", "backend": "k8s"}).to_string();
+    let (status, v) = call("POST", &runs, Some(TOKEN), Some(&body));
+    assert_eq!(status, 422, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap_or("").contains("local, compose"), "{v}");
+
+    let body = serde_json::json!({"plan_path": "kv-partition.toml", "seeds": "1", "backend": "local"}).to_string();
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().expect("an id").to_owned();
+    let events = follow(&format!("{runs}/{id}/events"), None, 100_000);
+    let faults: Vec<&serde_json::Value> = events.iter().filter(|e| e.1 == "fault_applied").map(|e| &e.2).collect();
+    assert!(!faults.is_empty(), "faults are streamed as they are applied: {events:?}");
+    assert!(
+        faults.iter().all(|f| f["seed"] == 1 && f["text"].as_str().unwrap_or("").starts_with("fault")),
+        "{faults:?}"
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    let first_fault = kinds.iter().position(|k| *k == "fault_applied").expect("a fault");
+    let seed_done = kinds.iter().position(|k| k.starts_with("seed_")).expect("the seed's result");
+    assert!(first_fault < seed_done, "faults stream while the seed runs, before its result: {kinds:?}");
+    assert!(events.windows(2).all(|w| w[1].0 == w[0].0 + 1), "ids count up by one");
+    assert_eq!(events.last().map(|e| e.1.as_str()), Some("finished"));
+
+    let (_, run) = call("GET", &format!("{runs}/{id}"), None, None);
+    assert_eq!(run["state"], "passed", "{run:#}");
+    assert_eq!(run["backend"], "local");
+    let (_, seeds) = call("GET", &format!("{runs}/{id}/seeds"), None, None);
+    let seed = &seeds["seeds"][0];
+    let cmp = &seed["comparison"];
+    assert_eq!(cmp["matches"], true, "{cmp:#}");
+    assert!(cmp["observed"]["faults"]["cut_one_way"].as_u64().unwrap_or(0) > 0, "{cmp:#}");
+    assert_eq!(cmp["baseline"]["faults"], cmp["observed"]["faults"], "the same fault timeline, for real");
+    assert!(seed["replay"].as_str().unwrap_or("").contains("promote"), "{seed}");
+    assert!(Path::new(seed["bundle"].as_str().expect("the observed bundle")).is_file(), "{seed}");
+
+    let page = |path: &str| {
+        let mut r = ureq::get(&format!("{}{path}", server.url)).call().expect("a page");
+        r.body_mut().read_to_string().expect("html")
+    };
+    let html = page(&format!("/runs/{id}"));
+    assert!(html.contains("promoted to <b id=\"backend\">local</b>") && html.contains(">matches<"), "{html}");
+    assert_eq!(html.matches("<li><code>[").count(), faults.len(), "every fault applied is listed: {html}");
+    let html = page(&format!("/runs/{id}/seeds/1"));
+    assert!(html.contains("observed (local)") && html.contains("faults: cut_one_way"), "{html}");
+
+    // Cancelled mid-run: the promotion gets SIGTERM and tears its cluster down.
+    let body = serde_json::json!({"plan_path": "kv-partition.toml", "seeds": "2", "backend": "local"}).to_string();
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body));
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().expect("an id").to_owned();
+    let seen = follow_until(&format!("{runs}/{id}/events"), None, |e| e.iter().any(|e| e.1 == "fault_applied"));
+    assert_eq!(seen.last().map(|e| e.1.as_str()), Some("fault_applied"), "the run was under way: {seen:?}");
+    let (status, v) = call("DELETE", &format!("{runs}/{id}"), Some(TOKEN), None);
+    assert_eq!(status, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !leftovers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(leftovers().is_empty(), "a cancelled promotion leaves nothing: {:?}", leftovers());
+    let (_, run) = call("GET", &format!("{runs}/{id}"), None, None);
+    assert_eq!(run["state"], "cancelled", "{run:#}");
 }
