@@ -270,6 +270,8 @@ mod tests {
             .render(minijinja::context! { build => "b", terminal => false, percent => 50, run => run.clone(), failures => vec![failure] })
             .unwrap();
         assert!(out.contains("events?after=4") && out.contains(&format!("{}…", "m".repeat(160))), "{out}");
+        // Script gets JavaScript values (minijinja prints a bare boolean as Python's `False`).
+        assert!(out.contains("if (false) return;"), "{out}");
         let out = env
             .get_template("runs.html")
             .unwrap()

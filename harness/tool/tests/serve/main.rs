@@ -7,12 +7,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[path = "../support/server.rs"]
 mod server;
 use server::{agent, call, follow, Server, Sse, TOKEN};
+#[path = "../support/browser.rs"]
+mod browser;
+use browser::{chromium, Browser};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
@@ -295,63 +298,74 @@ fn a_server_killed_mid_sweep_leaves_no_process_and_the_run_resumes() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-/// Chromium (Debian's package; `.ci/run` installs it): its path, or `None` with a printed
-/// reason outside CI.
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("chromium")).find(|c| c.is_file()));
-    if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "chromium is missing under CI: .ci/run installs it");
-        eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
-    }
-    found
-}
-
-/// The page at `url` as headless Chromium rendered it (after its scripts ran).
-fn dom(chromium: &Path, url: &str) -> String {
-    let out = Command::new(chromium)
-        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--dump-dom", url])
-        .stderr(Stdio::null())
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "chromium --dump-dom {url}: {}", out.status);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
+/// The dashboard in a real browser (headless Chromium over the DevTools protocol): a run
+/// submitted through the API is watched on its page as it executes (failures appear live,
+/// from the SSE stream, without a reload), then the finished page, the run list, a failing
+/// seed's page with its report, and its shrink button (token typed, button clicked, the new
+/// run opened and watched until it fails).
 #[test]
 fn a_browser_shows_a_run_submitted_through_the_api() {
     let Some(chromium) = chromium() else { return };
+    let mut browser = Browser::launch(&chromium);
     let data = tempdir("browser");
     let server = Server::start(&data);
-    let body = serde_json::json!({
-        "plan": plan_text("kv-leader-partition.toml"),
-        "seeds": "0..40",
-        "bugs": ["commit-old-term"],
-    })
-    .to_string();
-    let (status, run) = call("POST", &format!("{}/v1/test-runs", server.url), Some(TOKEN), Some(&body));
+    let runs = format!("{}/v1/test-runs", server.url);
+    // One run at a time (the default): the gossip run first, so the watched run is still
+    // pending when its page opens.
+    let body =
+        serde_json::json!({"plan": plan_text("gossip-smoke.toml"), "seeds": "0..40", "bugs": ["deaf_after_restart"]});
+    let (status, gossip) = call("POST", &runs, Some(TOKEN), Some(&body.to_string()));
+    assert_eq!(status, 201, "{gossip}");
+    let body = serde_json::json!({"plan": plan_text("kv-leader-partition.toml"), "seeds": "0..60", "bugs": ["commit-old-term"]});
+    let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body.to_string()));
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_str().unwrap().to_owned();
-    // Wait for it on the page: the run page, as the browser shows it, until it says failed.
-    let page = format!("{}/runs/{id}", server.url);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let shown = loop {
-        let html = dom(&chromium, &page);
-        if html.contains("class=\"state failed\"") {
-            break html;
-        }
-        assert!(Instant::now() < deadline, "the page never showed the run failed:\n{html}");
-    };
-    assert!(shown.contains("40/40"), "all seeds counted: {shown}");
-    assert!(shown.contains(&format!("/runs/{id}/seeds/12\"")), "seed 12 is listed as failing: {shown}");
-    assert!(shown.contains("SIM_SEED=12"), "with its replay line: {shown}");
-    // The list shows it under its plan; the seed page has the verdict, replay and report.
-    let list = dom(&chromium, &format!("{}/", server.url));
-    assert!(list.contains(&id) && list.contains("kv-leader-partition") && list.contains("state failed"), "{list}");
-    let seed = dom(&chromium, &format!("{page}/seeds/12"));
-    assert!(seed.contains("linearizable") && seed.contains("id=\"replay\""), "{seed}");
-    let report = dom(&chromium, &format!("{page}/seeds/12/report"));
-    assert!(report.contains("<svg") && report.contains("commit-old-term"), "the report is drawn");
+
+    browser.goto(&format!("{}/runs/{id}", server.url));
+    assert_eq!(browser.text("#state"), "pending", "the page opens before the run starts: all of it is seen live");
+    // A reload would clear this mark: failures that appear while it stands came live.
+    browser.eval("window.gauntletMark = 1");
+    let live = browser.wait_for(
+        "window.gauntletMark === 1 && document.querySelectorAll('#failures tr').length > 1 \
+         && document.getElementById('state').textContent === 'running' \
+         && document.querySelector('#failures a').textContent",
+        Duration::from_secs(120),
+    );
+    assert_eq!(live, "12", "seed 12 is the first failure, shown as it came");
+    assert!(browser.eval("+document.getElementById('live').dataset.events").as_u64() > Some(1));
+    // At `finished` the page reloads itself and shows the run as the store has it.
+    browser.wait_for("document.getElementById('state').textContent === 'failed'", Duration::from_secs(120));
+    assert_eq!(browser.text("#progress"), "60/60", "all seeds counted");
+    let html = browser.eval("document.body.innerHTML").as_str().unwrap_or_default().to_owned();
+    assert!(html.contains(&format!("/runs/{id}/seeds/12\"")) && html.contains("SIM_SEED=12"), "{html}");
+
+    browser.goto(&format!("{}/", server.url));
+    let list = browser.eval("document.body.innerText").as_str().unwrap_or_default().to_owned();
+    assert!(list.contains(&id) && list.contains("kv-leader-partition") && list.contains("gossip-smoke"), "{list}");
+
+    browser.goto(&format!("{}/runs/{id}/seeds/12", server.url));
+    assert!(browser.text("#verdict").contains("linearizable") && browser.text("#replay").contains("SIM_SEED=12"));
+    browser.wait_for(
+        "document.getElementById('report').contentDocument.querySelector('svg') !== null",
+        Duration::from_secs(30),
+    );
+
+    // The shrink button on a failing gossip seed: the token typed in, the button clicked.
+    let gossip = gossip["id"].as_str().unwrap().to_owned();
+    browser.goto(&format!("{}/runs/{gossip}/seeds/0", server.url));
+    let token = serde_json::to_string(TOKEN).unwrap();
+    browser.eval(&format!("document.getElementById('token').value = {token}"));
+    browser.eval("document.querySelector('#shrink button').click()");
+    let opened = browser.wait_for(
+        &format!(
+            "location.pathname.startsWith('/runs/') && !location.pathname.includes('{gossip}') && location.pathname"
+        ),
+        Duration::from_secs(180),
+    );
+    let child = opened.as_str().unwrap().trim_start_matches("/runs/").to_owned();
+    browser.wait_for("document.getElementById('state').textContent === 'failed'", Duration::from_secs(120));
+    let (_, shrunk) = call("GET", &format!("{runs}/{child}"), None, None);
+    assert_eq!(shrunk["parent"], gossip.as_str(), "the new run is linked to the one shrunk: {shrunk}");
     let _ = std::fs::remove_dir_all(&data);
 }
 
