@@ -205,6 +205,10 @@ pub struct ServeFlags {
     /// deliveries are retried with backoff and recorded (`/v1/incidents`).
     #[arg(long)]
     pub webhook: Option<String>,
+    /// Close a client's connection when a write to it has been blocked this long (a client
+    /// that stopped reading its event stream).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub stall_limit: std::time::Duration,
 }
 
 /// `gauntlet serve`.
@@ -234,6 +238,7 @@ pub fn serve(apps: &Apps, flags: ServeFlags) -> i32 {
     config.listen = flags.listen;
     config.store = flags.store;
     config.webhook = flags.webhook;
+    config.stall_limit = flags.stall_limit;
     config.max_active = flags.max_active.max(1);
     if let Some(j) = flags.jobs {
         config.jobs = j.max(1);

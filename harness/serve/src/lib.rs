@@ -25,6 +25,7 @@ pub mod dashboard;
 pub mod executor;
 pub mod metrics;
 pub mod queue;
+pub mod stall;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;
@@ -81,6 +82,9 @@ pub struct Config {
     pub store: Option<String>,
     /// Where failed runs' alerts are POSTed (an `http://` URL), if anywhere.
     pub webhook: Option<String>,
+    /// How long a write to a client may stay blocked before its connection is closed (a
+    /// client that stopped reading its event stream).
+    pub stall_limit: std::time::Duration,
 }
 
 impl Config {
@@ -98,6 +102,7 @@ impl Config {
             time_limit_ms: 3_600_000,
             store: None,
             webhook: None,
+            stall_limit: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -200,6 +205,7 @@ pub async fn start(config: Config, executor: Arc<dyn Executor>) -> Result<Runnin
         .map_err(|source| ServeError::Io { what: format!("listening on {}", config.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Io { what: "the bound address".into(), source })?;
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    let listener = stall::StallListener::new(listener, config.stall_limit, metrics.stalled.clone());
     let state = api::AppState::new(store, executor, queue, metrics, token.clone(), &config, rx.clone());
     let app = api::router(state);
     let task = tokio::spawn(async move {

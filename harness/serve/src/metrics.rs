@@ -40,6 +40,8 @@ pub struct Metrics {
     pub seeds_per_second: Gauge<f64, AtomicU64>,
     /// HTTP requests answered, by status class.
     pub requests: Family<StatusLabel, Counter>,
+    /// Connections closed because the client stopped reading (see [`crate::stall`]).
+    pub stalled: Counter,
     window: Mutex<Vec<Instant>>,
 }
 
@@ -71,6 +73,7 @@ impl Metrics {
             seed_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
             seeds_per_second: Gauge::default(),
             requests: Family::default(),
+            stalled: Counter::default(),
             window: Mutex::new(Vec::new()),
         };
         registry.register("active_runners", "Runs executing now", m.active.clone());
@@ -78,6 +81,11 @@ impl Metrics {
         registry.register("runs", "Runs in the store, by state", m.runs_stored.clone());
         registry.register("runs_finished", "Runs this server finished, by final state", m.runs_finished.clone());
         registry.register("seeds", "Seeds this server ran", m.seeds.clone());
+        registry.register(
+            "stalled_connections",
+            "Connections closed because the client stopped reading",
+            m.stalled.clone(),
+        );
         registry.register("run_duration_seconds", "Wall time of whole runs", m.run_seconds.clone());
         registry.register("seed_duration_seconds", "Wall time of one seed's process", m.seed_seconds.clone());
         registry.register(
