@@ -122,6 +122,11 @@ pub struct Launch {
     pub http_port: u16,
     /// Environment variables.
     pub env: BTreeMap<String, String>,
+    /// The path that answers 200 once the node is ready (default, when empty: `/healthz`).
+    pub health_path: String,
+    /// What to install when `binary` is missing (e.g. "Debian's etcd-server package"), for a
+    /// binary nobody builds here.
+    pub install_hint: String,
 }
 
 impl Launch {
@@ -149,6 +154,24 @@ impl Launch {
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.env.insert(k.into(), v.into());
         self
+    }
+    /// Sets the path that answers 200 once the node is ready.
+    pub fn health(mut self, path: impl Into<String>) -> Self {
+        self.health_path = path.into();
+        self
+    }
+    /// Says what to install when the binary is missing.
+    pub fn install_hint(mut self, hint: impl Into<String>) -> Self {
+        self.install_hint = hint.into();
+        self
+    }
+    /// The readiness path (`/healthz` unless set).
+    pub fn health_path(&self) -> &str {
+        if self.health_path.is_empty() {
+            "/healthz"
+        } else {
+            &self.health_path
+        }
     }
 }
 
@@ -235,6 +258,10 @@ pub trait HttpApplication: Application {
     fn status_path(&self) -> &str {
         "/status"
     }
+    /// The request that reads a node's state. Default: `GET` [`HttpApplication::status_path`].
+    fn status_call(&self) -> HttpCall {
+        HttpCall::new("GET", self.status_path())
+    }
     /// Parses a node's state from the body `status_path` answered.
     fn parse_state(&self, body: &str) -> Result<Self::State, String>;
 }
@@ -283,6 +310,13 @@ pub trait Application: Send + Sync + 'static {
     /// bundles and summaries (no wall-clock values). Default: its `Debug` form.
     fn describe(&self, state: &Self::State) -> String {
         format!("{state:?}")
+    }
+
+    /// Whether the application has a simulated node (`true`, the default). A real-only
+    /// application ([`crate::real_app::RealOnly`]) says `false`: simulations refuse it by name
+    /// and real backends run it without a simulated baseline.
+    fn simulated(&self) -> bool {
+        true
     }
 
     /// Whether the application elects leaders, so that chaos may be aimed at the leader

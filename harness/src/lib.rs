@@ -34,6 +34,7 @@ pub mod judge;
 pub mod lincheck;
 pub mod observe;
 pub mod plan;
+pub mod real_app;
 pub mod registry;
 #[cfg(madsim)]
 pub mod runner;

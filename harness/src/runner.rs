@@ -138,6 +138,13 @@ impl SimDeployer {
         seeds: Seeds,
         keep_events: bool,
     ) -> Result<RunOutcome, RunError> {
+        if !scenario.app().simulated() {
+            return Err(RunError::Invalid(format!(
+                "application {:?} runs on real backends only (it has no simulated node): run its plans with \
+                 `gauntlet test-real PLAN --backend local`",
+                scenario.app().name()
+            )));
+        }
         let plan = scenario.plan.clone();
         let app = scenario.app.clone();
         let timeline = chaos::compile(&plan, seeds.chaos);

@@ -397,7 +397,8 @@ impl Cluster for ComposeCluster {
     async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         for (name, addr) in self.endpoints.clone() {
-            while !matches!(crate::http::get(addr, "/healthz", Duration::from_millis(500)).await, Ok((200, _))) {
+            let health = self.deployment.node(&name).map_or("/healthz".to_owned(), |n| n.health_path.clone());
+            while !matches!(crate::http::get(addr, &health, Duration::from_millis(500)).await, Ok((200, _))) {
                 if tokio::time::Instant::now() > deadline {
                     return Err(BackendError::NotReady {
                         node: name.clone(),

@@ -21,6 +21,14 @@ pub enum BackendError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// A binary of a system installed on the machine (not built here) is missing.
+    #[error("{binary} is not installed: install {install}")]
+    NotInstalled {
+        /// The binary's path.
+        binary: String,
+        /// What to install.
+        install: String,
+    },
     /// The plan needs faults this backend cannot inject here.
     #[error("backend {backend} cannot run plan {plan}: {}", missing.join("; "))]
     Unsupported {

@@ -248,7 +248,7 @@ pub fn render(dep: &Deployment, opts: &K8sOptions) -> Result<Vec<Manifest>, Rend
             "env": env,
             "ports": first.ports.iter().map(|p| json!({ "name": format!("p{p}"), "containerPort": p, "protocol": "TCP" })).collect::<Vec<_>>(),
             "readinessProbe": {
-                "httpGet": { "path": "/healthz", "port": first.http_port },
+                "httpGet": { "path": first.health_path, "port": first.http_port },
                 "periodSeconds": 1,
                 "failureThreshold": 3,
             },

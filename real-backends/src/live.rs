@@ -162,7 +162,7 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
                 for m in &members {
                     let (app, addr, m) = (app.clone(), endpoints[&m.name], m.clone());
                     polls.spawn(async move {
-                        let read = match http::get(addr, app.status_path(), patience).await {
+                        let read = match http::request(addr, &app.status_call(), patience).await {
                             Ok((200, body)) => app.parse_state(&body),
                             Ok((status, body)) => Err(format!("HTTP {status}: {body}")),
                             Err(e) => Err(e.to_string()),

@@ -171,6 +171,12 @@ impl LocalCluster {
         for node in &deployment.nodes {
             let program = opts.bin_dir.join(&node.binary);
             if !program.is_file() {
+                if !node.install_hint.is_empty() {
+                    return Err(BackendError::NotInstalled {
+                        binary: node.binary.clone(),
+                        install: node.install_hint.clone(),
+                    });
+                }
                 return Err(BackendError::MissingBinary { binary: node.binary.clone(), path: program });
             }
             std::fs::create_dir_all(&node.data_dir)
@@ -308,14 +314,15 @@ impl Cluster for LocalCluster {
         self.procs.get_mut(node).is_some_and(|p| p.state() == ProcState::Running)
     }
 
-    /// Waits until every node answers `GET /healthz` with 200.
+    /// Waits until every node answers `GET` of its readiness path (`/healthz`) with 200.
     async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         let names: Vec<String> = self.procs.keys().cloned().collect();
         for name in names {
             let addr = self.endpoints[&name];
+            let health = self.deployment.node(&name).map_or("/healthz".to_owned(), |n| n.health_path.clone());
             loop {
-                if let Ok((200, _)) = crate::http::get(addr, "/healthz", Duration::from_millis(500)).await {
+                if let Ok((200, _)) = crate::http::get(addr, &health, Duration::from_millis(500)).await {
                     break;
                 }
                 let proc = self.process(&name)?;

@@ -44,9 +44,18 @@ pub struct NodeDeploy {
     pub data_dir: String,
     /// The host its peers and clients reach it at.
     pub host: String,
+    /// The path that answers 200 once it is ready (`/healthz` unless the launch said).
+    pub health_path: String,
+    /// What to install when the binary is missing (a system nobody builds here).
+    pub install_hint: String,
 }
 
 impl Deployment {
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeDeploy> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
     /// `scenario`'s initial members placed by `place` (member index and node → where it
     /// goes), with the command lines the application gives for that placement.
     pub fn of<A: HttpApplication, E>(
@@ -70,13 +79,15 @@ impl Deployment {
                 role: p.node.role.clone(),
                 index: *index,
                 id: p.node.id.0,
-                binary: launch.binary,
-                args: launch.args,
-                env: launch.env,
-                ports: launch.ports,
+                binary: launch.binary.clone(),
+                args: launch.args.clone(),
+                env: launch.env.clone(),
+                ports: launch.ports.clone(),
                 http_port: launch.http_port,
                 data_dir: p.data_dir.clone(),
                 host: p.host.clone(),
+                health_path: launch.health_path().to_owned(),
+                install_hint: launch.install_hint.clone(),
             });
             *index += 1;
         }

@@ -33,6 +33,8 @@ fn raft_kv() -> Deployment {
             ports: vec![7000, 7001],
             http_port: 7001,
             data_dir: "/data".into(),
+            health_path: "/healthz".into(),
+            install_hint: String::new(),
             host: format!("replica-{i}.raft-kv"),
         })
         .collect();

@@ -9,6 +9,7 @@
 //! * [`raft`]: raft-kv, a replicated key-value store judged by linearizability.
 //! * [`ledger`]: a permissioned chain with wallets, mempools, gossip and blocks.
 
+pub mod foreign;
 pub mod gossip;
 pub mod ledger;
 pub mod node_loop;

@@ -84,6 +84,14 @@ impl Apps {
         self
     }
 
+    /// Registers an application that exists only for real backends (binaries nobody here
+    /// wrote: etcd, Redis…): plans of it are checked like any other, `test-real` and
+    /// `promote` run it (with no simulated baseline), and simulations refuse it by name.
+    #[track_caller]
+    pub fn with_real<R: gauntlet::real_app::RealApplication>(self, app: R) -> Self {
+        self.with_http(gauntlet::real_app::RealOnly(app))
+    }
+
     /// The plan `gauntlet demo` runs, and a line saying what it shows.
     pub fn demo(mut self, plan: Plan, about: impl Into<String>) -> Self {
         self.demo = Some((plan, about.into()));

@@ -217,6 +217,19 @@ enum Command {
         #[command(flatten)]
         promote: crate::promote::PromoteFlags,
     },
+    /// Run a plan on a real backend only, with no simulated baseline: for systems that have
+    /// no simulated node (binaries nobody here wrote, registered with `Apps::with_real`) or
+    /// when no comparison is wanted. The same faults, operations and expectations; the
+    /// bundle holds the recorded history and the verdict. Exit 0 pass, 1 fail, 2 a plan the
+    /// backend cannot run (naming what is missing).
+    TestReal {
+        /// The plan file (TOML).
+        plan: PathBuf,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        promote: crate::promote::PromoteFlags,
+    },
     /// Remove what killed `promote` runs left behind: processes, network namespaces, links,
     /// routes, containers (found by their run-id tags).
     Clean {
@@ -337,6 +350,10 @@ where
             crate::sweep::run(apps, crate::sweep::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, first, json })
         }
         Command::Promote { plan, flags, promote } => crate::promote::run(apps, &plan, &flags, &promote),
+        Command::TestReal { plan, flags, mut promote } => {
+            promote.no_baseline = true;
+            crate::promote::run(apps, &plan, &flags, &promote)
+        }
         Command::Clean { json } => crate::promote::clean(json),
         Command::DelayQueue { args } => gauntlet_backends::delay::main(&args),
         Command::Explore { plan, budget, seed, jobs, bugs, out, all, json } => {

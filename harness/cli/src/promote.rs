@@ -65,6 +65,9 @@ pub struct PromoteFlags {
     /// The line that replays this promotion (set by `run`).
     #[arg(skip)]
     pub replay: String,
+    /// No simulated baseline (`test-real`, or an application with no simulated node).
+    #[arg(skip)]
+    pub no_baseline: bool,
 }
 
 /// Runs `gauntlet promote`.
@@ -87,9 +90,10 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 
     p.json |= p.events;
     let bugs: String = flags.bugs.iter().map(|b| format!(" --bug {b}")).collect();
     p.replay = format!(
-        "{} {} promote {}{bugs} --backend {}",
+        "{} {} {} {}{bugs} --backend {}",
         seeds.env_prefix(),
         crate::apps::self_command(),
+        if p.no_baseline { "test-real" } else { "promote" },
         file.display(),
         backend_name(p.backend)
     );
@@ -134,25 +138,31 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
             eprintln!("{line}");
         }
     };
-    say(format!("promote {} to {:?} with {}", plan.name, p.backend, seeds.env_prefix()));
+    // A real-only application has no simulated node, so no baseline.
+    let real_only = p.no_baseline || !scenario.app().simulated();
+    let verb = if real_only { "test" } else { "promote" };
+    say(format!("{verb} {} on {:?} with {}", plan.name, p.backend, seeds.env_prefix()));
     // The baseline first: the simulation runs in this process, outside the real runtime.
-    let baseline = match &p.baseline {
-        Some(path) => match Bundle::read(path) {
-            Ok(b) => b,
+    let baseline = match (&p.baseline, real_only) {
+        (_, true) => None,
+        (Some(path), false) => match Bundle::read(path) {
+            Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("gauntlet: baseline {}: {e}", path.display());
                 return EXIT_USAGE;
             }
         },
-        None => match apps.registry.run_plan(plan, seeds, Default::default()) {
-            Ok(outcome) => Bundle::of(plan, &outcome),
+        (None, false) => match apps.registry.run_plan(plan, seeds, Default::default()) {
+            Ok(outcome) => Some(Bundle::of(plan, &outcome)),
             Err(e) => {
                 eprintln!("gauntlet: simulating the baseline: {e}");
                 return EXIT_CRASH;
             }
         },
     };
-    say(format!("baseline (simulated): {}", baseline.summary.verdict));
+    if let Some(b) = &baseline {
+        say(format!("baseline (simulated): {}", b.summary.verdict));
+    }
     let result = match p.backend {
         Backend::Local => run_local(scenario, seeds, p),
         Backend::Compose => run_compose(scenario, seeds, p),
@@ -160,7 +170,12 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
     };
     let (outcome, run_dir) = match result {
         Ok(r) => r,
-        Err(e @ (BackendError::Unsupported { .. } | BackendError::MissingBinary { .. } | BackendError::Invalid(_))) => {
+        Err(
+            e @ (BackendError::Unsupported { .. }
+            | BackendError::MissingBinary { .. }
+            | BackendError::NotInstalled { .. }
+            | BackendError::Invalid(_)),
+        ) => {
             eprintln!("gauntlet: {e}");
             return EXIT_USAGE;
         }
@@ -175,7 +190,8 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
     if let Err(e) = write_bundle(plan, seeds, backend_name(p.backend), &observed, &bundle_path) {
         eprintln!("gauntlet: writing {}: {e}", bundle_path.display());
     }
-    let cmp = Comparison::new(&baseline, &observed, Tolerance::default());
+    let cmp = baseline.as_ref().map(|b| Comparison::new(b, &observed, Tolerance::default()));
+    let matches = cmp.as_ref().is_none_or(Comparison::matches);
     if p.json {
         let failure = match &outcome.verdict {
             gauntlet::Verdict::Pass => None,
@@ -190,12 +206,13 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
             "backend": backend_name(p.backend),
             "seed": seeds.sim,
             "verdict": observed.summary.verdict,
-            "baseline_verdict": baseline.summary.verdict,
-            "matches_baseline": cmp.matches(),
-            "deviations": cmp.deviations,
-            "observed": cmp.observed,
-            "baseline": cmp.baseline,
-            "tolerance": cmp.tolerance,
+            "baseline_verdict": baseline.as_ref().map(|b| b.summary.verdict.clone()),
+            "matches_baseline": cmp.as_ref().map(Comparison::matches),
+            "deviations": cmp.as_ref().map(|c| c.deviations.clone()),
+            "observed": cmp.as_ref().map_or_else(|| serde_json::to_value(gauntlet_backends::baseline::Observables::of(&observed)).unwrap_or_default(), |c| serde_json::to_value(&c.observed).unwrap_or_default()),
+            "baseline": cmp.as_ref().map(|c| c.baseline.clone()),
+            "tolerance": cmp.as_ref().map(|c| c.tolerance),
+            "history_ops": outcome.history.len(),
             "run_dir": run_dir.display().to_string(),
             "bundle": bundle_path.display().to_string(),
             "wall_ms": outcome.sim_time.as_millis() as u64,
@@ -203,19 +220,28 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
         println!("{json}");
     } else {
         println!("verdict ({}): {}", backend_name(p.backend), observed.summary.verdict);
-        println!("baseline diff (- simulated, + observed):\n{}", cmp.diff());
-        if cmp.matches() {
-            println!("matches the baseline");
-        } else {
-            println!("does NOT match the baseline:");
-            for d in &cmp.deviations {
-                println!("  - {d}");
+        match &cmp {
+            Some(cmp) => {
+                println!("baseline diff (- simulated, + observed):\n{}", cmp.diff());
+                if cmp.matches() {
+                    println!("matches the baseline");
+                } else {
+                    println!("does NOT match the baseline:");
+                    for d in &cmp.deviations {
+                        println!("  - {d}");
+                    }
+                }
             }
+            None => println!(
+                "observed: {} (no simulated baseline; {} operations recorded)",
+                gauntlet_backends::baseline::Observables::of(&observed).render().trim_end(),
+                outcome.history.len()
+            ),
         }
         println!("run directory: {} (node logs in logs/)", run_dir.display());
         println!("bundle: {}", bundle_path.display());
     }
-    if !outcome.verdict.passed() || !cmp.matches() {
+    if !outcome.verdict.passed() || !matches {
         EXIT_FAIL
     } else {
         EXIT_PASS

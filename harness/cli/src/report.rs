@@ -733,14 +733,30 @@ fn header(bundle: &Bundle) -> String {
     row("seeds", format!("sim <code>{}</code> chaos <code>{}</code>", s.seeds.sim, s.seeds.chaos));
     row("bugs", if s.bugs.is_empty() { "none".to_owned() } else { esc(&s.bugs.join(", ")) });
     row("verdict", verdict_badge(&bundle.verdict));
-    row("trace hash", format!("<code>{:016x}</code>", s.trace_hash));
-    row(
-        "events",
-        format!("{} in {}s of simulated time", thousands(s.events as usize), secs(s.sim_time_ms as f64 / 1e3)),
-    );
+    let real = !bundle.meta.backend.is_empty() && bundle.meta.backend != "sim";
+    if real {
+        // A real run keeps no trace: its history and observations are what it recorded.
+        row(
+            "ran",
+            format!(
+                "a real run on {} for {}s of wall time: no trace (no replay), its recorded history",
+                esc(&bundle.meta.backend),
+                secs(s.sim_time_ms as f64 / 1e3)
+            ),
+        );
+    } else {
+        row("trace hash", format!("<code>{:016x}</code>", s.trace_hash));
+        row(
+            "events",
+            format!("{} in {}s of simulated time", thousands(s.events as usize), secs(s.sim_time_ms as f64 / 1e3)),
+        );
+    }
     let rev = bundle.meta.git_rev.as_deref().map(|r| format!(" (git {})", esc(r))).unwrap_or_default();
     row("written by", format!("gauntlet {}{rev}", esc(&bundle.meta.gauntlet_version)));
     o.push_str("</table>\n");
+    if real {
+        return o;
+    }
     let env = format!("SIM_SEED={} CHAOS_SEED={}", s.seeds.sim, s.seeds.chaos);
     let _ = writeln!(
         o,

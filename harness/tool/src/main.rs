@@ -1,16 +1,18 @@
 //! `gauntlet`, as shipped: the [`gauntlet_cli`] command line with the three reference systems
-//! this repository ships (gossip, raft-kv, the ledger) registered, the gossip-smoke plan as
+//! this repository ships (gossip, raft-kv, the ledger) and etcd (real backends only)
+//! registered, the gossip-smoke plan as
 //! its demo, `scenarios/plans` as its plans and `snapshots/corpus` as its failing-seed corpus.
 //! This is the only place that wires every crate together; a system of your own gets the same
 //! command line from its own three-line binary (`gauntlet init`, `docs/YOUR_SYSTEM.md`).
 
 #[cfg(madsim)]
 fn main() {
-    use gauntlet_scenarios::{gossip::GossipApp, ledger::Ledger, plans, raft::RaftKv};
+    use gauntlet_scenarios::{foreign::etcd::Etcd, gossip::GossipApp, ledger::Ledger, plans, raft::RaftKv};
     let apps = gauntlet_cli::Apps::new()
         .with(GossipApp)
         .with_http(RaftKv)
         .with(Ledger)
+        .with_real(Etcd)
         .demo(plans::gossip_smoke(), "5 gossip-max nodes; restarts, partitions, 1% loss")
         .plans_dir("scenarios/plans")
         .corpus("snapshots/corpus");

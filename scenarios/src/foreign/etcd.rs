@@ -1,0 +1,242 @@
+//! etcd (Debian's `etcd-server`): a 3- or 5-member cluster driven through etcd's v3 JSON
+//! gateway. Operations `put`, `get` and `cas` (a transaction comparing the value) on a few
+//! keys, checked by the built-in `linearizable` expectation with the `kv` model; a node's
+//! state is its `/v3/maintenance/status` (member, leader, raft term and index, revision).
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use gauntlet::lincheck::{HistoryOp, KvInput, KvOp, Reply};
+use gauntlet::real_app::RealApplication;
+use gauntlet::workload::HistoryEntry;
+use gauntlet::{HttpCall, HttpReply, Launch, NodeSetup, OpOutcome, Operation, Placement};
+
+/// Where Debian installs the server.
+pub const ETCD_BINARY: &str = "/usr/bin/etcd";
+
+/// The environment variable naming another etcd binary to run (default [`ETCD_BINARY`]).
+pub const ETCD_BINARY_ENV: &str = "GAUNTLET_ETCD";
+
+/// The etcd binary: `$GAUNTLET_ETCD`, else Debian's.
+pub fn etcd_binary() -> String {
+    std::env::var(ETCD_BINARY_ENV).unwrap_or_else(|_| ETCD_BINARY.to_owned())
+}
+
+/// The etcd application (`app.name = "etcd"`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Etcd;
+
+/// One member's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdState {
+    /// Its member id.
+    pub member: String,
+    /// The leader it knows (`0`: none).
+    pub leader: String,
+    /// Its raft term.
+    pub term: u64,
+    /// Its store's revision.
+    pub revision: u64,
+}
+
+/// The key, value and expected value an operation's argument stands for.
+fn parts(arg: u64, keys: u64) -> (String, String, String) {
+    (format!("k{}", arg % keys), format!("{}", (arg / 16) % 10), format!("{}", (arg / 256) % 10))
+}
+
+/// How many keys the operations touch.
+const DEFAULT_KEYS: u64 = 5;
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+impl RealApplication for Etcd {
+    type State = EtcdState;
+
+    fn name(&self) -> &str {
+        "etcd"
+    }
+
+    fn roles(&self) -> Vec<String> {
+        vec!["replica".into()]
+    }
+
+    fn operations(&self) -> Vec<String> {
+        ["get", "put", "cas"].map(str::to_owned).to_vec()
+    }
+
+    fn launch(&self, setup: &NodeSetup, placement: &Placement) -> Launch {
+        let hint = "Debian's etcd-server package (apt-get install etcd-server)";
+        // Asked without a placement (which binary runs?): just the binary.
+        let Some(me) = placement.get(&setup.node.name) else {
+            return Launch::binary(etcd_binary()).install_hint(hint);
+        };
+        let (client, peer) = (me.port_base, me.port_base + 1);
+        let cluster: Vec<String> =
+            placement.nodes.iter().map(|p| format!("{}=http://{}:{}", p.node.name, p.host, p.port_base + 1)).collect();
+        Launch::binary(etcd_binary())
+            .install_hint(hint)
+            .arg(format!("--name={}", setup.node.name))
+            .arg(format!("--data-dir={}", me.data_dir))
+            .arg(format!("--listen-client-urls=http://{}:{client}", me.bind))
+            .arg(format!("--advertise-client-urls=http://{}:{client}", me.host))
+            .arg(format!("--listen-peer-urls=http://{}:{peer}", me.bind))
+            .arg(format!("--initial-advertise-peer-urls=http://{}:{peer}", me.host))
+            .arg(format!("--initial-cluster={}", cluster.join(",")))
+            .arg("--initial-cluster-state=new")
+            .arg("--initial-cluster-token=gauntlet")
+            .arg("--logger=zap")
+            .arg("--log-outputs=stderr")
+            .http(client)
+            .port(peer)
+            .health("/health")
+    }
+
+    fn request(&self, op: &Operation) -> HttpCall {
+        let (key, value, expected) = parts(op.arg, DEFAULT_KEYS);
+        let body = match op.op.as_str() {
+            "put" => serde_json::json!({"key": b64(&key), "value": b64(&value)}),
+            "cas" => serde_json::json!({
+                "compare": [{"key": b64(&key), "target": "VALUE", "result": "EQUAL", "value": b64(&expected)}],
+                "success": [{"requestPut": {"key": b64(&key), "value": b64(&value)}}],
+            }),
+            _ => serde_json::json!({"key": b64(&key)}),
+        };
+        let path = match op.op.as_str() {
+            "put" => "/v3/kv/put",
+            "cas" => "/v3/kv/txn",
+            _ => "/v3/kv/range",
+        };
+        HttpCall::new("POST", path).header("content-type", "application/json").body(body.to_string())
+    }
+
+    fn reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply {
+        // Anything but a 200 (a timeout, "no leader", a stopped member) may or may not have
+        // taken effect: etcd can commit a request it timed out answering.
+        if status != 200 {
+            return HttpReply::Done(OpOutcome::info(format!("HTTP {status}: {}", body.trim())));
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+            return HttpReply::Done(OpOutcome::info(format!("not JSON: {body}")));
+        };
+        let outcome = match op.op.as_str() {
+            "put" => OpOutcome::ok("ok"),
+            // proto3 JSON leaves out `false`: no `succeeded` is a compare that did not match.
+            "cas" => OpOutcome::ok(if v["succeeded"] == true { "true" } else { "false" }),
+            _ => match v["kvs"][0]["value"].as_str() {
+                None => OpOutcome::ok("nil"),
+                Some(b) => match B64.decode(b).ok().and_then(|d| String::from_utf8(d).ok()) {
+                    Some(value) => OpOutcome::ok(value),
+                    None => OpOutcome::info(format!("undecodable value {b:?}")),
+                },
+            },
+        };
+        HttpReply::Done(outcome)
+    }
+
+    fn status_call(&self) -> HttpCall {
+        HttpCall::new("POST", "/v3/maintenance/status").header("content-type", "application/json").body("{}")
+    }
+
+    fn parse_state(&self, body: &str) -> Result<EtcdState, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| format!("status is not JSON ({e}): {body}"))?;
+        let text = |x: &serde_json::Value| x.as_str().unwrap_or("0").to_owned();
+        let num = |x: &serde_json::Value| x.as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(EtcdState {
+            member: text(&v["header"]["member_id"]),
+            leader: text(&v["leader"]),
+            term: num(&v["raftTerm"]),
+            revision: num(&v["header"]["revision"]),
+        })
+    }
+
+    fn ready(&self, s: &EtcdState) -> bool {
+        s.leader != "0"
+    }
+
+    fn describe(&self, s: &EtcdState) -> String {
+        let role = if s.member == s.leader { "leader" } else { "follower" };
+        format!("{role} term {} rev {}", s.term, s.revision)
+    }
+
+    fn elects_leaders(&self) -> bool {
+        true
+    }
+
+    fn leader_epoch(&self, s: &EtcdState) -> Option<u64> {
+        (s.member == s.leader).then_some(s.term)
+    }
+
+    fn converged(&self, states: &[(&str, &EtcdState)]) -> Result<(), String> {
+        let Some(((first, a), rest)) = states.split_first() else { return Ok(()) };
+        match rest.iter().find(|(_, b)| b.revision != a.revision || b.leader != a.leader) {
+            Some((name, b)) => Err(format!(
+                "{first} is at revision {} under leader {} but {name} at {} under {}",
+                a.revision, a.leader, b.revision, b.leader
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn history_op(&self, e: &HistoryEntry) -> Option<HistoryOp> {
+        let (key, value, expected) = parts(e.arg, DEFAULT_KEYS);
+        let done = e.outcome == gauntlet::sim::OpPhase::Ok;
+        let (op, reply) = match e.op.as_str() {
+            "put" => (KvOp::Put(value.into()), done.then_some(Reply::Ack)),
+            "cas" => (
+                KvOp::Cas { expected: Some(expected.into()), new: value.into() },
+                done.then(|| Reply::Cas(e.result == "true")),
+            ),
+            "get" => (
+                KvOp::Get,
+                done.then(|| Reply::Value(if e.result == "nil" { None } else { Some(e.result.as_str().into()) })),
+            ),
+            _ => return None,
+        };
+        Some(HistoryOp::kv(KvInput { key, op }, reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, arg: u64) -> Operation {
+        Operation { workload: "w".into(), op: name.into(), user: 0, id: 0, arg }
+    }
+
+    #[test]
+    fn operations_become_v3_gateway_requests_and_replies_read_back() {
+        let e = Etcd;
+        let put = e.request(&op("put", 52));
+        assert_eq!((put.method.as_str(), put.path.as_str()), ("POST", "/v3/kv/put"));
+        let body: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
+        assert_eq!(body, serde_json::json!({"key": b64("k2"), "value": b64("3")}));
+        let get = op("get", 1);
+        let found =
+            format!(r#"{{"header":{{}},"kvs":[{{"key":"{}","value":"{}"}}],"count":"1"}}"#, b64("k1"), b64("7"));
+        assert!(matches!(e.reply(&get, 200, &found), HttpReply::Done(OpOutcome::Ok(v)) if v == "7"));
+        assert!(matches!(e.reply(&get, 200, r#"{"header":{}}"#), HttpReply::Done(OpOutcome::Ok(v)) if v == "nil"));
+        let cas = op("cas", 0);
+        assert!(matches!(e.reply(&cas, 200, r#"{"header":{}}"#), HttpReply::Done(OpOutcome::Ok(v)) if v == "false"));
+        assert!(
+            matches!(e.reply(&cas, 200, r#"{"succeeded":true}"#), HttpReply::Done(OpOutcome::Ok(v)) if v == "true")
+        );
+        let timeout = e.reply(&cas, 503, r#"{"error":"etcdserver: request timed out"}"#);
+        assert!(matches!(timeout, HttpReply::Done(OpOutcome::Info(_))), "a timeout may have committed");
+    }
+
+    #[test]
+    fn status_reads_the_leader_and_its_term() {
+        let body = r#"{"header":{"member_id":"42","revision":"9","raft_term":"3"},"leader":"42","raftTerm":"3"}"#;
+        let s = Etcd.parse_state(body).unwrap();
+        assert_eq!(Etcd.leader_epoch(&s), Some(3));
+        assert_eq!(Etcd.describe(&s), "leader term 3 rev 9");
+        let follower = EtcdState { member: "7".into(), ..s.clone() };
+        assert_eq!(Etcd.leader_epoch(&follower), None);
+        assert!(Etcd.converged(&[("a", &s), ("b", &follower)]).is_ok());
+        let behind = EtcdState { revision: 8, ..follower };
+        assert!(Etcd.converged(&[("a", &s), ("b", &behind)]).unwrap_err().contains("revision 9"));
+    }
+}
