@@ -66,28 +66,68 @@ pub fn is_static(binary: &Path) -> bool {
     std::fs::read(binary).is_ok_and(|b| b.starts_with(b"\x7fELF") && !b.windows(14).any(|w| w == b"/lib64/ld-linu"))
 }
 
-/// Builds the image `gauntlet/<binary>:dev` from the static binary at `path` (a `FROM
-/// scratch` image holding only the binary); returns the image name.
+/// Builds the image `gauntlet/<binary>:dev` from the binary at `path`: a `FROM scratch` image
+/// holding the binary and, for a dynamically linked one (a system installed on the machine,
+/// e.g. Debian's etcd), the shared libraries and loader `ldd` names, at their own paths.
+/// Returns the image name.
 pub fn build_image(path: &Path, work: &Path) -> Result<String> {
     let binary = path.file_name().and_then(|n| n.to_str()).unwrap_or("node").to_owned();
     if !path.is_file() {
         return Err(BackendError::MissingBinary { binary, path: path.to_owned() });
     }
-    if !is_static(path) {
-        return Err(BackendError::Invalid(format!(
-            "{} is dynamically linked, and a FROM scratch image has no C library; build static binaries with `{}`",
-            path.display(),
-            static_build_command().join(" ")
-        )));
-    }
     let ctx = work.join(format!("image-{binary}"));
-    std::fs::create_dir_all(&ctx).map_err(|e| BackendError::io(format!("creating {}", ctx.display()), e))?;
-    std::fs::copy(path, ctx.join(&binary)).map_err(|e| BackendError::io(format!("copying {}", path.display()), e))?;
-    let dockerfile = format!("FROM scratch\nCOPY {binary} /{binary}\nENTRYPOINT [\"/{binary}\"]\n");
+    let root = ctx.join("rootfs");
+    std::fs::create_dir_all(&root).map_err(|e| BackendError::io(format!("creating {}", root.display()), e))?;
+    std::fs::copy(path, root.join(&binary)).map_err(|e| BackendError::io(format!("copying {}", path.display()), e))?;
+    if !is_static(path) {
+        let libs = shared_libraries(path)?;
+        if libs.is_empty() {
+            return Err(BackendError::Invalid(format!(
+                "{} is dynamically linked but `ldd` names no library; build static binaries with `{}`",
+                path.display(),
+                static_build_command().join(" ")
+            )));
+        }
+        for lib in libs {
+            let to = root.join(lib.strip_prefix("/").unwrap_or(&lib));
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| BackendError::io(format!("creating {}", dir.display()), e))?;
+            }
+            std::fs::copy(&lib, &to).map_err(|e| BackendError::io(format!("copying {}", lib.display()), e))?;
+        }
+    }
+    // A writable /tmp: some servers want one.
+    std::fs::create_dir_all(root.join("tmp")).map_err(|e| BackendError::io("creating the image's /tmp", e))?;
+    let dockerfile = format!("FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/{binary}\"]\n");
     std::fs::write(ctx.join("Dockerfile"), dockerfile).map_err(|e| BackendError::io("writing the Dockerfile", e))?;
     let image = format!("gauntlet/{binary}:dev");
     run("docker", &["build", "-q", "-t", &image, &ctx.display().to_string()])?;
     Ok(image)
+}
+
+/// The shared libraries (and the loader) a dynamically linked binary needs, as `ldd` lists
+/// them: absolute paths on this machine.
+pub fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let out = run("ldd", &[&binary.display().to_string()])?;
+    Ok(parse_ldd(&out))
+}
+
+/// The absolute paths in `ldd`'s output (`libc.so.6 => /lib/…/libc.so.6 (0x…)`, `/lib64/ld-…`).
+fn parse_ldd(out: &str) -> Vec<PathBuf> {
+    let mut libs: Vec<PathBuf> = out
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect();
+    libs.sort();
+    libs.dedup();
+    libs
 }
 
 /// A free /24 for the run's network in 10.214.0.0/16 (not used by a route or a docker network).
@@ -200,7 +240,14 @@ impl ComposeCluster {
         let mut images = BTreeMap::new();
         for n in &deployment.nodes {
             if !images.contains_key(&n.binary) {
-                images.insert(n.binary.clone(), build_image(&opts.bin_dir.join(&n.binary), &run_dir)?);
+                let program = opts.bin_dir.join(&n.binary);
+                if !program.is_file() && !n.install_hint.is_empty() {
+                    return Err(BackendError::NotInstalled {
+                        binary: n.binary.clone(),
+                        install: n.install_hint.clone(),
+                    });
+                }
+                images.insert(n.binary.clone(), build_image(&program, &run_dir)?);
             }
         }
         let data_root = run_dir.join("data");
@@ -462,4 +509,18 @@ fn clean_filtered(filter: &str) -> Vec<String> {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_reads_as_the_libraries_and_the_loader() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        assert_eq!(
+            parse_ldd(out),
+            [PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"), PathBuf::from("/lib64/ld-linux-x86-64.so.2")]
+        );
+    }
 }
