@@ -182,3 +182,46 @@ impl<R: RealApplication> HttpApplication for RealOnly<R> {
         self.0.parse_state(body)
     }
 }
+
+#[cfg(all(test, madsim))]
+mod tests {
+    use super::*;
+
+    struct Kv;
+    impl RealApplication for Kv {
+        type State = String;
+        fn name(&self) -> &str {
+            "kv"
+        }
+        fn roles(&self) -> Vec<String> {
+            vec!["server".into()]
+        }
+        fn operations(&self) -> Vec<String> {
+            vec!["get".into()]
+        }
+        fn launch(&self, _setup: &NodeSetup, _placement: &Placement) -> Launch {
+            Launch::binary("/usr/bin/kv-server")
+        }
+        fn request(&self, _op: &Operation) -> HttpCall {
+            HttpCall::new("GET", "/get")
+        }
+        fn reply(&self, _op: &Operation, _status: u16, body: &str) -> HttpReply {
+            HttpReply::Done(OpOutcome::ok(body))
+        }
+        fn parse_state(&self, body: &str) -> Result<String, String> {
+            Ok(body.to_owned())
+        }
+    }
+
+    #[test]
+    fn a_plan_of_it_validates_but_a_simulation_refuses_it_by_name() {
+        let plan = crate::Plan::from_toml(
+            "name = \"p\"\n[app]\nname = \"kv\"\n[topology]\nnodes = { server = 3 }\n[run]\nduration = \"1s\"\n",
+        )
+        .expect("a plan");
+        let scenario = crate::Scenario::new(RealOnly(Kv), plan).expect("the plan fits the application");
+        let err = crate::run(&scenario).expect_err("no simulated node");
+        assert!(err.to_string().contains("application \"kv\" runs on real backends only"), "{err}");
+        assert!(err.to_string().contains("gauntlet test-real"), "{err}");
+    }
+}
