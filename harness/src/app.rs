@@ -266,6 +266,18 @@ pub trait HttpApplication: Application {
     fn parse_state(&self, body: &str) -> Result<Self::State, String>;
 }
 
+/// Whether every member's state equals the first one's; `Err` names the first that differs
+/// (the default of [`Application::converged`]).
+pub fn all_equal<S: PartialEq + fmt::Debug>(states: &[(&str, &S)]) -> Result<(), String> {
+    match states.split_first() {
+        Some(((first_name, first), rest)) => match rest.iter().find(|(_, s)| s != first) {
+            Some((name, s)) => Err(format!("{first_name} has {first:?} but {name} has {s:?}")),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
 /// A system under test. Keep it small: Gauntlet supplies topology, load, faults, observation
 /// and judgement; the application supplies only what only it knows.
 pub trait Application: Send + Sync + 'static {
@@ -334,15 +346,9 @@ pub trait Application: Send + Sync + 'static {
     }
 
     /// Whether these states (one per live member) have converged; `Err` says how they differ.
-    /// Default: all equal.
+    /// Default: all equal ([`all_equal`]).
     fn converged(&self, states: &[(&str, &Self::State)]) -> Result<(), String> {
-        match states.split_first() {
-            Some(((first_name, first), rest)) => match rest.iter().find(|(_, s)| s != first) {
-                Some((name, s)) => Err(format!("{first_name} has {first:?} but {name} has {s:?}")),
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
+        all_equal(states)
     }
 
     /// Registers the application's own expectations. Default: none.

@@ -90,13 +90,7 @@ pub trait RealApplication: Send + Sync + 'static {
     }
     /// Whether the live members' states have converged. Default: all equal.
     fn converged(&self, states: &[(&str, &Self::State)]) -> Result<(), String> {
-        match states.split_first() {
-            Some(((first_name, first), rest)) => match rest.iter().find(|(_, s)| s != first) {
-                Some((name, s)) => Err(format!("{first_name} has {first:?} but {name} has {s:?}")),
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
+        crate::app::all_equal(states)
     }
     /// A history entry as an operation of a built-in linearizability model. Default: none.
     fn history_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lincheck::HistoryOp> {

@@ -241,12 +241,7 @@ impl ComposeCluster {
         for n in &deployment.nodes {
             if !images.contains_key(&n.binary) {
                 let program = opts.bin_dir.join(&n.binary);
-                if !program.is_file() && !n.install_hint.is_empty() {
-                    return Err(BackendError::NotInstalled {
-                        binary: n.binary.clone(),
-                        install: n.install_hint.clone(),
-                    });
-                }
+                n.check_installed(&program)?;
                 images.insert(n.binary.clone(), build_image(&program, &run_dir)?);
             }
         }

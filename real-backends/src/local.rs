@@ -170,15 +170,7 @@ impl LocalCluster {
         };
         for node in &deployment.nodes {
             let program = opts.bin_dir.join(&node.binary);
-            if !program.is_file() {
-                if !node.install_hint.is_empty() {
-                    return Err(BackendError::NotInstalled {
-                        binary: node.binary.clone(),
-                        install: node.install_hint.clone(),
-                    });
-                }
-                return Err(BackendError::MissingBinary { binary: node.binary.clone(), path: program });
-            }
+            node.check_installed(&program)?;
             std::fs::create_dir_all(&node.data_dir)
                 .map_err(|e| BackendError::io(format!("creating {}", node.data_dir), e))?;
             let ns = cluster.fabric.as_ref().map(|f| f.port(&node.name).map(|p| p.ns.clone())).transpose()?;

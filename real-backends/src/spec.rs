@@ -50,6 +50,21 @@ pub struct NodeDeploy {
     pub install_hint: String,
 }
 
+impl NodeDeploy {
+    /// `Ok` if `program` (this node's binary, where the backend looks for it) is there; else
+    /// what is missing: a system installed on the machine names its package
+    /// ([`BackendError::NotInstalled`]), a binary built here where it was looked for.
+    pub fn check_installed(&self, program: &std::path::Path) -> Result<(), crate::BackendError> {
+        if program.is_file() {
+            Ok(())
+        } else if !self.install_hint.is_empty() {
+            Err(crate::BackendError::NotInstalled { binary: self.binary.clone(), install: self.install_hint.clone() })
+        } else {
+            Err(crate::BackendError::MissingBinary { binary: self.binary.clone(), path: program.to_owned() })
+        }
+    }
+}
+
 impl Deployment {
     /// The node named `name`.
     pub fn node(&self, name: &str) -> Option<&NodeDeploy> {

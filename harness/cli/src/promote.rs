@@ -7,7 +7,7 @@ use crate::plan_cmd::{load_plan, seeds_for};
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta};
 use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
-use gauntlet_backends::baseline::{Comparison, Tolerance};
+use gauntlet_backends::baseline::{Comparison, Observables, Tolerance};
 use gauntlet_backends::compose::{self, ComposeCluster, ComposeOptions};
 use gauntlet_backends::live::{self, Cluster};
 use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
@@ -191,6 +191,7 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
         eprintln!("gauntlet: writing {}: {e}", bundle_path.display());
     }
     let cmp = baseline.as_ref().map(|b| Comparison::new(b, &observed, Tolerance::default()));
+    let observables = cmp.as_ref().map_or_else(|| Observables::of(&observed), |c| c.observed.clone());
     let matches = cmp.as_ref().is_none_or(Comparison::matches);
     if p.json {
         let failure = match &outcome.verdict {
@@ -209,7 +210,7 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
             "baseline_verdict": baseline.as_ref().map(|b| b.summary.verdict.clone()),
             "matches_baseline": cmp.as_ref().map(Comparison::matches),
             "deviations": cmp.as_ref().map(|c| c.deviations.clone()),
-            "observed": cmp.as_ref().map_or_else(|| serde_json::to_value(gauntlet_backends::baseline::Observables::of(&observed)).unwrap_or_default(), |c| serde_json::to_value(&c.observed).unwrap_or_default()),
+            "observed": observables,
             "baseline": cmp.as_ref().map(|c| c.baseline.clone()),
             "tolerance": cmp.as_ref().map(|c| c.tolerance),
             "history_ops": outcome.history.len(),
@@ -234,7 +235,7 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
             }
             None => println!(
                 "observed: {} (no simulated baseline; {} operations recorded)",
-                gauntlet_backends::baseline::Observables::of(&observed).render().trim_end(),
+                observables.render().trim_end(),
                 outcome.history.len()
             ),
         }
