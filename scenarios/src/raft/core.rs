@@ -284,6 +284,18 @@ pub struct Raft {
     terms_led: Vec<u64>,
 }
 
+/// Most entries one append carries.
+const BATCH: u64 = 64;
+
+/// Which peers a round of appends sends entries to (see [`Raft::broadcast_append`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batches {
+    /// Every peer gets its next batch (heartbeats, a new leader's first round).
+    All,
+    /// Only peers within a batch of the log's end get entries.
+    UpToDate,
+}
+
 /// What observers see of a replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -407,7 +419,7 @@ impl Raft {
         match self.role {
             Role::Leader => {
                 if self.now >= self.next_heartbeat {
-                    self.broadcast_append(out);
+                    self.broadcast_append(Batches::All, out);
                 }
             }
             Role::Candidate if self.now >= self.next_heartbeat && self.now < self.election_deadline => {
@@ -501,7 +513,7 @@ impl Raft {
             // Planted bug: the leader trusts replica counting to commit what earlier leaders
             // left behind, so it skips the no-op that would commit them in its own term, and
             // serves reads once the log as it was at election is applied.
-            self.broadcast_append(out);
+            self.broadcast_append(Batches::All, out);
             self.last_index()
         } else {
             self.append_local(Command::Noop, out)
@@ -519,13 +531,20 @@ impl Raft {
             // Planted bug: count the entry as durable before the write is synced.
             self.durable = index;
         }
-        self.broadcast_append(out);
+        self.broadcast_append(Batches::UpToDate, out);
         let sync = !self.bugs.lost_ack_write;
         out.push(Output::Persist { hard: None, truncate_from: None, entries: vec![entry], first_index: index, sync });
         index
     }
 
-    fn broadcast_append(&mut self, out: &mut Vec<Output>) {
+    /// Sends every peer an append (a new round). `batches` says which peers get entries: a
+    /// heartbeat sends every peer its next batch; a round started by a client request sends
+    /// entries only to peers within a batch of the end of the log, and the others (being
+    /// caught up one batch per reply) just the round and the commit index, so a lagging
+    /// follower is not sent the same batch again on every request while its reply is on the
+    /// way. (Real links have a bandwidth: those copies queued up ahead of the replies and
+    /// slowed catching up to one batch per half second; the simulated network has none.)
+    fn broadcast_append(&mut self, batches: Batches, out: &mut Vec<Output>) {
         self.round += 1;
         self.round_sent_wall.insert(self.round, self.wall);
         while self.round_sent_wall.len() > 64 {
@@ -533,16 +552,26 @@ impl Raft {
         }
         self.next_heartbeat = self.now + self.timing.heartbeat_ms;
         for p in self.peers.clone() {
-            self.send_append(p, out);
+            let next = self.next.get(&p).copied().unwrap_or(1).max(1);
+            let lagging = self.last_index() >= next + BATCH;
+            let with_entries = batches == Batches::All || !lagging;
+            self.send_append_with(p, with_entries, out);
         }
         self.advance_commit(out);
     }
 
     fn send_append(&mut self, p: Peer, out: &mut Vec<Output>) {
+        self.send_append_with(p, true, out);
+    }
+
+    fn send_append_with(&mut self, p: Peer, with_entries: bool, out: &mut Vec<Output>) {
         let next = self.next.get(&p).copied().unwrap_or(1).max(1);
         let prev_index = next - 1;
-        let entries: Vec<Entry> =
-            self.log[next.min(self.log.len() as u64) as usize..].iter().take(64).cloned().collect();
+        let entries: Vec<Entry> = if with_entries {
+            self.log[next.min(self.log.len() as u64) as usize..].iter().take(BATCH as usize).cloned().collect()
+        } else {
+            Vec::new()
+        };
         out.push(Output::Send {
             to: p,
             message: Message::Append {
@@ -665,9 +694,13 @@ impl Raft {
                 let acked = self.acked_round.entry(from).or_insert(0);
                 *acked = (*acked).max(round);
                 if success {
-                    self.matched.insert(from, match_index.max(self.matched.get(&from).copied().unwrap_or(0)));
+                    let before = self.matched.get(&from).copied().unwrap_or(0);
+                    self.matched.insert(from, match_index.max(before));
                     self.next.insert(from, match_index + 1);
-                    if match_index < self.last_index() {
+                    // Only a reply that acknowledges something new sends the next batch: a
+                    // duplicate acknowledgement (of a heartbeat carrying a batch already sent)
+                    // would otherwise start a second chain of sends, and every later one another.
+                    if match_index > before && match_index < self.last_index() {
                         self.send_append(from, out);
                     }
                 } else {
@@ -774,7 +807,7 @@ impl Raft {
                 }
                 let read_index = self.commit.max(self.term_start);
                 self.pending_reads.push(PendingRead { reply_to, key, read_index, round: self.round + 1 });
-                self.broadcast_append(out);
+                self.broadcast_append(Batches::UpToDate, out);
             }
             ClientCommand::Put { key, value } => {
                 let index = self.append_local(Command::Put { key, value }, out);

@@ -97,7 +97,7 @@ fn a_passing_run_reports_as_one_self_contained_page() {
 #[test]
 fn a_failing_run_reports_the_failure() {
     let (run, html) =
-        run_and_report("fail", "kv-leader-partition.toml", &["--seed", "21", "--bug", "commit-old-term"], 1);
+        run_and_report("fail", "kv-leader-partition.toml", &["--seed", "89", "--bug", "commit-old-term"], 1);
     assert_ne!(run["verdict"], "pass");
     assert_self_contained_report(&run, &html);
     assert!(html.contains(r#"<span class="badge fail">FAIL</span> safety failure at "#), "the verdict in the header");

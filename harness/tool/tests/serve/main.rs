@@ -97,7 +97,7 @@ fn sweep_streams_and_replays(store: Option<&str>) {
     let mut streamed = failed_in_stream.clone();
     streamed.sort_unstable();
     assert_eq!(failed_seeds, streamed, "the stream and the store agree");
-    assert!(failed_seeds.contains(&12), "seed 12 fails with commit-old-term: {failed_seeds:?}");
+    assert!(failed_seeds.contains(&47), "seed 47 fails with commit-old-term: {failed_seeds:?}");
     for f in failures.iter().take(2) {
         assert_eq!(f["source"], "linearizable", "{f}");
         assert!(f["replay"].as_str().unwrap().contains(&format!("SIM_SEED={}", f["seed"])), "{f}");
@@ -331,20 +331,20 @@ fn a_browser_shows_a_run_submitted_through_the_api() {
          && document.querySelector('#failures a').textContent",
         Duration::from_secs(120),
     );
-    assert_eq!(live, "12", "seed 12 is the first failure, shown as it came");
+    assert_eq!(live, "47", "seed 47 is the first failure, shown as it came");
     assert!(browser.eval("+document.getElementById('live').dataset.events").as_u64() > Some(1));
     // At `finished` the page reloads itself and shows the run as the store has it.
     browser.wait_for("document.getElementById('state').textContent === 'failed'", Duration::from_secs(120));
     assert_eq!(browser.text("#progress"), "60/60", "all seeds counted");
     let html = browser.eval("document.body.innerHTML").as_str().unwrap_or_default().to_owned();
-    assert!(html.contains(&format!("/runs/{id}/seeds/12\"")) && html.contains("SIM_SEED=12"), "{html}");
+    assert!(html.contains(&format!("/runs/{id}/seeds/47\"")) && html.contains("SIM_SEED=47"), "{html}");
 
     browser.goto(&format!("{}/", server.url));
     let list = browser.eval("document.body.innerText").as_str().unwrap_or_default().to_owned();
     assert!(list.contains(&id) && list.contains("kv-leader-partition") && list.contains("gossip-smoke"), "{list}");
 
-    browser.goto(&format!("{}/runs/{id}/seeds/12", server.url));
-    assert!(browser.text("#verdict").contains("linearizable") && browser.text("#replay").contains("SIM_SEED=12"));
+    browser.goto(&format!("{}/runs/{id}/seeds/47", server.url));
+    assert!(browser.text("#verdict").contains("linearizable") && browser.text("#replay").contains("SIM_SEED=47"));
     browser.wait_for(
         "document.getElementById('report').contentDocument.querySelector('svg') !== null",
         Duration::from_secs(30),
@@ -407,7 +407,7 @@ fn a_failed_run_opens_an_incident_whose_alert_is_retried_until_delivered() {
     let (url, received) = webhook(vec![500]);
     let server = Server::start_with(&data, &["--webhook", &url]);
     let runs = format!("{}/v1/test-runs", server.url);
-    let body = serde_json::json!({"plan": plan_text("kv-leader-partition.toml"), "seeds": "10..14", "bugs": ["commit-old-term"]});
+    let body = serde_json::json!({"plan": plan_text("kv-leader-partition.toml"), "seeds": "45..49", "bugs": ["commit-old-term"]});
     let (status, run) = call("POST", &runs, Some(TOKEN), Some(&body.to_string()));
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_str().unwrap().to_owned();
@@ -424,8 +424,8 @@ fn a_failed_run_opens_an_incident_whose_alert_is_retried_until_delivered() {
         (Some("gauntlet.run_failed"), Some(id.as_str())),
         "{alert}"
     );
-    assert_eq!(alert["failures"][0]["seed"], 12, "{alert}");
-    assert!(alert["failures"][0]["replay"].as_str().unwrap().contains("SIM_SEED=12"), "{alert}");
+    assert_eq!(alert["failures"][0]["seed"], 47, "{alert}");
+    assert!(alert["failures"][0]["replay"].as_str().unwrap().contains("SIM_SEED=47"), "{alert}");
     assert!(alert["build"].as_str().is_some_and(|b| !b.is_empty()), "{alert}");
     // The incident records both attempts (the record follows the delivery closely).
     let deadline = Instant::now() + Duration::from_secs(10);

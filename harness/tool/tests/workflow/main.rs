@@ -148,10 +148,10 @@ fn a_planted_bug_is_found_by_a_sweep_shrunk_and_the_shrunk_bundle_fails_the_same
 }
 
 /// Runs `plan` with `bug` at `seed` (a failing seed), shrinks the bundle, and checks the
-/// reproducer: at most 3 fault groups, a run no longer than 1.5× its failure time (plus the
+/// reproducer: at most `max_faults` fault groups, a run no longer than 1.5× its failure time (plus the
 /// two observations the cooldown keeps), and `gauntlet run` of the shrunk plan failing with
 /// the same class and expectation.
-fn shrinks_to_a_small_reproducer(plan_name: &str, bug: &str, seed: u64) {
+fn shrinks_to_a_small_reproducer(plan_name: &str, bug: &str, seed: u64, max_faults: u64) {
     let dir = tempdir(&format!("shrink-{plan_name}"));
     let seed_text = seed.to_string();
     let first = gauntlet(&["run", &plan(plan_name), "--bug", bug, "--seed", &seed_text, "--json", "--out", s(&dir)]);
@@ -163,7 +163,8 @@ fn shrinks_to_a_small_reproducer(plan_name: &str, bug: &str, seed: u64) {
     let out = gauntlet(&["shrink", &bundle, "-o", s(&shrunk_plan), "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let shrink = json(&out);
-    assert!(shrink["faults_after"].as_u64().unwrap() <= 3, "{bug}: at most 3 fault groups: {shrink}");
+    let faults = shrink["faults_after"].as_u64().unwrap();
+    assert!(faults <= max_faults, "{bug}: at most {max_faults} fault groups: {shrink}");
     let (sim, at) = (shrink["sim_time_ms_after"].as_u64().unwrap(), shrink["failure_at_ms"].as_u64().unwrap());
     assert!(sim <= at * 3 / 2 + 200, "{bug}: the run ends soon after its evidence: {sim} ms for a failure at {at} ms");
     let again = gauntlet(&["run", s(&shrunk_plan), "--seed", &seed_text, "--json", "--no-bundle"]);
@@ -173,25 +174,25 @@ fn shrinks_to_a_small_reproducer(plan_name: &str, bug: &str, seed: u64) {
 
 #[test]
 fn a_ledger_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
-    shrinks_to_a_small_reproducer("ledger-aggressive-chaos.toml", "mempool-drop-on-restart", 0);
+    shrinks_to_a_small_reproducer("ledger-aggressive-chaos.toml", "mempool-drop-on-restart", 0, 3);
 }
 
 #[test]
 fn a_gossip_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
-    shrinks_to_a_small_reproducer("gossip-smoke.toml", "deaf_after_restart", 0);
+    shrinks_to_a_small_reproducer("gossip-smoke.toml", "deaf_after_restart", 0, 3);
 }
 
 #[test]
 fn a_raft_bug_shrinks_to_a_small_reproducer_that_fails_the_same_way() {
-    // Seed 121 of kv-leader-partition: 14 leader cuts, 3 of which reproduce.
-    shrinks_to_a_small_reproducer("kv-leader-partition.toml", "commit-old-term", 121);
+    // Seed 103 of kv-leader-partition: 11 leader cuts, 2 of which reproduce.
+    shrinks_to_a_small_reproducer("kv-leader-partition.toml", "commit-old-term", 103, 3);
 }
 
 #[test]
-fn a_forgotten_vote_shrinks_to_three_faults() {
-    // Seed 215 of kv-vote-restart: 33 faults, of which a restart, a cut and another restart
-    // give two leaders in one term.
-    shrinks_to_a_small_reproducer("kv-vote-restart.toml", "split-vote", 215);
+fn a_forgotten_vote_shrinks_to_four_faults() {
+    // Seed 1303 of kv-vote-restart: 36 faults, of which 4 give two leaders in one term (the
+    // smallest reproducer of the 12 first failing seeds in 0..1747; docs/WORKFLOW.md).
+    shrinks_to_a_small_reproducer("kv-vote-restart.toml", "split-vote", 1303, 4);
 }
 
 #[test]
