@@ -127,6 +127,13 @@ pub struct Launch {
     /// What to install when `binary` is missing (e.g. "Debian's etcd-server package"), for a
     /// binary nobody builds here.
     pub install_hint: String,
+    /// A readiness check other than `GET health_path` (a RESP `PING`): see
+    /// [`Launch::health_call`].
+    pub health_request: Option<HttpCall>,
+    /// Files written into the node's data directory before its first start, by name (a
+    /// configuration file the server insists on, such as Redis Sentinel's). A file already
+    /// there is kept: servers that rewrite their configuration keep what they wrote.
+    pub files: BTreeMap<String, String>,
 }
 
 impl Launch {
@@ -159,6 +166,21 @@ impl Launch {
     pub fn health(mut self, path: impl Into<String>) -> Self {
         self.health_path = path.into();
         self
+    }
+    /// Sets the readiness check to a request of its own (it must answer status 200 once the
+    /// node is ready), e.g. `HttpCall::resp([vec!["PING"]])` for a server without HTTP.
+    pub fn health_call(mut self, call: HttpCall) -> Self {
+        self.health_request = Some(call);
+        self
+    }
+    /// Adds a file written into the node's data directory before its first start.
+    pub fn file(mut self, name: impl Into<String>, contents: impl Into<String>) -> Self {
+        self.files.insert(name.into(), contents.into());
+        self
+    }
+    /// The readiness check: the [`Launch::health_call`] if set, else `GET` the health path.
+    pub fn readiness(&self) -> HttpCall {
+        self.health_request.clone().unwrap_or_else(|| HttpCall::new("GET", self.health_path()))
     }
     /// Says what to install when the binary is missing.
     pub fn install_hint(mut self, hint: impl Into<String>) -> Self {
@@ -206,7 +228,9 @@ impl Placement {
     }
 }
 
-/// One HTTP request a promoted client sends for an operation.
+/// One request a real client sends a node for an operation, a status read or a health check:
+/// an HTTP/1.1 request (the default), or Redis's protocol (RESP) commands for a server that
+/// speaks no HTTP ([`HttpCall::resp`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCall {
     /// `GET`, `PUT`, `POST`…
@@ -217,12 +241,36 @@ pub struct HttpCall {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// RESP commands sent instead of HTTP, in one pipeline on one connection, when not empty
+    /// (`method`, `path`, `headers` and `body` are then unused). The answer comes back as
+    /// status 200 with the replies as JSON (one reply: the value itself; several: an array;
+    /// simple and bulk strings as strings, integers as numbers, nil as `null`), or status 500
+    /// with the text of the first error reply (`READONLY …`).
+    pub resp: Vec<Vec<String>>,
 }
 
 impl HttpCall {
     /// A request with no headers or body.
     pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
-        HttpCall { method: method.into(), path: path.into(), headers: Vec::new(), body: Vec::new() }
+        HttpCall { method: method.into(), path: path.into(), headers: Vec::new(), body: Vec::new(), resp: Vec::new() }
+    }
+    /// RESP commands (each a command and its arguments), sent in one pipeline.
+    ///
+    /// ```
+    /// let add = gauntlet::HttpCall::resp([vec!["SADD", "s", "7"], vec!["WAIT", "1", "100"]]);
+    /// assert_eq!(add.resp[1][0], "WAIT");
+    /// ```
+    pub fn resp<C, A>(commands: C) -> Self
+    where
+        C: IntoIterator<Item = Vec<A>>,
+        A: Into<String>,
+    {
+        let resp = commands.into_iter().map(|c| c.into_iter().map(Into::into).collect()).collect();
+        HttpCall { resp, ..HttpCall::new("", "") }
+    }
+    /// Whether this is a RESP call.
+    pub fn is_resp(&self) -> bool {
+        !self.resp.is_empty()
     }
     /// Adds a header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -245,6 +293,22 @@ pub enum HttpReply {
     Elsewhere(Option<u32>),
 }
 
+/// How a real backend skews a node's clock for the plan's clock-skew faults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockControl {
+    /// The node serves Gauntlet's `PUT /clock` and reads `GAUNTLET_CLOCK_OFFSET_MS` and
+    /// `GAUNTLET_CLOCK_DRIFT_PPM` at start (Gauntlet's own node binaries, through
+    /// `gauntlet_sim::Clock`).
+    Api,
+    /// The node runs under Debian's libfaketime (`LD_PRELOAD`), whose offset and rate the
+    /// backend rewrites in a file the library rereads: for a dynamically linked program that
+    /// reads the clock through libc (C, C++, most interpreters). Not for Go programs, whose
+    /// clock reads bypass libc.
+    Faketime,
+    /// The node's clock cannot be skewed: a plan with clock skew is refused, with this reason.
+    Unsupported(String),
+}
+
 /// An application that can be promoted to real deployments: its nodes serve an HTTP API, and
 /// this says how an operation becomes a request, what an answer means and how a node's state
 /// is read. Backends need nothing else to drive and observe a real cluster.
@@ -264,6 +328,15 @@ pub trait HttpApplication: Application {
     }
     /// Parses a node's state from the body `status_path` answered.
     fn parse_state(&self, body: &str) -> Result<Self::State, String>;
+    /// Whether nodes of `role` serve clients' operations (a cluster's monitors, such as Redis
+    /// Sentinels, do not). Default: every role.
+    fn serves(&self, _role: &str) -> bool {
+        true
+    }
+    /// How a backend skews a node's clock. Default: [`ClockControl::Api`].
+    fn clock_control(&self) -> ClockControl {
+        ClockControl::Api
+    }
 }
 
 /// Whether every member's state equals the first one's; `Err` names the first that differs
@@ -367,6 +440,12 @@ pub trait Application: Send + Sync + 'static {
     /// `linearizable` fails saying this hook is missing. For a model of your own, see
     /// [`ExpectationRegistry::linearizable_with`].
     fn history_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lincheck::HistoryOp> {
+        None
+    }
+
+    /// A history entry as an operation of the built-in set check (`no_lost_writes`): an add
+    /// of a unique element, or a read of the whole set. Default: none.
+    fn set_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lost_writes::SetOp> {
         None
     }
 

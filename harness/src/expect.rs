@@ -156,6 +156,7 @@ impl<A: Application> ExpectationRegistry<A> {
             Ok(Box::new(Progress { min_ops }) as Box<dyn Expectation<A>>)
         });
         crate::lincheck::expectation::register_builtin(&mut r);
+        crate::lost_writes::register_builtin(&mut r);
         app.expectations(&mut r);
         r
     }

@@ -32,6 +32,7 @@ pub mod expect;
 pub mod explore;
 pub mod judge;
 pub mod lincheck;
+pub mod lost_writes;
 pub mod observe;
 pub mod plan;
 pub mod real_app;
@@ -49,8 +50,8 @@ pub mod verdict;
 pub mod workload;
 
 pub use app::{
-    Application, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Placed,
-    Placement,
+    Application, ClockControl, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation,
+    Placed, Placement,
 };
 pub use builder::ScenarioBuilder;
 pub use bundle::{Bundle, Summary};

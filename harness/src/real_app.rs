@@ -33,7 +33,8 @@
 //! ```
 
 use crate::app::{
-    Application, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation, Placement,
+    Application, ClockControl, HttpApplication, HttpCall, HttpReply, Launch, NodeRef, NodeSetup, OpOutcome, Operation,
+    Placement,
 };
 use crate::expect::ExpectationRegistry;
 use gauntlet_sim::NodeContext;
@@ -96,6 +97,20 @@ pub trait RealApplication: Send + Sync + 'static {
     fn history_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lincheck::HistoryOp> {
         None
     }
+    /// A history entry as an add or a read of the built-in set check. Default: none.
+    fn set_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lost_writes::SetOp> {
+        None
+    }
+    /// Whether nodes of `role` serve clients' operations. Default: every role.
+    fn serves(&self, _role: &str) -> bool {
+        true
+    }
+    /// How a backend skews a node's clock. Default: [`ClockControl::Faketime`] (a binary
+    /// nobody here wrote has no `PUT /clock`); a Go program says
+    /// [`ClockControl::Unsupported`].
+    fn clock_control(&self) -> ClockControl {
+        ClockControl::Faketime
+    }
 }
 
 /// A [`RealApplication`] as an [`Application`]: its simulated parts refuse (a simulation never
@@ -153,6 +168,9 @@ impl<R: RealApplication> Application for RealOnly<R> {
     fn history_op(&self, entry: &crate::workload::HistoryEntry) -> Option<crate::lincheck::HistoryOp> {
         self.0.history_op(entry)
     }
+    fn set_op(&self, entry: &crate::workload::HistoryEntry) -> Option<crate::lost_writes::SetOp> {
+        self.0.set_op(entry)
+    }
     fn probe_scope(&self) -> Vec<String> {
         let name = std::any::type_name::<R>();
         vec![name.split("::").next().unwrap_or(name).to_owned()]
@@ -171,6 +189,12 @@ impl<R: RealApplication> HttpApplication for RealOnly<R> {
     }
     fn status_call(&self) -> HttpCall {
         self.0.status_call()
+    }
+    fn serves(&self, role: &str) -> bool {
+        self.0.serves(role)
+    }
+    fn clock_control(&self) -> ClockControl {
+        self.0.clock_control()
     }
     fn parse_state(&self, body: &str) -> Result<Self::State, String> {
         self.0.parse_state(body)

@@ -212,6 +212,8 @@ pub struct ComposeCluster {
     paused: BTreeSet<String>,
     skew: BTreeMap<String, (i64, i64)>,
     torn_down: bool,
+    /// Whether teardown removes the data directories (a system nobody here wrote).
+    remove_data: bool,
 }
 
 impl ComposeCluster {
@@ -249,6 +251,7 @@ impl ComposeCluster {
         for n in &deployment.nodes {
             let d = data_root.join(&n.name);
             std::fs::create_dir_all(&d).map_err(|e| BackendError::io(format!("creating {}", d.display()), e))?;
+            n.write_files(&d)?;
         }
         let file = run_dir.join("docker-compose.yml");
         let text = serde_json::to_string_pretty(&render(&deployment, &images, &subnet, &data_root)).expect("renders");
@@ -271,6 +274,7 @@ impl ComposeCluster {
             paused: BTreeSet::new(),
             skew: BTreeMap::new(),
             torn_down: false,
+            remove_data: !scenario.app().simulated(),
         };
         cluster.compose(&["up", "-d", "--no-build"])?;
         let names: Vec<String> = cluster.deployment.nodes.iter().map(|n| n.name.clone()).collect();
@@ -332,6 +336,10 @@ impl ComposeCluster {
         }
         let result = self.compose(&["down", "-v", "--remove-orphans", "-t", "0"]).map(|_| ());
         clean_run(&self.run_id);
+        let data = self.run_dir.join("data");
+        if self.remove_data && data.exists() {
+            std::fs::remove_dir_all(&data).map_err(|e| BackendError::io(format!("removing {}", data.display()), e))?;
+        }
         result
     }
 
@@ -435,12 +443,14 @@ impl Cluster for ComposeCluster {
         self.endpoints.contains_key(node) && !self.down.contains(node) && !self.paused.contains(node)
     }
 
-    /// Waits until every node answers `GET /healthz`.
+    /// Waits until every node answers its readiness check (`GET /healthz` unless its launch
+    /// said otherwise) with 200.
     async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         for (name, addr) in self.endpoints.clone() {
-            let health = self.deployment.node(&name).map_or("/healthz".to_owned(), |n| n.health_path.clone());
-            while !matches!(crate::http::get(addr, &health, Duration::from_millis(500)).await, Ok((200, _))) {
+            let health =
+                self.deployment.node(&name).map_or_else(|| HttpCall::new("GET", "/healthz"), |n| n.readiness.clone());
+            while !matches!(crate::http::request(addr, &health, Duration::from_millis(500)).await, Ok((200, _))) {
                 if tokio::time::Instant::now() > deadline {
                     return Err(BackendError::NotReady {
                         node: name.clone(),

@@ -133,12 +133,14 @@ fn roles(dep: &Deployment) -> BTreeMap<String, Vec<&NodeDeploy>> {
 /// ```
 /// use gauntlet_backends::k8s::{render, K8sOptions};
 /// use gauntlet_backends::spec::{Deployment, NodeDeploy};
+/// use gauntlet::HttpCall;
 /// let node = |i: u32| NodeDeploy {
 ///     name: format!("replica-{i}"), role: "replica".into(), index: i, id: i,
 ///     binary: "raft-kv-node".into(), args: vec![],
 ///     env: [("RAFT_KV_ID".to_owned(), i.to_string())].into(),
 ///     ports: vec![7000, 7001], http_port: 7001, data_dir: "/data".into(),
 ///     host: format!("replica-{i}.raft-kv"), health_path: "/healthz".into(), install_hint: String::new(),
+///     readiness: HttpCall::new("GET", "/healthz"), files: Default::default(),
 /// };
 /// let dep = Deployment { run_id: "gnt-00000001".into(), app: "raft-kv".into(), plan: "p".into(), nodes: vec![node(0), node(1)] };
 /// let objects = render(&dep, &K8sOptions::default()).unwrap();
@@ -247,10 +249,15 @@ pub fn render(dep: &Deployment, opts: &K8sOptions) -> Result<Vec<Manifest>, Rend
             "envFrom": [ { "configMapRef": { "name": config_name } } ],
             "env": env,
             "ports": first.ports.iter().map(|p| json!({ "name": format!("p{p}"), "containerPort": p, "protocol": "TCP" })).collect::<Vec<_>>(),
-            "readinessProbe": {
-                "httpGet": { "path": first.health_path, "port": first.http_port },
-                "periodSeconds": 1,
-                "failureThreshold": 3,
+            // A server without HTTP (RESP) is ready when its port accepts connections.
+            "readinessProbe": if first.readiness.is_resp() {
+                json!({ "tcpSocket": { "port": first.http_port }, "periodSeconds": 1, "failureThreshold": 3 })
+            } else {
+                json!({
+                    "httpGet": { "path": first.health_path, "port": first.http_port },
+                    "periodSeconds": 1,
+                    "failureThreshold": 3,
+                })
             },
             "volumeMounts": [ { "name": "data", "mountPath": first.data_dir } ],
         });

@@ -406,8 +406,9 @@ fn aimed_faults(
     }
 }
 
-/// Performs `op`: first at the node that last served its user (or one picked from the
-/// operation's argument), then wherever the answers point, three attempts at most.
+/// Performs `op` at the members whose role serves clients ([`HttpApplication::serves`]):
+/// first at the node that last served its user (or one picked from the operation's argument),
+/// then wherever the answers point, three attempts at most.
 async fn execute<A: HttpApplication>(
     app: &A,
     op: &Operation,
@@ -415,8 +416,9 @@ async fn execute<A: HttpApplication>(
     endpoints: &BTreeMap<String, SocketAddr>,
     sticky: &Mutex<BTreeMap<u32, u32>>,
 ) -> OpOutcome {
+    let nodes: Vec<&NodeRef> = nodes.iter().filter(|n| app.serves(&n.role)).collect();
     if nodes.is_empty() {
-        return OpOutcome::fail("no members");
+        return OpOutcome::fail("no members that serve clients");
     }
     let by_id = |id: u32| nodes.iter().position(|n| n.id.0 == id);
     let remembered = sticky.lock().expect("sticky").get(&op.user).copied();

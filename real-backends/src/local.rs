@@ -13,7 +13,7 @@ use crate::rules::bounds_ms;
 use crate::spec::Deployment;
 use crate::sys::Features;
 use gauntlet::chaos::{self, AimedFault};
-use gauntlet::{HttpApplication, HttpCall, Placed, Scenario};
+use gauntlet::{ClockControl, HttpApplication, HttpCall, Placed, Scenario};
 use gauntlet_sim::{Fault, LinkConfig, Seeds};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -44,6 +44,11 @@ pub struct LocalCluster {
     procs: BTreeMap<String, NodeProcess>,
     endpoints: BTreeMap<String, SocketAddr>,
     torn_down: bool,
+    /// For nodes run under libfaketime: the directory of their clock files (`<node>.faketime`).
+    faketime: Option<PathBuf>,
+    /// Whether teardown removes the data directories (a system nobody here wrote: its data is
+    /// not evidence Gauntlet reads; Gauntlet's own nodes' data is kept for inspection).
+    remove_data: bool,
 }
 
 /// A fresh run id: `gnt-` and 8 hex digits (from the clock and pid: unique per machine, not
@@ -99,6 +104,15 @@ pub fn unsupported<A: HttpApplication>(
             }
         }
     }
+    let skews =
+        timeline.faults.entries.iter().any(
+            |e| matches!(e.fault, Fault::ClockSkew { offset_ms, drift_ppm, .. } if offset_ms != 0 || drift_ppm != 0),
+        );
+    if skews {
+        if let Some(problem) = clock_skew_problem(&plan.app.name, &scenario.app().clock_control(), libfaketime()) {
+            need(problem);
+        }
+    }
     for link in &links {
         if link.loss > 0.0 && !namespaces {
             need(format!("message loss{why}"));
@@ -117,6 +131,51 @@ pub fn unsupported<A: HttpApplication>(
         }
     }
     missing
+}
+
+/// Why the clocks of `app`'s nodes, controlled so, cannot be skewed here (`lib`: where
+/// libfaketime is, if anywhere); `None` if they can.
+pub fn clock_skew_problem(app: &str, control: &ClockControl, lib: Option<PathBuf>) -> Option<String> {
+    match control {
+        ClockControl::Api => None,
+        ClockControl::Faketime if lib.is_some() => None,
+        ClockControl::Faketime => Some(format!(
+            "clock skew ({app} runs under libfaketime, which is not installed: apt-get install libfaketime)"
+        )),
+        ClockControl::Unsupported(why) => Some(format!("clock skew ({why})")),
+    }
+}
+
+/// Whether `plan`'s chaos ever skews a clock.
+fn skews_clocks(plan: &gauntlet::Plan) -> bool {
+    plan.chaos.clock_skew.is_some()
+}
+
+/// Writes `text` to `path` through a temporary file and a rename (a reader never sees half).
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let io = |e| BackendError::io(format!("writing {}", path.display()), e);
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The environment variable naming the libfaketime library to preload instead of Debian's.
+pub const LIBFAKETIME_ENV: &str = "GAUNTLET_LIBFAKETIME";
+
+/// Where libfaketime is: `$GAUNTLET_LIBFAKETIME` if set (and a file), else Debian's
+/// (`/usr/lib/<arch>/faketime/libfaketime.so.1`); `None` if it is not installed.
+pub fn libfaketime() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(LIBFAKETIME_ENV) {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
+    let lib = std::fs::read_dir("/usr/lib").ok()?.flatten().map(|e| e.path().join("faketime/libfaketime.so.1"));
+    lib.into_iter().find(|p| p.is_file())
+}
+
+/// The libfaketime specification of a clock `offset_ms` ahead running `drift_ppm` fast.
+pub fn faketime_spec(offset_ms: i64, drift_ppm: i64) -> String {
+    format!("{:+.3} x{:.6}\n", offset_ms as f64 / 1000.0, 1.0 + drift_ppm as f64 / 1e6)
 }
 
 /// Finds a free loopback port `p` with `p + 1` free too.
@@ -167,12 +226,27 @@ impl LocalCluster {
             procs: BTreeMap::new(),
             endpoints: BTreeMap::new(),
             torn_down: false,
+            faketime: None,
+            remove_data: !scenario.app().simulated(),
         };
+        // Clock skew for a binary without Gauntlet's clock API: libfaketime, preloaded, rereads
+        // the node's clock file at every clock read (`unsupported` refused a plan needing it
+        // where it is missing).
+        let faketime = match scenario.app().clock_control() {
+            ClockControl::Faketime if skews_clocks(plan) => libfaketime(),
+            _ => None,
+        };
+        if faketime.is_some() {
+            let dir = run_dir.join("clock");
+            std::fs::create_dir_all(&dir).map_err(|e| BackendError::io(format!("creating {}", dir.display()), e))?;
+            cluster.faketime = Some(dir);
+        }
         for node in &deployment.nodes {
             let program = opts.bin_dir.join(&node.binary);
             node.check_installed(&program)?;
             std::fs::create_dir_all(&node.data_dir)
                 .map_err(|e| BackendError::io(format!("creating {}", node.data_dir), e))?;
+            node.write_files(Path::new(&node.data_dir))?;
             let ns = cluster.fabric.as_ref().map(|f| f.port(&node.name).map(|p| p.ns.clone())).transpose()?;
             let addr: SocketAddr = format!("{}:{}", node.host, node.http_port)
                 .parse()
@@ -180,6 +254,15 @@ impl LocalCluster {
             cluster.endpoints.insert(node.name.clone(), addr);
             let log = logs.join(format!("{}.log", node.name));
             let mut proc = NodeProcess::new(node.clone(), program, ns, log, run_id);
+            if let (Some(lib), Some(dir)) = (&faketime, &cluster.faketime) {
+                let file = dir.join(format!("{}.faketime", node.name));
+                write_atomically(&file, &faketime_spec(0, 0))?;
+                proc.set_env("LD_PRELOAD", lib.display().to_string());
+                proc.set_env("FAKETIME_TIMESTAMP_FILE", file.display().to_string());
+                proc.set_env("FAKETIME_NO_CACHE", "1".into());
+                // Timers and timeouts keep real time; the wall clock is what is skewed.
+                proc.set_env("FAKETIME_DONT_FAKE_MONOTONIC", "1".into());
+            }
             proc.start()?;
             cluster.procs.insert(node.name.clone(), proc);
         }
@@ -223,10 +306,20 @@ impl LocalCluster {
         if let Some(mut f) = self.fabric.take() {
             f.teardown()?;
         }
+        if self.remove_data {
+            let data = self.run_dir.join("data");
+            if data.exists() {
+                std::fs::remove_dir_all(&data)
+                    .map_err(|e| BackendError::io(format!("removing {}", data.display()), e))?;
+            }
+        }
         crate::clean::clean_run(&self.run_id)
     }
 
     fn set_clock(&mut self, node: &str, offset_ms: i64, drift_ppm: i64) -> Result<()> {
+        if let Some(dir) = &self.faketime {
+            return write_atomically(&dir.join(format!("{node}.faketime")), &faketime_spec(offset_ms, drift_ppm));
+        }
         let addr = *self.endpoints.get(node).ok_or_else(|| BackendError::Invalid(format!("unknown node {node:?}")))?;
         let proc = self.process(node)?;
         // Applied again at every restart; a running node is told now (a paused one when it
@@ -306,15 +399,17 @@ impl Cluster for LocalCluster {
         self.procs.get_mut(node).is_some_and(|p| p.state() == ProcState::Running)
     }
 
-    /// Waits until every node answers `GET` of its readiness path (`/healthz`) with 200.
+    /// Waits until every node answers its readiness check (`GET /healthz` unless its launch
+    /// said otherwise) with 200.
     async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         let names: Vec<String> = self.procs.keys().cloned().collect();
         for name in names {
             let addr = self.endpoints[&name];
-            let health = self.deployment.node(&name).map_or("/healthz".to_owned(), |n| n.health_path.clone());
+            let health =
+                self.deployment.node(&name).map_or_else(|| HttpCall::new("GET", "/healthz"), |n| n.readiness.clone());
             loop {
-                if let Ok((200, _)) = crate::http::get(addr, &health, Duration::from_millis(500)).await {
+                if let Ok((200, _)) = crate::http::request(addr, &health, Duration::from_millis(500)).await {
                     break;
                 }
                 let proc = self.process(&name)?;
@@ -368,5 +463,27 @@ pub fn default_bin_dir(under: &Path, binary: &str) -> PathBuf {
         if !here.pop() {
             return under.join("release");
         }
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn clock_skew_is_refused_naming_what_is_missing() {
+        let lib = Some(PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"));
+        assert_eq!(clock_skew_problem("raft-kv", &ClockControl::Api, None), None);
+        assert_eq!(clock_skew_problem("mine", &ClockControl::Faketime, lib), None);
+        let missing = clock_skew_problem("mine", &ClockControl::Faketime, None).expect("refused");
+        assert!(missing.contains("mine runs under libfaketime") && missing.contains("apt-get install libfaketime"));
+        let go = clock_skew_problem("etcd", &ClockControl::Unsupported("a Go program".into()), None);
+        assert_eq!(go.as_deref(), Some("clock skew (a Go program)"));
+    }
+
+    #[test]
+    fn faketime_specs_are_an_offset_in_seconds_and_a_rate() {
+        assert_eq!(faketime_spec(0, 0), "+0.000 x1.000000\n");
+        assert_eq!(faketime_spec(-2_500, 100), "-2.500 x1.000100\n");
     }
 }

@@ -2,7 +2,7 @@
 //! application asked for ([`gauntlet::Application::launch`]) under the backend's placement.
 //! Plain data, so renderers (compose files, kubernetes manifests) are pure functions of it.
 
-use gauntlet::{HttpApplication, NodeRef, NodeSetup, Placed, Placement, Scenario};
+use gauntlet::{HttpApplication, HttpCall, NodeRef, NodeSetup, Placed, Placement, Scenario};
 use std::collections::BTreeMap;
 
 /// One run's deployment.
@@ -48,6 +48,11 @@ pub struct NodeDeploy {
     pub health_path: String,
     /// What to install when the binary is missing (a system nobody builds here).
     pub install_hint: String,
+    /// The request that answers 200 once it is ready (`GET health_path` unless the launch
+    /// said otherwise, e.g. a RESP `PING`).
+    pub readiness: HttpCall,
+    /// Files written into its data directory before its first start (kept if already there).
+    pub files: BTreeMap<String, String>,
 }
 
 impl NodeDeploy {
@@ -62,6 +67,23 @@ impl NodeDeploy {
         } else {
             Err(crate::BackendError::MissingBinary { binary: self.binary.clone(), path: program.to_owned() })
         }
+    }
+
+    /// Writes the launch's [`files`](NodeDeploy::files) into `dir` (the node's data directory
+    /// as the backend's host sees it), each through a temporary file and a rename; a file
+    /// already there is kept (a server may have rewritten it).
+    pub fn write_files(&self, dir: &std::path::Path) -> Result<(), crate::BackendError> {
+        for (name, contents) in &self.files {
+            let path = dir.join(name);
+            if path.exists() {
+                continue;
+            }
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let io = |e| crate::BackendError::io(format!("writing {}", path.display()), e);
+            std::fs::write(&tmp, contents).map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
+        Ok(())
     }
 }
 
@@ -103,6 +125,8 @@ impl Deployment {
                 host: p.host.clone(),
                 health_path: launch.health_path().to_owned(),
                 install_hint: launch.install_hint.clone(),
+                readiness: launch.readiness(),
+                files: launch.files.clone(),
             });
             *index += 1;
         }

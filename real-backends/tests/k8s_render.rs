@@ -35,6 +35,8 @@ fn raft_kv() -> Deployment {
             data_dir: "/data".into(),
             health_path: "/healthz".into(),
             install_hint: String::new(),
+            readiness: gauntlet::HttpCall::new("GET", "/healthz"),
+            files: BTreeMap::new(),
             host: format!("replica-{i}.raft-kv"),
         })
         .collect();

@@ -3,3 +3,4 @@
 //! drive them over their own HTTP API and read each node's state. See `docs/FOREIGN.md`.
 
 pub mod etcd;
+pub mod redis;

@@ -359,7 +359,11 @@ fn run_compose<A: HttpApplication>(
     seeds: Seeds,
     p: &PromoteFlags,
 ) -> Result<(RunOutcome, PathBuf), BackendError> {
-    let missing = local::unsupported(scenario, seeds, true, &Features::detect());
+    let mut missing = local::unsupported(scenario, seeds, true, &Features::detect());
+    if scenario.plan().chaos.clock_skew.is_some() && scenario.app().clock_control() == gauntlet::ClockControl::Faketime
+    {
+        missing.push("clock skew through libfaketime (local backend only so far)".into());
+    }
     if !missing.is_empty() {
         return Err(BackendError::Unsupported {
             backend: "compose".into(),

@@ -7,12 +7,14 @@
 
 #[cfg(madsim)]
 fn main() {
-    use gauntlet_scenarios::{foreign::etcd::Etcd, gossip::GossipApp, ledger::Ledger, plans, raft::RaftKv};
+    use gauntlet_scenarios::foreign::{etcd::Etcd, redis::Redis};
+    use gauntlet_scenarios::{gossip::GossipApp, ledger::Ledger, plans, raft::RaftKv};
     let apps = gauntlet_cli::Apps::new()
         .with(GossipApp)
         .with_http(RaftKv)
         .with(Ledger)
         .with_real(Etcd)
+        .with_real(Redis)
         .demo(plans::gossip_smoke(), "5 gossip-max nodes; restarts, partitions, 1% loss")
         .plans_dir("scenarios/plans")
         .corpus("snapshots/corpus");

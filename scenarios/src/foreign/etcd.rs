@@ -8,7 +8,7 @@ use base64::Engine as _;
 use gauntlet::lincheck::{HistoryOp, KvInput, KvOp, Reply};
 use gauntlet::real_app::RealApplication;
 use gauntlet::workload::HistoryEntry;
-use gauntlet::{HttpCall, HttpReply, Launch, NodeSetup, OpOutcome, Operation, Placement};
+use gauntlet::{ClockControl, HttpCall, HttpReply, Launch, NodeSetup, OpOutcome, Operation, Placement};
 
 /// Where Debian installs the server.
 pub const ETCD_BINARY: &str = "/usr/bin/etcd";
@@ -166,6 +166,12 @@ impl RealApplication for Etcd {
 
     fn elects_leaders(&self) -> bool {
         true
+    }
+
+    fn clock_control(&self) -> ClockControl {
+        ClockControl::Unsupported(
+            "etcd is a Go program: it reads the clock without libc, so libfaketime cannot skew it".into(),
+        )
     }
 
     fn leader_epoch(&self, s: &EtcdState) -> Option<u64> {

@@ -9,11 +9,13 @@
 #![cfg(madsim)]
 #![allow(clippy::disallowed_types, clippy::disallowed_methods, reason = "real processes, real time")]
 
+use gauntlet::real_app::RealOnly;
 use gauntlet_backends::live::Cluster;
-use gauntlet_backends::local::{LocalCluster, LocalOptions};
+use gauntlet_backends::local::{self, LocalCluster, LocalOptions};
 use gauntlet_backends::sys::{self, Features};
 use gauntlet_scenarios::raft::RaftKv;
 use gauntlet_sim::{Fault, LinkConfig};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -642,4 +644,193 @@ fn etcd_kv_under_partitions_and_kills_is_linearizable_for_real() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
     assert!(err.contains("runs on real backends only") && err.contains("test-real"), "{err}");
+}
+
+fn redis_installed() -> bool {
+    let dir = gauntlet_scenarios::foreign::redis::REDIS_DIR;
+    if Path::new(dir).join("redis-server").is_file() && Path::new(dir).join("redis-sentinel").is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the Redis test: .ci/run installs redis-server, redis-sentinel"
+    );
+    eprintln!("SKIPPED: Redis is not installed (apt-get install redis-server redis-sentinel)");
+    false
+}
+
+/// Debian's Redis, a primary with two replicas and three Sentinels in namespaces: the primary
+/// is cut off from every other node while clients keep writing to it, Sentinels promote a
+/// replica, and when the network heals the old primary drops what it acknowledged. The plan's
+/// `no_lost_writes` must fail, naming lost acknowledged adds, with a bundle whose report shows
+/// it; nothing is left behind; a missing binary is refused naming its package.
+#[test]
+fn redis_loses_acknowledged_writes_when_its_primary_is_cut_off() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !capable() || !redis_installed() {
+        return;
+    }
+    let plan = "scenarios/plans/real/redis-lost-writes.toml";
+    let dir = scratch("redis");
+    // Real timing decides how much is lost; every run measured lost some (docs/FOREIGN.md).
+    // Up to three seeds are tried.
+    let mut tried = Vec::new();
+    let mut found = None;
+    for seed in ["1", "2", "3"] {
+        let out = gauntlet(&["test-real", plan, "--backend", "local", "--seed", seed, "--json"], &dir)
+            .output()
+            .expect("gauntlet runs");
+        let j = json(&out);
+        let verdict = j["verdict"].as_str().unwrap_or("").to_owned();
+        tried.push((seed, first_line(&verdict).to_owned()));
+        assert!(leftovers().is_empty(), "{:?}", leftovers());
+        if verdict.contains("in no_lost_writes") && verdict.contains("acknowledged adds lost") {
+            assert_eq!(out.status.code(), Some(1));
+            assert_eq!((j["class"].as_str(), j["source"].as_str()), (Some("safety"), Some("no_lost_writes")), "{j}");
+            found = Some(j);
+            break;
+        }
+    }
+    let j = found.unwrap_or_else(|| panic!("no acknowledged add was lost: {tried:?}"));
+    assert!(j["observed"]["faults"]["partition"].as_u64() > Some(0), "{j}");
+    let bundle = j["bundle"].as_str().expect("a bundle");
+    let report = dir.join("redis.html");
+    let r = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["report", bundle, "-o"])
+        .arg(&report)
+        .output()
+        .expect("report runs");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let html = std::fs::read_to_string(&report).expect("the report");
+    assert!(html.contains("acknowledged adds lost") && html.contains("real run on local"), "the report shows the loss");
+
+    // A missing binary is refused, naming what to install; nothing is deployed.
+    let out = gauntlet(&["test-real", plan, "--backend", "local", "--seed", "1"], &dir)
+        .env(gauntlet_scenarios::foreign::redis::REDIS_DIR_ENV, "/nonexistent")
+        .output()
+        .expect("gauntlet runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/nonexistent/redis-server is not installed") && err.contains("apt-get install redis-server"),
+        "{err}"
+    );
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}
+
+/// A real-only application of this test's own: Python's interpreter serving its wall clock
+/// (`time.time()`, read through libc) over HTTP. Its clock is skewed through libfaketime.
+struct PyClock;
+
+const PY_CLOCK: &str = "import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = str(time.time()).encode()
+        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+";
+
+impl gauntlet::real_app::RealApplication for PyClock {
+    type State = String;
+    fn name(&self) -> &str {
+        "py-clock"
+    }
+    fn roles(&self) -> Vec<String> {
+        vec!["server".into()]
+    }
+    fn operations(&self) -> Vec<String> {
+        vec!["now".into()]
+    }
+    fn launch(&self, setup: &gauntlet::NodeSetup, placement: &gauntlet::Placement) -> gauntlet::Launch {
+        let me = placement.get(&setup.node.name).expect("placed");
+        gauntlet::Launch::binary("/usr/bin/python3")
+            .install_hint("Debian's python3")
+            .arg("-c")
+            .arg(PY_CLOCK)
+            .arg(me.bind.clone())
+            .arg(me.port_base.to_string())
+            .http(me.port_base)
+            .health("/")
+    }
+    fn request(&self, _op: &gauntlet::Operation) -> gauntlet::HttpCall {
+        gauntlet::HttpCall::new("GET", "/")
+    }
+    fn reply(&self, _op: &gauntlet::Operation, _status: u16, body: &str) -> gauntlet::HttpReply {
+        gauntlet::HttpReply::Done(gauntlet::OpOutcome::ok(body))
+    }
+    fn parse_state(&self, body: &str) -> Result<String, String> {
+        Ok(body.to_owned())
+    }
+}
+
+/// Clock skew for a binary nobody here wrote: a real-only application's nodes run under
+/// libfaketime, and a skew fault moves the clock the program reads (loopback, no root
+/// needed); the data directories are removed at teardown. A plan that skews etcd's clock (a
+/// Go program) or Redis's (which Debian's libfaketime cannot run) is refused saying why.
+#[test]
+fn foreign_clocks_are_skewed_through_libfaketime_or_refused_by_name() {
+    if local::libfaketime().is_none() || !Path::new("/usr/bin/python3").is_file() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run this: .ci/run installs libfaketime");
+        eprintln!("SKIPPED: libfaketime or /usr/bin/python3 is missing (apt-get install libfaketime python3)");
+        return;
+    }
+    let dir = scratch("faketime");
+    let skew = "\n[chaos.clock_skew]\nmax_offset = \"2s\"\nmin_delay = \"1s\"\nmax_delay = \"2s\"\n";
+    let plan_text = |name: &str, app: &str, nodes: &str| {
+        format!(
+            "name = \"{name}\"\n[app]\nname = \"{app}\"\n[topology]\nnodes = {{ {nodes} }}\n[run]\nduration = \"3s\"\n\
+             cooldown = \"1s\"\n[[workloads]]\nname = \"w\"\nrate = 5.0\n{skew}"
+        )
+    };
+    for (app, nodes, why) in [
+        ("etcd", "replica = 3", "clock skew (etcd is a Go program"),
+        ("redis", "redis = 2, sentinel = 1", "clock skew (Debian's libfaketime 0.9.10 cannot run redis-server"),
+    ] {
+        let path = dir.join(format!("{app}-skew.toml"));
+        std::fs::write(&path, plan_text(&format!("{app}-skew"), app, nodes)).expect("plan");
+        let out = gauntlet(&["test-real", path.to_str().expect("utf-8"), "--no-namespaces", "--seed", "1"], &dir)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+
+    // For real: a skew of +40 s shows in the program's clock, and going back to 0 undoes it.
+    let plan = gauntlet::Plan::from_toml(&plan_text("py-skew", "py-clock", "server = 2")).expect("plan parses");
+    let scenario = gauntlet::Scenario::new(RealOnly(PyClock), plan).expect("scenario");
+    assert!(local::unsupported(&scenario, gauntlet_sim::Seeds::new(1), false, &Features::default()).is_empty());
+    let opts = LocalOptions {
+        bin_dir: PathBuf::from("/"),
+        out_dir: dir.clone(),
+        namespaces: Some(false),
+        delay_program: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
+        ready_timeout: Duration::from_secs(20),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut c = LocalCluster::deploy(&scenario, &local::new_run_id(), &opts, false).expect("deploy");
+    rt.block_on(c.wait_ready(Duration::from_secs(20))).expect("ready");
+    let endpoints: BTreeMap<String, std::net::SocketAddr> =
+        ["server-0", "server-1"].map(|n| (n.to_owned(), c.endpoint(n).expect("endpoint"))).into();
+    let skew_of = |rt: &tokio::runtime::Runtime, node: &str| {
+        let addr = endpoints[node];
+        let (code, body) =
+            rt.block_on(gauntlet_backends::http::get(addr, "/", Duration::from_secs(2))).expect("the clock answers");
+        assert_eq!(code, 200, "{body}");
+        let node_now: f64 = body.trim().parse().expect("seconds");
+        #[allow(clippy::disallowed_methods, reason = "comparing a real node's clock with the real clock")]
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+        node_now - now
+    };
+    assert!(skew_of(&rt, "server-0").abs() < 1.0, "no skew at first: {}", skew_of(&rt, "server-0"));
+    rt.block_on(c.apply(&Fault::ClockSkew { node: "server-0".into(), offset_ms: 40_000, drift_ppm: 0 })).expect("skew");
+    let ahead = skew_of(&rt, "server-0");
+    assert!((39.0..41.0).contains(&ahead), "40 s ahead: {ahead}");
+    assert!(skew_of(&rt, "server-1").abs() < 1.0, "the other node keeps real time");
+    rt.block_on(c.apply(&Fault::ClockSkew { node: "server-0".into(), offset_ms: 0, drift_ppm: 0 })).expect("unskew");
+    assert!(skew_of(&rt, "server-0").abs() < 1.0, "undone: {}", skew_of(&rt, "server-0"));
+    c.teardown().expect("teardown");
+    assert!(!c.run_dir().join("data").exists(), "a foreign system's data directories are removed at teardown");
 }
