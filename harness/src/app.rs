@@ -291,6 +291,12 @@ pub enum HttpReply {
     Done(OpOutcome),
     /// This node cannot serve it; try the node with this id (or, if `None`, the next one).
     Elsewhere(Option<u32>),
+    /// This step is done and the operation goes on: send this call next, to the node that
+    /// answered (an operation of several requests: grant a lease, then take a lock with it).
+    /// Its answer comes back to `reply` like the first one's; the application tells the steps
+    /// apart by its client's own state or by the answer. Once a step has been answered, a later
+    /// step that cannot be delivered leaves the operation's outcome unknown.
+    Then(HttpCall),
 }
 
 /// How a real backend skews a node's clock for the plan's clock-skew faults.
@@ -446,6 +452,13 @@ pub trait Application: Send + Sync + 'static {
     /// A history entry as an operation of the built-in set check (`no_lost_writes`): an add
     /// of a unique element, or a read of the whole set. Default: none.
     fn set_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lost_writes::SetOp> {
+        None
+    }
+
+    /// A history entry as an operation on the lock of the built-in `mutual_exclusion` check:
+    /// an acquisition (held from its completion until its client's next lock operation), or
+    /// any other operation on the lock (a release). Default: none.
+    fn lock_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::mutex::LockOp> {
         None
     }
 

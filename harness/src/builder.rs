@@ -272,6 +272,12 @@ impl WorkloadBuilder {
         self.0.closed_loop = true;
         self
     }
+    /// Closed loop with a pause: each user waits `d` after an operation ends before its next.
+    pub fn think(mut self, d: Duration) -> Self {
+        self.0.closed_loop = true;
+        self.0.think = d;
+        self
+    }
 }
 
 /// Configures a [`ChaosPlan`]. Each fault kind's builder returns here with `.and()`.

@@ -157,6 +157,7 @@ impl<A: Application> ExpectationRegistry<A> {
         });
         crate::lincheck::expectation::register_builtin(&mut r);
         crate::lost_writes::register_builtin(&mut r);
+        crate::mutex::register_builtin(&mut r);
         app.expectations(&mut r);
         r
     }
@@ -224,6 +225,26 @@ impl<'a> Params<'a> {
             Some(other) => {
                 self.problems.push((key.to_owned(), format!("{other} is not a duration such as \"5s\"")));
                 default
+            }
+        };
+        self.done().map(|_| v)
+    }
+
+    /// A string parameter that must be one of `choices` (the first is the default).
+    pub fn choice(mut self, key: &str, choices: &[&'static str]) -> Result<&'static str, KeyProblems> {
+        assert!(!choices.is_empty(), "a choice needs at least one option");
+        let v = match self.table.get(key) {
+            None => choices[0],
+            Some(toml::Value::String(s)) => match choices.iter().find(|c| **c == s.as_str()) {
+                Some(c) => c,
+                None => {
+                    self.problems.push((key.to_owned(), format!("{s:?} is not one of: {}", choices.join(", "))));
+                    choices[0]
+                }
+            },
+            Some(other) => {
+                self.problems.push((key.to_owned(), format!("{other} is not one of: {}", choices.join(", "))));
+                choices[0]
             }
         };
         self.done().map(|_| v)

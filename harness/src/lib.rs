@@ -33,6 +33,7 @@ pub mod explore;
 pub mod judge;
 pub mod lincheck;
 pub mod lost_writes;
+pub mod mutex;
 pub mod observe;
 pub mod plan;
 pub mod real_app;

@@ -259,6 +259,11 @@ pub struct WorkloadPlan {
     /// or not earlier operations finished.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed_loop: bool,
+    /// Closed loop only: after each operation ends, its user waits this long before it starts
+    /// its next (it stays busy meanwhile, so arrivals for it wait). A client that holds a lock
+    /// between an acquisition and its release holds it at least this long. Default 0.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Duration::is_zero")]
+    pub think: Duration,
 }
 
 fn one() -> u32 {
@@ -286,6 +291,7 @@ impl WorkloadPlan {
             max_in_flight: default_in_flight(),
             op_timeout: default_op_timeout(),
             closed_loop: false,
+            think: Duration::ZERO,
         }
     }
 

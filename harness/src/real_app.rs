@@ -101,6 +101,11 @@ pub trait RealApplication: Send + Sync + 'static {
     fn set_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::lost_writes::SetOp> {
         None
     }
+    /// A history entry as an operation on the lock of the built-in `mutual_exclusion` check.
+    /// Default: none.
+    fn lock_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::mutex::LockOp> {
+        None
+    }
     /// Whether nodes of `role` serve clients' operations. Default: every role.
     fn serves(&self, _role: &str) -> bool {
         true
@@ -170,6 +175,9 @@ impl<R: RealApplication> Application for RealOnly<R> {
     }
     fn set_op(&self, entry: &crate::workload::HistoryEntry) -> Option<crate::lost_writes::SetOp> {
         self.0.set_op(entry)
+    }
+    fn lock_op(&self, entry: &crate::workload::HistoryEntry) -> Option<crate::mutex::LockOp> {
+        self.0.lock_op(entry)
     }
     fn probe_scope(&self) -> Vec<String> {
         let name = std::any::type_name::<R>();

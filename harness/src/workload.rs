@@ -317,7 +317,7 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
         };
         let (app, client, ctx, log, admission, members, done_waker) =
             (app.clone(), client.clone(), ctx.clone(), log.clone(), admission.clone(), members.clone(), done.clone());
-        let timeout = w.op_timeout;
+        let (timeout, think) = (w.op_timeout, w.think);
         // One task per started operation; in closed loop it goes on with its user's next
         // waiting operation, so a user's operations never overlap.
         time::spawn_local(async move {
@@ -345,6 +345,9 @@ pub async fn drive<A: Application + Send + Sync>(app: Arc<A>, ctx: NodeContext, 
                 };
                 ctx.record_op(&op.op, phase);
                 log.lock().expect("op log").complete(slot, &op, phase, text, at);
+                if !think.is_zero() {
+                    time::sleep(think).await;
+                }
                 let next = admission.lock().expect("admission").finished(op.user);
                 match next {
                     Some(n) => op = n,

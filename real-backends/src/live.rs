@@ -94,7 +94,7 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     for w in &plan.workloads {
         let ops = PlannedOps::new(w, seeds.sim, workload_end, app.operations());
         let (app, log, membership, endpoints) = (app.clone(), log.clone(), membership.clone(), endpoints.clone());
-        let (name, op_timeout) = (w.name.clone(), w.op_timeout);
+        let (name, op_timeout, think) = (w.name.clone(), w.op_timeout, w.think);
         let admission = Arc::new(Mutex::new(Admission::of(w)));
         log.lock().expect("op log").counts.entry(name.clone()).or_default();
         tasks.spawn(async move {
@@ -135,6 +135,9 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
                             OpOutcome::Info(r) => (OpPhase::Info, r),
                         };
                         log.lock().expect("op log").complete(slot, &op, phase, text, start.elapsed());
+                        if !think.is_zero() {
+                            tokio::time::sleep(think).await;
+                        }
                         let next = admission.lock().expect("admission").finished(op.user);
                         match next {
                             Some(n) => op = n,
@@ -351,6 +354,9 @@ async fn apply_logged<C: Cluster>(
     Ok(())
 }
 
+/// The most calls one operation makes ([`HttpReply::Then`]).
+const MAX_STEPS: usize = 16;
+
 /// What the cooldown undoes with faults: cuts, links (back to the topology's) and clocks.
 fn heal_all(plan: &gauntlet::Plan, members: &[NodeRef], gone: &[String]) -> Vec<Fault> {
     let mut out = vec![Fault::Heal, Fault::ResetLinks];
@@ -408,7 +414,9 @@ fn aimed_faults(
 
 /// Performs `op` at the members whose role serves clients ([`HttpApplication::serves`]):
 /// first at the node that last served its user (or one picked from the operation's argument),
-/// then wherever the answers point, three attempts at most.
+/// then wherever the answers point, three attempts at most. An operation of several steps
+/// ([`HttpReply::Then`]) sends its later calls to the node that answered, at most
+/// [`MAX_STEPS`] in all.
 async fn execute<A: HttpApplication>(
     app: &A,
     op: &Operation,
@@ -423,14 +431,21 @@ async fn execute<A: HttpApplication>(
     let by_id = |id: u32| nodes.iter().position(|n| n.id.0 == id);
     let remembered = sticky.lock().expect("sticky").get(&op.user).copied();
     let mut i = remembered.and_then(by_id).unwrap_or((op.arg >> 40) as usize % nodes.len());
-    for _ in 0..3 {
+    let (mut attempts, mut step) = (0, 0);
+    let mut call = app.request(op);
+    while attempts < 3 && step < MAX_STEPS {
         let node = &nodes[i];
-        let call = app.request(op);
         match http::request(endpoints[&node.name], &call, Duration::from_secs(3600)).await {
-            // Not connected: the request was not received; try the next node.
-            Err(HttpError::Connect(..)) => {
+            // Not connected: the request was not received; try the next node (a first step),
+            // or give up not knowing what the steps already answered did.
+            Err(e @ HttpError::Connect(..)) => {
                 sticky.lock().expect("sticky").remove(&op.user);
+                if step > 0 {
+                    return OpOutcome::info(format!("step {} not delivered: {e}", step + 1));
+                }
+                attempts += 1;
                 i = (i + 1) % nodes.len();
+                call = app.request(op);
             }
             Err(e @ HttpError::NoAnswer(..)) => {
                 sticky.lock().expect("sticky").remove(&op.user);
@@ -444,10 +459,24 @@ async fn execute<A: HttpApplication>(
                     return outcome;
                 }
                 HttpReply::Elsewhere(hint) => {
+                    attempts += 1;
                     i = hint.and_then(by_id).filter(|&h| h != i).unwrap_or((i + 1) % nodes.len());
+                    if step == 0 {
+                        call = app.request(op);
+                    }
+                }
+                HttpReply::Then(next) => {
+                    step += 1;
+                    call = next;
                 }
             },
         }
+    }
+    if step >= MAX_STEPS {
+        return OpOutcome::info(format!("more than {MAX_STEPS} steps: the operation was abandoned"));
+    }
+    if step > 0 {
+        return OpOutcome::info(format!("no node could serve step {} in three attempts", step + 1));
     }
     OpOutcome::fail("no node could serve it in three attempts")
 }

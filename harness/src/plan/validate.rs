@@ -365,6 +365,12 @@ fn check_workloads(c: &mut Checker<'_>) {
             c.problem(format!("{at}.max_in_flight"), "must be at least 1");
         }
         c.positive(&format!("{at}.op_timeout"), "op_timeout", w.op_timeout);
+        if !w.think.is_zero() && !w.closed_loop {
+            c.problem(
+                format!("{at}.think"),
+                "a think time needs closed_loop = true (it is a user's pause between its own operations)",
+            );
+        }
         let rate = |c: &mut Checker<'_>, path: String, r: f64| {
             if !r.is_finite() || !(MIN_RATE..=MAX_RATE).contains(&r) {
                 c.problem(path, format!("{r} is not a rate in [{MIN_RATE}, {MAX_RATE}] operations per second"));

@@ -89,6 +89,7 @@ fn workload() -> impl Strategy<Value = WorkloadPlan> {
                 max_in_flight,
                 op_timeout,
                 closed_loop: uniform && max_in_flight % 2 == 0,
+                think: if uniform && max_in_flight % 4 == 0 { op_timeout / 2 } else { Duration::ZERO },
             }
         })
 }

@@ -178,7 +178,7 @@ fn an_unknown_app_expectation_lists_the_registered_ones() {
     let plan = base().expect("linearisable").plan();
     let err = Scenario::new(Counter, plan).err().unwrap().to_string();
     assert!(
-        err.contains("unknown expectation \"linearisable\"; known: at_most, converge, linearizable, no_lost_writes, progress, ready"),
+        err.contains("unknown expectation \"linearisable\"; known: at_most, converge, linearizable, mutual_exclusion, no_lost_writes, progress, ready"),
         "{err}"
     );
 }

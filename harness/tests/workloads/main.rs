@@ -93,6 +93,25 @@ fn closed_loop_users_never_overlap_and_open_loop_ones_do() {
 }
 
 #[test]
+fn a_think_time_spaces_each_users_operations_and_is_refused_in_open_loop() {
+    let think = "[[workloads]]\nname = \"w\"\nrate = 100.0\nusers = 2\nclosed_loop = true\nthink = \"100ms\"\n";
+    let h = history(plan(think));
+    for user in [0, 1] {
+        let mine: Vec<&HistoryEntry> = h.iter().filter(|e| e.user == user).collect();
+        assert!(mine.len() > 10, "user {user} issued {} operations", mine.len());
+        for w in mine.windows(2) {
+            let gap = w[1].invoke - w[0].complete.expect("completed");
+            assert!(gap >= Duration::from_millis(100), "user {user} started its next operation {gap:?} after its last");
+        }
+    }
+    // Busy users' arrivals wait, so about one operation per 140 ms per user, not 50 per second.
+    assert!(h.len() < 2 * 4000 / 140 + 4, "{} operations", h.len());
+    let open = plan("[[workloads]]\nname = \"w\"\nrate = 10.0\nthink = \"1s\"\n");
+    let err = Scenario::new(Slow, open).err().expect("open loop has no think time");
+    assert!(err.to_string().contains("workloads[0].think: a think time needs closed_loop = true"), "{err}");
+}
+
+#[test]
 fn admission_queues_a_busy_users_arrivals_in_order_within_the_bound() {
     let mut w = gauntlet::plan::WorkloadPlan::new("w");
     w.closed_loop = true;

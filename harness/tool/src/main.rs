@@ -13,7 +13,7 @@ fn main() {
         .with(GossipApp)
         .with_http(RaftKv)
         .with(Ledger)
-        .with_real(Etcd)
+        .with_real(Etcd::default())
         .with_real(Redis)
         .demo(plans::gossip_smoke(), "5 gossip-max nodes; restarts, partitions, 1% loss")
         .plans_dir("scenarios/plans")

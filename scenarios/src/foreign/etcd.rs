@@ -1,14 +1,21 @@
 //! etcd (Debian's `etcd-server`): a 3- or 5-member cluster driven through etcd's v3 JSON
 //! gateway. Operations `put`, `get` and `cas` (a transaction comparing the value) on a few
-//! keys, and `get_serializable` (a read any member answers from its own state), checked by the built-in `linearizable` expectation with the `kv` model; a node's
-//! state is its `/v3/maintenance/status` (member, leader, raft term and index, revision).
+//! keys, and `get_serializable` (a read any member answers from its own state), checked by the
+//! built-in `linearizable` expectation with the `kv` model; and `lock`, which takes etcd's
+//! lease-based lock (a lease, then the lock service with it) or releases it if the client holds
+//! it, checked by the built-in `mutual_exclusion` expectation. A node's state is its
+//! `/v3/maintenance/status` (member, leader, raft term and index, revision).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use gauntlet::lincheck::{HistoryOp, KvInput, KvOp, Reply};
+use gauntlet::mutex::LockOp;
 use gauntlet::real_app::RealApplication;
 use gauntlet::workload::HistoryEntry;
 use gauntlet::{ClockControl, HttpCall, HttpReply, Launch, NodeSetup, OpOutcome, Operation, Placement};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// Where Debian installs the server.
 pub const ETCD_BINARY: &str = "/usr/bin/etcd";
@@ -21,9 +28,107 @@ pub fn etcd_binary() -> String {
     std::env::var(ETCD_BINARY_ENV).unwrap_or_else(|_| ETCD_BINARY.to_owned())
 }
 
-/// The etcd application (`app.name = "etcd"`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Etcd;
+/// The etcd application (`app.name = "etcd"`). It keeps each lock client's session (its lease
+/// and lock key), as a client library would.
+#[derive(Debug, Default)]
+pub struct Etcd {
+    locks: Mutex<BTreeMap<(String, u32), LockClient>>,
+}
+
+/// The lock every `lock` operation contends for.
+pub const LOCK_NAME: &str = "gauntlet-lock";
+
+/// The time to live, in seconds, of the lease a lock is taken with (etcd's shortest at its
+/// default timing is 2 s). No keep-alive is sent: a client holds the lock for much less.
+pub const LOCK_TTL_SECS: u64 = 2;
+
+/// Where one client of the lock is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum LockClient {
+    /// Holds nothing.
+    #[default]
+    Idle,
+    /// Asked for a lease.
+    Granting,
+    /// Asked for the lock with this lease.
+    Locking { lease: String, ttl: u64 },
+    /// Holds the lock under this key (base64, as etcd gave it).
+    Holding { key: String },
+    /// Asked to release the lock held under this key.
+    Releasing { key: String },
+}
+
+fn json_call(path: &str, body: serde_json::Value) -> HttpCall {
+    HttpCall::new("POST", path).header("content-type", "application/json").body(body.to_string())
+}
+
+impl Etcd {
+    fn lock_client(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, u32), LockClient>> {
+        self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next call of a `lock` operation: a release when its client holds the lock (or was
+    /// releasing it), else a lease to take it with.
+    fn lock_request(&self, op: &Operation) -> HttpCall {
+        let mut clients = self.lock_client();
+        let client = clients.entry((op.workload.clone(), op.user)).or_default();
+        match client.clone() {
+            LockClient::Holding { key } | LockClient::Releasing { key } => {
+                *client = LockClient::Releasing { key: key.clone() };
+                json_call("/v3/lock/unlock", serde_json::json!({ "key": key }))
+            }
+            _ => {
+                *client = LockClient::Granting;
+                json_call("/v3/lease/grant", serde_json::json!({ "TTL": LOCK_TTL_SECS }))
+            }
+        }
+    }
+
+    /// What an answer to a `lock` operation's step means, and the client's next state.
+    fn lock_reply(&self, op: &Operation, status: u16, v: Option<serde_json::Value>, body: &str) -> HttpReply {
+        let mut clients = self.lock_client();
+        let client = clients.entry((op.workload.clone(), op.user)).or_default();
+        let state = client.clone();
+        let Some(v) = v.filter(|_| status == 200) else {
+            // A release that may not have happened is tried again by the client's next
+            // operation; an acquisition that may have happened is left to its lease.
+            if !matches!(state, LockClient::Releasing { .. }) {
+                *client = LockClient::Idle;
+            }
+            return HttpReply::Done(OpOutcome::info(format!("HTTP {status}: {}", body.trim())));
+        };
+        match state {
+            LockClient::Granting => {
+                let (Some(lease), ttl) = (v["ID"].as_str(), v["TTL"].as_str().and_then(|t| t.parse().ok())) else {
+                    *client = LockClient::Idle;
+                    return HttpReply::Done(OpOutcome::fail(format!("no lease granted: {body}")));
+                };
+                *client = LockClient::Locking { lease: lease.to_owned(), ttl: ttl.unwrap_or(LOCK_TTL_SECS) };
+                HttpReply::Then(json_call(
+                    "/v3/lock/lock",
+                    serde_json::json!({ "name": b64(LOCK_NAME), "lease": lease }),
+                ))
+            }
+            LockClient::Locking { lease, ttl } => match v["key"].as_str() {
+                Some(key) => {
+                    *client = LockClient::Holding { key: key.to_owned() };
+                    HttpReply::Done(OpOutcome::ok(format!("acquired {key} lease {lease} ttl {ttl}s")))
+                }
+                None => {
+                    *client = LockClient::Idle;
+                    HttpReply::Done(OpOutcome::info(format!("no key in the lock's answer: {body}")))
+                }
+            },
+            LockClient::Releasing { key } => {
+                *client = LockClient::Idle;
+                HttpReply::Done(OpOutcome::ok(format!("released {key}")))
+            }
+            LockClient::Idle | LockClient::Holding { .. } => {
+                HttpReply::Done(OpOutcome::info(format!("an answer nothing was asked for: {body}")))
+            }
+        }
+    }
+}
 
 /// One member's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +170,8 @@ impl RealApplication for Etcd {
         // `get_serializable` reads whatever the member it reaches has (etcd's `serializable`
         // range): faster, and not linearizable by design, so a plan that mixes it in expects
         // the checker to say so.
-        ["get", "put", "cas", "get_serializable"].map(str::to_owned).to_vec()
+        // `lock` takes or releases etcd's lease-based lock, in turn.
+        ["get", "put", "cas", "get_serializable", "lock"].map(str::to_owned).to_vec()
     }
 
     fn launch(&self, setup: &NodeSetup, placement: &Placement) -> Launch {
@@ -96,6 +202,9 @@ impl RealApplication for Etcd {
     }
 
     fn request(&self, op: &Operation) -> HttpCall {
+        if op.op == "lock" {
+            return self.lock_request(op);
+        }
         let (key, value, expected) = parts(op.arg, DEFAULT_KEYS);
         let body = match op.op.as_str() {
             "put" => serde_json::json!({"key": b64(&key), "value": b64(&value)}),
@@ -111,10 +220,13 @@ impl RealApplication for Etcd {
             "cas" => "/v3/kv/txn",
             _ => "/v3/kv/range",
         };
-        HttpCall::new("POST", path).header("content-type", "application/json").body(body.to_string())
+        json_call(path, body)
     }
 
     fn reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply {
+        if op.op == "lock" {
+            return self.lock_reply(op, status, serde_json::from_str(body).ok(), body);
+        }
         // Anything but a 200 (a timeout, "no leader", a stopped member) may or may not have
         // taken effect: etcd can commit a request it timed out answering.
         if status != 200 {
@@ -206,6 +318,20 @@ impl RealApplication for Etcd {
         };
         Some(HistoryOp::kv(KvInput { key, op }, reply))
     }
+
+    fn lock_op(&self, e: &HistoryEntry) -> Option<LockOp> {
+        if e.op != "lock" {
+            return None;
+        }
+        // "acquired KEY lease ID ttl 2s"; anything else (a release, an acquisition that failed
+        // or timed out) ends whatever hold its client had.
+        let ttl =
+            e.result.strip_prefix("acquired ").and_then(|r| r.rsplit(' ').next()?.strip_suffix('s')?.parse().ok());
+        Some(match ttl {
+            Some(ttl) => LockOp::Acquire { lease: Some(Duration::from_secs(ttl)) },
+            None => LockOp::Release,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -217,8 +343,50 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_client_takes_a_lease_then_the_lock_then_releases_it() {
+        let e = Etcd::default();
+        let lock = op("lock", 0);
+        let grant = e.request(&lock);
+        assert_eq!(grant.path, "/v3/lease/grant");
+        let HttpReply::Then(take) = e.reply(&lock, 200, r#"{"header":{},"ID":"77","TTL":"2"}"#) else {
+            panic!("a granted lease goes on to the lock")
+        };
+        assert_eq!(take.path, "/v3/lock/lock");
+        let body: serde_json::Value = serde_json::from_slice(&take.body).unwrap();
+        assert_eq!(body, serde_json::json!({"name": b64(LOCK_NAME), "lease": "77"}));
+        let acquired = e.reply(&lock, 200, r#"{"header":{},"key":"a2V5"}"#);
+        let HttpReply::Done(OpOutcome::Ok(result)) = acquired else { panic!("acquired: {acquired:?}") };
+        assert_eq!(result, "acquired a2V5 lease 77 ttl 2s");
+        let entry = |result: &str| HistoryEntry {
+            workload: "w".into(),
+            user: 0,
+            id: 0,
+            op: "lock".into(),
+            arg: 0,
+            invoke: Duration::ZERO,
+            complete: None,
+            outcome: gauntlet::sim::OpPhase::Ok,
+            result: result.into(),
+        };
+        assert_eq!(e.lock_op(&entry(&result)), Some(LockOp::Acquire { lease: Some(Duration::from_secs(2)) }));
+        // The client's next operation releases it; an unknown answer leaves it releasing.
+        let release = e.request(&lock);
+        assert_eq!(release.path, "/v3/lock/unlock");
+        assert!(matches!(e.reply(&lock, 503, "timed out"), HttpReply::Done(OpOutcome::Info(_))));
+        assert_eq!(e.request(&lock).path, "/v3/lock/unlock", "a release that may not have happened is retried");
+        let released = e.reply(&lock, 200, r#"{"header":{}}"#);
+        let HttpReply::Done(OpOutcome::Ok(text)) = released else { panic!("released: {released:?}") };
+        assert_eq!(e.lock_op(&entry(&text)), Some(LockOp::Release));
+        // Another client is on its own; a failed acquisition holds nothing.
+        let other = Operation { user: 1, ..lock.clone() };
+        assert_eq!(e.request(&other).path, "/v3/lease/grant");
+        assert!(matches!(e.reply(&other, 200, r#"{"error":"x"}"#), HttpReply::Done(OpOutcome::Fail(_))));
+        assert_eq!(e.request(&lock).path, "/v3/lease/grant");
+    }
+
+    #[test]
     fn operations_become_v3_gateway_requests_and_replies_read_back() {
-        let e = Etcd;
+        let e = Etcd::default();
         let put = e.request(&op("put", 52));
         assert_eq!((put.method.as_str(), put.path.as_str()), ("POST", "/v3/kv/put"));
         let body: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
@@ -240,13 +408,14 @@ mod tests {
     #[test]
     fn status_reads_the_leader_and_its_term() {
         let body = r#"{"header":{"member_id":"42","revision":"9","raft_term":"3"},"leader":"42","raftTerm":"3"}"#;
-        let s = Etcd.parse_state(body).unwrap();
-        assert_eq!(Etcd.leader_epoch(&s), Some(3));
-        assert_eq!(Etcd.describe(&s), "leader term 3 rev 9");
+        let etcd = Etcd::default();
+        let s = etcd.parse_state(body).unwrap();
+        assert_eq!(etcd.leader_epoch(&s), Some(3));
+        assert_eq!(etcd.describe(&s), "leader term 3 rev 9");
         let follower = EtcdState { member: "7".into(), ..s.clone() };
-        assert_eq!(Etcd.leader_epoch(&follower), None);
-        assert!(Etcd.converged(&[("a", &s), ("b", &follower)]).is_ok());
+        assert_eq!(etcd.leader_epoch(&follower), None);
+        assert!(etcd.converged(&[("a", &s), ("b", &follower)]).is_ok());
         let behind = EtcdState { revision: 8, ..follower };
-        assert!(Etcd.converged(&[("a", &s), ("b", &behind)]).unwrap_err().contains("revision 9"));
+        assert!(etcd.converged(&[("a", &s), ("b", &behind)]).unwrap_err().contains("revision 9"));
     }
 }
