@@ -1,14 +1,20 @@
 //! Finding and removing what runs left behind: processes carrying a run id in their
 //! environment ([`RUN_ID_ENV`](crate::RUN_ID_ENV)), network namespaces named `gnt-…` (their
 //! veth links go with them), the root namespace's host links and guard routes, and docker
-//! containers and networks labelled with a run id. `gauntlet clean` calls [`clean_all`]; a
-//! deployment's own teardown calls [`clean_run`].
+//! containers and networks labelled with a run id, and the data directories of systems nobody
+//! here wrote (registered under [`registry_dir`] while their run lasts). `gauntlet clean` calls
+//! [`clean_all`]; a deployment's own teardown calls [`clean_run`].
 
 use crate::error::Result;
 use crate::netns::{NS_PREFIX, ROUTE_PROTO};
 use crate::sys::run;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the directory where runs register their data directories
+/// (default: `gauntlet-runs` in the system's temporary directory).
+pub const REGISTRY_ENV: &str = "GAUNTLET_RUN_REGISTRY";
 
 /// What a clean-up removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -23,6 +29,8 @@ pub struct Cleaned {
     pub routes: Vec<String>,
     /// Docker containers and networks removed.
     pub containers: Vec<String>,
+    /// Data directories removed (of runs that remove theirs at teardown).
+    pub data_dirs: Vec<String>,
 }
 
 impl Cleaned {
@@ -33,6 +41,61 @@ impl Cleaned {
             && self.links.is_empty()
             && self.routes.is_empty()
             && self.containers.is_empty()
+            && self.data_dirs.is_empty()
+    }
+}
+
+/// Where a run whose data directory goes at teardown records it, so that `gauntlet clean` finds
+/// it after the run was killed: one file per run id holding the directory's path.
+pub fn registry_dir() -> PathBuf {
+    std::env::var_os(REGISTRY_ENV).map_or_else(|| std::env::temp_dir().join("gauntlet-runs"), PathBuf::from)
+}
+
+/// The runs whose data directories are registered for removal: `(run id, directory)`, sorted.
+pub fn registered_data() -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(registry_dir()) else { return Vec::new() };
+    let mut out: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_str()?.to_owned();
+            (!id.starts_with('.')).then(|| (id, std::fs::read_to_string(e.path()).unwrap_or_default()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Records that run `run_id`'s data directory `data` (`…/RUN_ID/data`) is to be removed.
+pub fn register_data(run_id: &str, data: &Path) -> Result<()> {
+    register_data_in(&registry_dir(), run_id, data)
+}
+
+fn register_data_in(registry: &Path, run_id: &str, data: &Path) -> Result<()> {
+    let io = |what: String| move |e| crate::error::BackendError::io(what, e);
+    std::fs::create_dir_all(registry).map_err(io(format!("creating {}", registry.display())))?;
+    let data = std::path::absolute(data).map_err(io(format!("resolving {}", data.display())))?;
+    let tmp = registry.join(format!(".{run_id}.tmp"));
+    std::fs::write(&tmp, data.display().to_string()).map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, registry.join(run_id)).map_err(io(format!("registering {}", data.display())))
+}
+
+/// Removes the registered data directories of the runs `filter` accepts, and their records. A
+/// record is honoured only for a directory named `data` inside one named after its run id, so
+/// a damaged record never removes anything else.
+fn remove_registered(registry: &Path, filter: impl Fn(&str) -> bool, cleaned: &mut Cleaned) {
+    let Ok(entries) = std::fs::read_dir(registry) else { return };
+    for entry in entries.flatten() {
+        let Some(run_id) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        if run_id.starts_with('.') || !filter(&run_id) {
+            continue;
+        }
+        let data = PathBuf::from(std::fs::read_to_string(entry.path()).unwrap_or_default().trim());
+        let ours = data.file_name().is_some_and(|n| n == "data")
+            && data.parent().and_then(Path::file_name).is_some_and(|n| n == run_id.as_str());
+        if ours && data.exists() && std::fs::remove_dir_all(&data).is_ok() {
+            cleaned.data_dirs.push(data.display().to_string());
+        }
+        let _ = std::fs::remove_file(entry.path());
     }
 }
 
@@ -142,6 +205,7 @@ pub fn clean_run(run_id: &str) -> Result<Cleaned> {
             remove_route(&route, &mut cleaned);
         }
     }
+    remove_registered(&registry_dir(), |id| id == run_id, &mut cleaned);
     Ok(cleaned)
 }
 
@@ -161,5 +225,35 @@ pub fn clean_all() -> Result<Cleaned> {
         remove_route(&route, &mut cleaned);
     }
     cleaned.containers.extend(crate::compose::clean_all());
+    remove_registered(&registry_dir(), |_| true, &mut cleaned);
     Ok(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_data_directories_are_removed_and_nothing_else() {
+        let root = std::env::temp_dir().join(format!("gauntlet-clean-test-{}", std::process::id()));
+        let registry = root.join("registry");
+        let ours = root.join("gnt-00000001").join("data");
+        let other = root.join("gnt-00000002").join("data");
+        let stray = root.join("keep");
+        for d in [&ours, &other, &stray] {
+            std::fs::create_dir_all(d.join("member")).unwrap();
+        }
+        register_data_in(&registry, "gnt-00000001", &ours).unwrap();
+        register_data_in(&registry, "gnt-00000002", &other).unwrap();
+        // A damaged record pointing elsewhere is dropped without removing what it names.
+        std::fs::write(registry.join("gnt-00000003"), stray.display().to_string()).unwrap();
+        let mut cleaned = Cleaned::default();
+        remove_registered(&registry, |id| id == "gnt-00000001", &mut cleaned);
+        assert_eq!(cleaned.data_dirs, [ours.display().to_string()]);
+        assert!(!ours.exists() && other.exists());
+        remove_registered(&registry, |_| true, &mut cleaned);
+        assert!(!other.exists() && stray.exists(), "only directories named data in their run's directory");
+        assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0, "every record is gone");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -276,6 +276,10 @@ impl ComposeCluster {
             torn_down: false,
             remove_data: !scenario.app().simulated(),
         };
+        if cluster.remove_data {
+            // Registered so that `gauntlet clean` removes it if this run is killed.
+            crate::clean::register_data(run_id, &run_dir.join("data"))?;
+        }
         cluster.compose(&["up", "-d", "--no-build"])?;
         let names: Vec<String> = cluster.deployment.nodes.iter().map(|n| n.name.clone()).collect();
         for name in &names {

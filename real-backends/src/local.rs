@@ -232,6 +232,10 @@ impl LocalCluster {
         // Clock skew for a binary without Gauntlet's clock API: libfaketime, preloaded, rereads
         // the node's clock file at every clock read (`unsupported` refused a plan needing it
         // where it is missing).
+        if cluster.remove_data {
+            // Registered so that `gauntlet clean` removes it if this run is killed.
+            crate::clean::register_data(run_id, &run_dir.join("data"))?;
+        }
         let faketime = match scenario.app().clock_control() {
             ClockControl::Faketime if skews_clocks(plan) => libfaketime(),
             _ => None,

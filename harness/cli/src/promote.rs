@@ -470,6 +470,7 @@ pub fn clean(json: bool) -> i32 {
                     ("link", &c.links),
                     ("route", &c.routes),
                     ("docker", &c.containers),
+                    ("data directory", &c.data_dirs),
                 ] {
                     for item in list {
                         println!("removed {what} {item}");
