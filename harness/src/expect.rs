@@ -260,6 +260,29 @@ impl<'a> Params<'a> {
     }
 }
 
+/// A history check's guard: completed operations of which none maps to what the check reads
+/// (`mapped`) mean the application has not implemented `hook`, said as a violation.
+pub(crate) fn unmapped_history(
+    history: &[crate::workload::HistoryEntry],
+    mapped: impl Fn(&crate::workload::HistoryEntry) -> bool,
+    what: &str,
+    hook: &str,
+    check: &str,
+) -> Option<Status> {
+    let completed = history.iter().filter(|e| e.outcome == gauntlet_sim::OpPhase::Ok).count();
+    (completed > 0 && !history.iter().any(mapped)).then(|| {
+        Status::Violated(format!(
+            "none of the {completed} completed operations maps to {what}: the application must implement {hook} for \
+             {check}"
+        ))
+    })
+}
+
+/// A time since the run started, in seconds with milliseconds (`12.345s`).
+pub(crate) fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
 fn no_params(name: &str, p: &toml::Table) -> Result<(), KeyProblems> {
     Params::new(name, p, &[]).done()
 }

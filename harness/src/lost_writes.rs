@@ -22,7 +22,7 @@
 //! assert_eq!(found.lost, ["w:1"]);
 //! ```
 
-use crate::expect::{Check, Expectation, ExpectationRegistry, Params, Status};
+use crate::expect::{secs, unmapped_history, Check, Expectation, ExpectationRegistry, Params, Status};
 use crate::verdict::FailureClass;
 use crate::workload::HistoryEntry;
 use crate::Application;
@@ -114,10 +114,6 @@ struct NoLostWrites {
 /// At most this many elements are named in the verdict line (all of them in the evidence).
 const NAMED: usize = 10;
 
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
 impl<A: Application> Expectation<A> for NoLostWrites {
     fn class(&self) -> FailureClass {
         FailureClass::Safety
@@ -128,13 +124,9 @@ impl<A: Application> Expectation<A> for NoLostWrites {
     }
 
     fn at_end(&mut self, cx: &Check<'_, A>) -> Status {
-        let mapped = cx.history.iter().filter(|e| cx.app.set_op(e).is_some()).count();
-        let completed = cx.history.iter().filter(|e| e.outcome == OpPhase::Ok).count();
-        if mapped == 0 && completed > 0 {
-            return Status::Violated(format!(
-                "none of the {completed} completed operations maps to a set add or read: the application must \
-                 implement set_op for no_lost_writes"
-            ));
+        let mapped = |e: &HistoryEntry| cx.app.set_op(e).is_some();
+        if let Some(missing) = unmapped_history(cx.history, mapped, "a set add or read", "set_op", "no_lost_writes") {
+            return missing;
         }
         let Some(found) = lost_writes(cx.history, |e| cx.app.set_op(e)) else {
             return Status::Pending("no read of the set succeeded: nothing to hold the acknowledged adds to".into());

@@ -33,7 +33,7 @@
 //! assert!(overlaps(&held, Trust::Lease).is_empty());
 //! ```
 
-use crate::expect::{Check, Expectation, ExpectationRegistry, Params, Status};
+use crate::expect::{secs, unmapped_history, Check, Expectation, ExpectationRegistry, Params, Status};
 use crate::verdict::FailureClass;
 use crate::workload::HistoryEntry;
 use crate::Application;
@@ -201,10 +201,6 @@ struct MutualExclusion {
 /// At most this many overlapping pairs are listed in the evidence.
 const LISTED: usize = 50;
 
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
 fn until(d: Option<Duration>) -> String {
     d.map_or_else(|| "the end".to_owned(), secs)
 }
@@ -224,13 +220,9 @@ impl<A: Application> Expectation<A> for MutualExclusion {
     }
 
     fn at_end(&mut self, cx: &Check<'_, A>) -> Status {
-        let mapped = cx.history.iter().filter(|e| cx.app.lock_op(e).is_some()).count();
-        let completed = cx.history.iter().filter(|e| e.outcome == OpPhase::Ok).count();
-        if mapped == 0 && completed > 0 {
-            return Status::Violated(format!(
-                "none of the {completed} completed operations maps to a lock operation: the application must \
-                 implement lock_op for mutual_exclusion"
-            ));
+        let mapped = |e: &HistoryEntry| cx.app.lock_op(e).is_some();
+        if let Some(missing) = unmapped_history(cx.history, mapped, "a lock operation", "lock_op", "mutual_exclusion") {
+            return missing;
         }
         let held = holds(cx.history, |e| cx.app.lock_op(e));
         if held.is_empty() {
