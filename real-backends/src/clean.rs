@@ -53,12 +53,19 @@ pub fn registry_dir() -> PathBuf {
 
 /// The runs whose data directories are registered for removal: `(run id, directory)`, sorted.
 pub fn registered_data() -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(registry_dir()) else { return Vec::new() };
-    let mut out: Vec<(String, String)> = entries
+    records(&registry_dir()).into_iter().map(|(id, _, dir)| (id, dir)).collect()
+}
+
+/// The records in `registry`: `(run id, record file, recorded directory)`, sorted by run id
+/// (a record being written, `.ID.tmp`, is not one yet).
+fn records(registry: &Path) -> Vec<(String, PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(registry) else { return Vec::new() };
+    let mut out: Vec<(String, PathBuf, String)> = entries
         .flatten()
         .filter_map(|e| {
             let id = e.file_name().to_str()?.to_owned();
-            (!id.starts_with('.')).then(|| (id, std::fs::read_to_string(e.path()).unwrap_or_default()))
+            let dir = std::fs::read_to_string(e.path()).unwrap_or_default().trim().to_owned();
+            (!id.starts_with('.')).then(|| (id, e.path(), dir))
         })
         .collect();
     out.sort();
@@ -83,19 +90,14 @@ fn register_data_in(registry: &Path, run_id: &str, data: &Path) -> Result<()> {
 /// record is honoured only for a directory named `data` inside one named after its run id, so
 /// a damaged record never removes anything else.
 fn remove_registered(registry: &Path, filter: impl Fn(&str) -> bool, cleaned: &mut Cleaned) {
-    let Ok(entries) = std::fs::read_dir(registry) else { return };
-    for entry in entries.flatten() {
-        let Some(run_id) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        if run_id.starts_with('.') || !filter(&run_id) {
-            continue;
-        }
-        let data = PathBuf::from(std::fs::read_to_string(entry.path()).unwrap_or_default().trim());
+    for (run_id, record, dir) in records(registry).into_iter().filter(|(id, ..)| filter(id)) {
+        let data = PathBuf::from(dir);
         let ours = data.file_name().is_some_and(|n| n == "data")
             && data.parent().and_then(Path::file_name).is_some_and(|n| n == run_id.as_str());
         if ours && data.exists() && std::fs::remove_dir_all(&data).is_ok() {
             cleaned.data_dirs.push(data.display().to_string());
         }
-        let _ = std::fs::remove_file(entry.path());
+        let _ = std::fs::remove_file(record);
     }
 }
 

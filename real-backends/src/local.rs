@@ -229,13 +229,13 @@ impl LocalCluster {
             faketime: None,
             remove_data: !scenario.app().simulated(),
         };
-        // Clock skew for a binary without Gauntlet's clock API: libfaketime, preloaded, rereads
-        // the node's clock file at every clock read (`unsupported` refused a plan needing it
-        // where it is missing).
         if cluster.remove_data {
             // Registered so that `gauntlet clean` removes it if this run is killed.
             crate::clean::register_data(run_id, &run_dir.join("data"))?;
         }
+        // Clock skew for a binary without Gauntlet's clock API: libfaketime, preloaded, rereads
+        // the node's clock file at every clock read (`unsupported` refused a plan needing it
+        // where it is missing).
         let faketime = match scenario.app().clock_control() {
             ClockControl::Faketime if skews_clocks(plan) => libfaketime(),
             _ => None,

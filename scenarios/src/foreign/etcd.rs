@@ -85,7 +85,8 @@ impl Etcd {
     }
 
     /// What an answer to a `lock` operation's step means, and the client's next state.
-    fn lock_reply(&self, op: &Operation, status: u16, v: Option<serde_json::Value>, body: &str) -> HttpReply {
+    fn lock_reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply {
+        let v = serde_json::from_str::<serde_json::Value>(body).ok();
         let mut clients = self.lock_client();
         let client = clients.entry((op.workload.clone(), op.user)).or_default();
         let state = client.clone();
@@ -225,7 +226,7 @@ impl RealApplication for Etcd {
 
     fn reply(&self, op: &Operation, status: u16, body: &str) -> HttpReply {
         if op.op == "lock" {
-            return self.lock_reply(op, status, serde_json::from_str(body).ok(), body);
+            return self.lock_reply(op, status, body);
         }
         // Anything but a 200 (a timeout, "no leader", a stopped member) may or may not have
         // taken effect: etcd can commit a request it timed out answering.
