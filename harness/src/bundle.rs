@@ -316,12 +316,18 @@ pub fn bugs_of(plan: &Plan) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The git revision this library was built from, when it was built from a git checkout (or
+/// `GAUNTLET_GIT_REV` named one).
+pub fn git_rev() -> Option<&'static str> {
+    option_env!("GAUNTLET_GIT_REV").filter(|r| !r.is_empty())
+}
+
 impl Meta {
     /// The meta section for a run of `plan` with `seeds` by this build.
     pub fn new(plan: &Plan, seeds: Seeds) -> Meta {
         Meta {
             gauntlet_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_rev: option_env!("GAUNTLET_GIT_REV").filter(|r| !r.is_empty()).map(str::to_owned),
+            git_rev: git_rev().map(str::to_owned),
             app: plan.app.name.clone(),
             plan_toml: plan.to_toml(),
             seeds,

@@ -82,7 +82,7 @@ pub struct SweepReport {
 }
 
 /// One sometimes-assertion over a sweep.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeSummary {
     /// `sometimes` or `reachable`.
     pub kind: ProbeKind,

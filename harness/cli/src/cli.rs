@@ -85,7 +85,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a plan over many seeds on all cores; each seed in its own process with a time limit.
+    /// Run a plan over many seeds on all cores, isolated in worker processes with a time limit
+    /// per seed; `--shard I/N` runs one part of the range, `--results DIR` keeps it for `merge`.
     Sweep {
         /// The plan file (TOML).
         plan: PathBuf,
@@ -116,6 +117,45 @@ enum Command {
         #[arg(long)]
         first: bool,
         /// Print the summary as JSON (no progress bar).
+        #[arg(long)]
+        json: bool,
+        /// How seeds are isolated: `batch` (a worker process per job runs seed after seed, each
+        /// in a fresh world; a crashed or hung seed kills only its worker) or `process` (one
+        /// process per seed).
+        #[arg(long, value_enum, default_value = "batch")]
+        mode: crate::sweep::worker::Mode,
+        /// Run only the I-th of N disjoint parts of the range (0-based). I may be `$VAR` (read
+        /// from the environment, e.g. `$JOB_COMPLETION_INDEX`) or `swarm` (a Docker swarm
+        /// job's task slot: see docs/KUBERNETES.md).
+        #[arg(long, value_name = "I/N", value_parser = crate::sweep::shard::Shard::parse)]
+        shard: Option<crate::sweep::shard::Shard>,
+        /// Keep the results here for `gauntlet merge`: shard.json, seeds.jsonl (a line per
+        /// seed, as it ends), plan.toml and failing seeds' bundles. A directory an interrupted
+        /// attempt at the same shard left is resumed.
+        #[arg(long, value_name = "DIR")]
+        results: Option<PathBuf>,
+        /// Exit 0 once every seed's result is recorded, failing or not (for engines that
+        /// retry any task that exits non-zero).
+        #[arg(long)]
+        exit_zero: bool,
+    },
+    /// Combine the `--results` directories of a sweep's shards into its summary (and into a
+    /// run store); shards of different plans, ranges, bugs or builds are refused.
+    Merge {
+        /// The shards' results directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Write every seed's result line, in seed order, to this file (JSON lines).
+        #[arg(long, value_name = "FILE")]
+        lines: Option<PathBuf>,
+        /// Record the merged sweep as a finished run in this run store: `sqlite`
+        /// (<data>/runs.sqlite) or a postgres:// URL.
+        #[arg(long, env = "GAUNTLET_STORE", hide_env_values = true)]
+        store: Option<String>,
+        /// The run service's data directory (the SQLite store; bundles are copied under it).
+        #[arg(long, default_value = "gauntlet-data")]
+        data: PathBuf,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -322,6 +362,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run the seeds read from standard input one by one, a JSON line each (used by `sweep`).
+    #[command(hide = true)]
+    SweepWorker {
+        plan: PathBuf,
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs the CLI on `args` and returns the process exit code.
@@ -345,9 +394,47 @@ where
         Command::Run { plan, flags, out, no_bundle, json } => {
             crate::plan_cmd::run(apps, &plan, &flags, (!no_bundle).then_some(out.as_path()), json)
         }
-        Command::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, no_corpus, first, json } => {
+        Command::Sweep {
+            plan,
+            seeds,
+            jobs,
+            bugs,
+            timeout,
+            out,
+            corpus,
+            no_corpus,
+            first,
+            json,
+            mode,
+            shard,
+            results,
+            exit_zero,
+        } => {
             let corpus = if no_corpus { None } else { corpus.or_else(|| apps.corpus.clone()) };
-            crate::sweep::run(apps, crate::sweep::Sweep { plan, seeds, jobs, bugs, timeout, out, corpus, first, json })
+            let shard = shard.unwrap_or(crate::sweep::shard::Shard::WHOLE);
+            let s = crate::sweep::Sweep {
+                plan,
+                seeds,
+                jobs,
+                bugs,
+                timeout,
+                out,
+                corpus,
+                first,
+                json,
+                mode,
+                shard,
+                results,
+                exit_zero,
+            };
+            crate::sweep::run(apps, s)
+        }
+        Command::Merge { dirs, lines, store, data, json } => {
+            crate::sweep::merge::run(crate::sweep::merge::Merge { dirs, lines, store, data, json })
+        }
+        Command::SweepWorker { plan, bugs, out } => {
+            crate::serve::die_with_parent(nix::sys::signal::Signal::SIGKILL);
+            crate::sweep::worker::serve_seeds(apps, &plan, &bugs, &out)
         }
         Command::Promote { plan, flags, promote } => crate::promote::run(apps, &plan, &flags, &promote),
         Command::TestReal { plan, flags, mut promote } => {

@@ -48,6 +48,8 @@
 #[cfg(madsim)]
 mod apps;
 #[cfg(madsim)]
+mod build_id;
+#[cfg(madsim)]
 mod bundle_cmd;
 #[cfg(madsim)]
 mod check_history;

@@ -312,7 +312,7 @@ async fn submit(
 }
 
 /// A run's id: a hash of what makes it the same run (plan, seeds, bugs, backend, build).
-fn run_id(plan_toml: &str, seeds: &str, bugs: &[String], backend: &str, build: &str) -> String {
+pub fn run_id(plan_toml: &str, seeds: &str, bugs: &[String], backend: &str, build: &str) -> String {
     let mut h = Sha256::new();
     for part in [plan_toml, seeds, &bugs.join(","), backend, build] {
         h.update((part.len() as u64).to_le_bytes());

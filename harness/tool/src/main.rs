@@ -5,6 +5,9 @@
 //! This is the only place that wires every crate together; a system of your own gets the same
 //! command line from its own three-line binary (`gauntlet init`, `docs/YOUR_SYSTEM.md`).
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(madsim)]
 fn main() {
     use gauntlet_scenarios::foreign::{etcd::Etcd, redis::Redis};
