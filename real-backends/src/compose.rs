@@ -72,13 +72,23 @@ pub fn is_static(binary: &Path) -> bool {
 /// Returns the image name.
 pub fn build_image(path: &Path, work: &Path) -> Result<String> {
     let binary = path.file_name().and_then(|n| n.to_str()).unwrap_or("node").to_owned();
-    if !path.is_file() {
-        return Err(BackendError::MissingBinary { binary, path: path.to_owned() });
-    }
     let ctx = work.join(format!("image-{binary}"));
+    image_context(path, &ctx, &binary)?;
+    let image = format!("gauntlet/{binary}:dev");
+    run("docker", &["build", "-q", "-t", &image, &ctx.display().to_string()])?;
+    Ok(image)
+}
+
+/// Writes the build context of a `FROM scratch` image to `ctx`: the binary at `path` as
+/// `/<name>` (its entry point), and for a dynamically linked one the shared libraries and
+/// loader `ldd` names, at their own paths; a `Dockerfile`. `docker build ctx` builds it.
+pub fn image_context(path: &Path, ctx: &Path, name: &str) -> Result<()> {
+    if !path.is_file() {
+        return Err(BackendError::MissingBinary { binary: name.to_owned(), path: path.to_owned() });
+    }
     let root = ctx.join("rootfs");
     std::fs::create_dir_all(&root).map_err(|e| BackendError::io(format!("creating {}", root.display()), e))?;
-    std::fs::copy(path, root.join(&binary)).map_err(|e| BackendError::io(format!("copying {}", path.display()), e))?;
+    std::fs::copy(path, root.join(name)).map_err(|e| BackendError::io(format!("copying {}", path.display()), e))?;
     if !is_static(path) {
         let libs = shared_libraries(path)?;
         if libs.is_empty() {
@@ -98,11 +108,8 @@ pub fn build_image(path: &Path, work: &Path) -> Result<String> {
     }
     // A writable /tmp: some servers want one.
     std::fs::create_dir_all(root.join("tmp")).map_err(|e| BackendError::io("creating the image's /tmp", e))?;
-    let dockerfile = format!("FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/{binary}\"]\n");
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).map_err(|e| BackendError::io("writing the Dockerfile", e))?;
-    let image = format!("gauntlet/{binary}:dev");
-    run("docker", &["build", "-q", "-t", &image, &ctx.display().to_string()])?;
-    Ok(image)
+    let dockerfile = format!("FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/{name}\"]\n");
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).map_err(|e| BackendError::io("writing the Dockerfile", e))
 }
 
 /// The shared libraries (and the loader) a dynamically linked binary needs, as `ldd` lists

@@ -37,6 +37,7 @@ pub mod netns;
 pub mod process;
 pub mod rules;
 pub mod spec;
+pub mod sweep_job;
 pub mod sys;
 pub mod yaml;
 

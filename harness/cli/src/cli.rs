@@ -131,13 +131,26 @@ enum Command {
         shard: Option<crate::sweep::shard::Shard>,
         /// Keep the results here for `gauntlet merge`: shard.json, seeds.jsonl (a line per
         /// seed, as it ends), plan.toml and failing seeds' bundles. A directory an interrupted
-        /// attempt at the same shard left is resumed.
+        /// attempt at the same shard left is resumed. `{shard}` in it is the shard's index.
         #[arg(long, value_name = "DIR")]
         results: Option<PathBuf>,
         /// Exit 0 once every seed's result is recorded, failing or not (for engines that
         /// retry any task that exits non-zero).
         #[arg(long)]
         exit_zero: bool,
+        /// Run nothing: write a Kubernetes Indexed Job that runs the sweep in `--shards`
+        /// shards (and the image's build context) to this directory. See docs/KUBERNETES.md.
+        #[arg(long, value_name = "DIR")]
+        render_k8s: Option<PathBuf>,
+        /// Shards of the rendered Job.
+        #[arg(long, default_value_t = 4, requires = "render_k8s")]
+        shards: u64,
+        /// Shards of the rendered Job running at once.
+        #[arg(long, default_value_t = 4, requires = "render_k8s")]
+        parallelism: u64,
+        /// The image of the rendered Job.
+        #[arg(long, default_value = "gauntlet/gauntlet:dev", requires = "render_k8s")]
+        image: String,
     },
     /// Combine the `--results` directories of a sweep's shards into its summary (and into a
     /// run store); shards of different plans, ranges, bugs or builds are refused.
@@ -409,7 +422,15 @@ where
             shard,
             results,
             exit_zero,
+            render_k8s,
+            shards,
+            parallelism,
+            image,
         } => {
+            if let Some(dir) = render_k8s {
+                let r = crate::sweep::RenderK8s { dir, shards, parallelism, image };
+                return crate::sweep::render_k8s(apps, &plan, &seeds, &bugs, jobs, timeout, &r);
+            }
             let corpus = if no_corpus { None } else { corpus.or_else(|| apps.corpus.clone()) };
             let shard = shard.unwrap_or(crate::sweep::shard::Shard::WHOLE);
             let s = crate::sweep::Sweep {

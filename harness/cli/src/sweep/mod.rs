@@ -157,6 +157,7 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
     let mut writer = None;
     let mut out = s.out.clone();
     if let Some(dir) = &s.results {
+        let dir = &PathBuf::from(dir.to_string_lossy().replace("{shard}", &s.shard.index.to_string()));
         let manifest = Manifest {
             format: shard::FORMAT,
             plan: plan.name.clone(),
@@ -278,7 +279,10 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
         });
         v["wall_ms"] = serde_json::json!(wall.as_millis() as u64);
         v["shard"] = serde_json::json!(s.shard.to_string());
-        v["results"] = serde_json::json!(s.results.as_ref().map(|p| p.display().to_string()));
+        v["results"] = serde_json::json!(s
+            .results
+            .as_ref()
+            .map(|p| p.to_string_lossy().replace("{shard}", &s.shard.index.to_string())));
         println!("{v}");
     } else {
         let shard = if s.shard == Shard::WHOLE { String::new() } else { format!(" (shard {})", s.shard) };
@@ -293,7 +297,8 @@ pub fn run(apps: &Apps, s: Sweep) -> i32 {
         );
         summary.print_failures_and_probes();
         if let Some(dir) = &s.results {
-            println!("results: {} (gauntlet merge combines shards)", dir.display());
+            let dir = dir.to_string_lossy().replace("{shard}", &s.shard.index.to_string());
+            println!("results: {dir} (gauntlet merge combines shards)");
         }
     }
     if lines.iter().all(SeedLine::passed) || s.exit_zero {
@@ -417,4 +422,93 @@ pub fn one(apps: &Apps, file: &Path, seed: u64, bugs: &[String], out: &Path) -> 
     let (line, code) = worker::run_seed(apps, &plan, file, seed, bugs, out);
     println!("{line}");
     code
+}
+
+/// What `gauntlet sweep --render-k8s` was asked.
+#[derive(Debug)]
+pub struct RenderK8s {
+    /// Where to write.
+    pub dir: PathBuf,
+    /// Shards.
+    pub shards: u64,
+    /// Shards at once.
+    pub parallelism: u64,
+    /// The image's name.
+    pub image: String,
+}
+
+/// `gauntlet sweep --render-k8s DIR`: writes `sweep-job.yaml` (the Indexed Job and what it
+/// needs, [`gauntlet_backends::sweep_job::k8s_manifests`]) and `image/` (a `FROM scratch`
+/// build context with this executable, and the libraries it links if it is not static).
+pub fn render_k8s(
+    apps: &Apps,
+    file: &Path,
+    seeds: &str,
+    bugs: &[String],
+    jobs: Option<usize>,
+    timeout: Duration,
+    r: &RenderK8s,
+) -> i32 {
+    use gauntlet_backends::sweep_job::{k8s_manifests, SweepJob};
+    let plan = match load_plan(apps, file, bugs) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("gauntlet: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(e) = parse_range(seeds) {
+        eprintln!("gauntlet: {e}");
+        return EXIT_USAGE;
+    }
+    if r.shards == 0 || r.parallelism == 0 {
+        eprintln!("gauntlet: --shards and --parallelism must be at least 1");
+        return EXIT_USAGE;
+    }
+    let Some(exe) = own_exe() else { return EXIT_USAGE };
+    let plan_file = file.file_name().map_or("plan.toml".to_owned(), |n| n.to_string_lossy().into_owned());
+    let name: String = format!("gauntlet-sweep-{}", plan.name)
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(52)
+        .collect();
+    let job = SweepJob {
+        name: name.trim_end_matches('-').to_owned(),
+        plan_file,
+        // The plan file as written: the Job's pods load it exactly as this command did.
+        plan_toml: std::fs::read_to_string(file).unwrap_or_else(|_| plan.to_toml()),
+        seeds: seeds.to_owned(),
+        shards: r.shards,
+        parallelism: r.parallelism,
+        bugs: bugs.to_vec(),
+        timeout: humantime::format_duration(timeout).to_string(),
+        jobs: jobs.unwrap_or(2).max(1) as u64,
+        image: r.image.clone(),
+        pull_policy: if r.image.contains('/') && r.image.split('/').next().is_some_and(|h| h.contains('.')) {
+            "IfNotPresent".into()
+        } else {
+            "Never".into()
+        },
+        namespace: "gauntlet-sweeps".into(),
+        backoff_limit_per_index: 2,
+    };
+    let yaml = gauntlet_backends::k8s::to_yaml(&k8s_manifests(&job));
+    let out = r.dir.join("sweep-job.yaml");
+    let written = std::fs::create_dir_all(&r.dir)
+        .and_then(|()| std::fs::write(r.dir.join("sweep-job.yaml.tmp"), &yaml))
+        .and_then(|()| std::fs::rename(r.dir.join("sweep-job.yaml.tmp"), &out));
+    if let Err(e) = written {
+        eprintln!("gauntlet: --render-k8s {}: {e}", r.dir.display());
+        return EXIT_USAGE;
+    }
+    let context = r.dir.join("image");
+    if let Err(e) = gauntlet_backends::compose::image_context(&exe, &context, "gauntlet") {
+        eprintln!("gauntlet: --render-k8s: the image's build context: {e}");
+        return EXIT_USAGE;
+    }
+    println!("wrote {} ({} shards of {seeds}, {} at once)", out.display(), r.shards, r.parallelism);
+    println!("wrote {} (docker build -t {} {})", context.display(), r.image, context.display());
+    println!("then: kubectl apply -f {}; docs/KUBERNETES.md says how to collect and merge the results", out.display());
+    EXIT_PASS
 }

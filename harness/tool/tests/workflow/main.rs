@@ -350,3 +350,183 @@ fn check_determinism_and_list() {
     assert!(raft["bugs"].as_array().unwrap().iter().any(|b| b == "commit-old-term"));
     assert!(raft["expectations"].as_array().unwrap().iter().any(|e| e == "linearizable"));
 }
+
+/// Each seed's line in a merged results file: what must match between sweeps (not wall time).
+fn seed_results(path: &Path) -> Vec<(u64, String, Value, Value, Value)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (text.lines())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["seed"].as_u64().unwrap(),
+                v["verdict"].as_str().unwrap().to_owned(),
+                v["class"].clone(),
+                v["source"].clone(),
+                v["trace_hash"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// A sweep cut into 4 shards (run one after the other here; on a cluster engine in the
+/// promotion tests) merges to the unsharded sweep's summary, trace hash for trace hash, with
+/// the failing seed's bundle; shards of another sweep, a missing shard and a shard given twice
+/// are refused by name; merged into a run store it is one finished run with every seed.
+#[test]
+fn four_shards_merge_to_the_unsharded_sweep_and_other_sweeps_shards_are_refused() {
+    let dir = tempdir("shards");
+    let sweep = |extra: &[&str]| {
+        let base = [
+            "sweep",
+            &plan("kv-leader-partition.toml"),
+            "--seeds",
+            "40..60",
+            "--bug",
+            "commit-old-term",
+            "--no-corpus",
+            "--json",
+            "--jobs",
+            "2",
+        ];
+        gauntlet(&[&base[..], extra].concat())
+    };
+    let whole = dir.join("whole");
+    let out = sweep(&["--results", s(&whole)]);
+    assert_eq!(out.status.code(), Some(1), "seed 47 fails: {}", String::from_utf8_lossy(&out.stderr));
+    let unsharded = json(&out);
+    let shard_dirs: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("shard-{i}"))).collect();
+    for i in 0..4 {
+        let results = dir.join("shard-{shard}");
+        let out = sweep(&["--shard", &format!("{i}/4"), "--results", s(&results)]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(&out)["runs"].as_u64(), Some(5), "a quarter of 20 seeds");
+    }
+    let merge = |dirs: &[&PathBuf], extra: &[&str]| {
+        let mut args = vec!["merge"];
+        args.extend(dirs.iter().map(|d| s(d)));
+        args.extend(extra);
+        gauntlet(&args)
+    };
+    let (whole_lines, shard_lines) = (dir.join("whole.jsonl"), dir.join("shards.jsonl"));
+    let a = merge(&[&whole], &["--json", "--lines", s(&whole_lines)]);
+    let all: Vec<&PathBuf> = shard_dirs.iter().collect();
+    let b = merge(&all, &["--json", "--lines", s(&shard_lines)]);
+    assert_eq!(b.status.code(), Some(1), "{}", String::from_utf8_lossy(&b.stderr));
+    let (a, b) = (json(&a), json(&b));
+    for key in
+        ["runs", "passed", "failed", "failed_seeds", "probes", "probes_never_held", "findings", "plan", "bugs", "build"]
+    {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!((b["failed_seeds"].clone(), b["shards"].as_u64()), (serde_json::json!([47]), Some(4)));
+    assert_eq!(a["failed_seeds"], unsharded["failed_seeds"], "merging one directory gives the sweep's own summary");
+    let (x, y) = (seed_results(&whole_lines), seed_results(&shard_lines));
+    assert_eq!(x.len(), 20);
+    assert!(x.iter().all(|r| r.4.is_string()), "every seed has a trace hash");
+    assert_eq!(x, y, "seed for seed, trace hash for trace hash");
+    let bundle = b["failures"][0]["bundle"].as_str().unwrap();
+    assert!(Path::new(bundle).is_file() && bundle.contains("shard-1"), "the failing seed's bundle: {bundle}");
+
+    // Refusals, each naming the problem.
+    let other = dir.join("other");
+    let out = gauntlet(&[
+        "sweep",
+        &plan("kv-leader-partition.toml"),
+        "--seeds",
+        "40..64",
+        "--bug",
+        "commit-old-term",
+        "--shard",
+        "3/4",
+        "--results",
+        s(&other),
+        "--no-corpus",
+        "--json",
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)));
+    let refused = |dirs: &[&PathBuf], says: &str| {
+        let out = merge(dirs, &[]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{says:?} in {err}");
+    };
+    refused(&[&shard_dirs[0], &shard_dirs[1], &shard_dirs[2], &other], "seed range");
+    refused(&[&shard_dirs[0], &shard_dirs[1], &shard_dirs[2]], "shards 3 of 4 are missing");
+    refused(&[&shard_dirs[0], &shard_dirs[1], &shard_dirs[1], &shard_dirs[3]], "shard 1/4 is given twice");
+    refused(&[&dir], "not a sweep's results directory");
+
+    // Into the run service's store: one finished run with every seed and the failing bundle.
+    let data = dir.join("data");
+    let out = merge(&all, &["--json", "--store", "sqlite", "--data", s(&data)]);
+    let v = json(&out);
+    let id = v["run_id"].as_str().expect("a run id").to_owned();
+    use gauntlet_serve::store::Store;
+    let store = gauntlet_serve::SqliteStore::open(&data.join("runs.sqlite")).unwrap();
+    let run = store.run(&id).unwrap().expect("the merged run");
+    assert_eq!((run.seeds_total, run.seeds_done, run.failed, run.state.as_str()), (20, 20, 1, "failed"));
+    let failed = store.seeds(&id, true, 0, 10).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].bundle.as_deref().is_some_and(|b| Path::new(b).starts_with(&data)), "{:?}", failed[0].bundle);
+    let again = json(&merge(&all, &["--json", "--store", "sqlite", "--data", s(&data)]));
+    assert_eq!(again["run_id"].as_str(), Some(id.as_str()), "merging again records nothing new");
+}
+
+/// A worker SIGKILLed in the middle of a batch: the sweep still reports every seed of the
+/// range exactly once (the killed one as a crash of its process, the others passed), and no
+/// worker is left.
+#[test]
+fn a_worker_killed_mid_batch_costs_one_seed_and_leaves_no_process() {
+    let dir = tempdir("killed-worker");
+    let results = dir.join("results");
+    let child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["sweep", &plan("kv-partition.toml"), "--seeds", "0..40", "--jobs", "2", "--no-corpus", "--json"])
+        .args(["--results", s(&results)])
+        .env_remove("SIM_SEED")
+        .env_remove("CHAOS_SEED")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sweep_pid = child.id();
+    // This sweep's workers: by parent while it runs, and by the bundle directory they were
+    // given (under `results`) once it has ended and any orphan would have a new parent.
+    let needle = s(&results).to_owned();
+    let workers = || -> Vec<i32> {
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid =
+                stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("sweep-worker") && (ppid == Some(sweep_pid) || cmd.contains(&needle)) {
+                pids.push(pid);
+            }
+        }
+        pids
+    };
+    // Once a few seeds are recorded, kill one worker while it runs its next seed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let lines = || std::fs::read_to_string(results.join("seeds.jsonl")).map_or(0, |t| t.lines().count());
+    while lines() < 6 {
+        assert!(std::time::Instant::now() < deadline, "the sweep records seeds");
+        std::thread::sleep(std::time::Duration::from_millis(5)); // polling the file, not waiting for it
+    }
+    let victim = *workers().first().expect("a worker runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "one seed failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!((v["runs"].as_u64(), v["failed"].as_u64()), (Some(40), Some(1)), "{v}");
+    let failure = &v["failures"][0];
+    assert_eq!((failure["class"].as_str(), failure["source"].as_str()), (Some("crash"), Some("process")), "{failure}");
+    assert!(failure["message"].as_str().unwrap().contains("signal: 9"), "{failure}");
+    let text = std::fs::read_to_string(results.join("seeds.jsonl")).unwrap();
+    let mut seeds: Vec<u64> =
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seed"].as_u64().unwrap()).collect();
+    seeds.sort_unstable();
+    assert_eq!(seeds, (0..40).collect::<Vec<_>>(), "every seed exactly once");
+    assert!(workers().is_empty(), "no worker left");
+    assert!(!Path::new(&format!("/proc/{victim}")).exists(), "the killed worker was reaped");
+}
