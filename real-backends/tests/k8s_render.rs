@@ -132,6 +132,7 @@ fn every_manifest_passes_strict_schema_validation_and_a_broken_one_does_not() {
     let d = raft_kv();
     let mut all = k8s::render(&d, &K8sOptions::default()).expect("renders");
     all.extend(k8s::partition_policies(&d, &K8sOptions::default(), &groups()).expect("renders"));
+    all.extend(gauntlet_backends::sweep_job::k8s_manifests(&sweep_job()));
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("k8s-manifests-{}", std::process::id()));
     let files = write_all(&dir.join("good"), &all);
     let out = validate(&files);
@@ -145,4 +146,54 @@ fn every_manifest_passes_strict_schema_validation_and_a_broken_one_does_not() {
     let bad = write_all(&dir.join("bad"), &[sts]);
     let out = validate(&bad);
     assert!(!out.status.success(), "replicas: \"three\" must be rejected: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A 100,000-seed sweep of kv-partition in 50 shards, 10 at once.
+fn sweep_job() -> gauntlet_backends::sweep_job::SweepJob {
+    gauntlet_backends::sweep_job::SweepJob {
+        name: "gauntlet-sweep-kv-partition".into(),
+        plan_file: "kv-partition.toml".into(),
+        plan_toml: "name = \"kv-partition\"\n[app]\nname = \"raft-kv\"\n".into(),
+        seeds: "0..100000".into(),
+        shards: 50,
+        parallelism: 10,
+        bugs: vec!["commit-old-term".into()],
+        timeout: "2m".into(),
+        jobs: 2,
+        image: "gauntlet/gauntlet:dev".into(),
+        pull_policy: "Never".into(),
+        namespace: "gauntlet-sweeps".into(),
+        backoff_limit_per_index: 2,
+    }
+}
+
+/// The sharded sweep as an Indexed Job: the shard index from the completion index, a seed
+/// that failed its expectations not retried (exit 1 fails the index), a bad plan failing the
+/// Job (exit 2), an evicted pod retried without counting.
+#[test]
+fn a_sharded_sweep_is_an_indexed_job_that_retries_evictions_but_not_verdicts() {
+    let m = gauntlet_backends::sweep_job::k8s_manifests(&sweep_job());
+    let kinds: Vec<&str> = m.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["Namespace", "ConfigMap", "PersistentVolumeClaim", "Job"]);
+    let spec = &m[3].value["spec"];
+    assert_eq!((spec["completionMode"].as_str(), spec["completions"].as_u64()), (Some("Indexed"), Some(50)));
+    assert_eq!((spec["parallelism"].as_u64(), spec["backoffLimitPerIndex"].as_u64()), (Some(10), Some(2)));
+    let rules = spec["podFailurePolicy"]["rules"].as_array().unwrap();
+    let action = |code: u64| {
+        rules
+            .iter()
+            .find(|r| r["onExitCodes"]["values"].as_array().is_some_and(|v| v.contains(&code.into())))
+            .map(|r| r["action"].as_str().unwrap())
+    };
+    assert_eq!((action(1), action(2), action(137)), (Some("FailIndex"), Some("FailJob"), None));
+    assert!(rules.iter().any(|r| r["action"] == "Ignore" && r["onPodConditions"][0]["type"] == "DisruptionTarget"));
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never", "a pod failure policy needs restartPolicy Never");
+    let args: Vec<&str> =
+        pod["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let after = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(after("--shard"), "$(JOB_COMPLETION_INDEX)/50");
+    assert_eq!(after("--results"), "/results/shard-$(JOB_COMPLETION_INDEX)");
+    assert_eq!(after("--bug"), "commit-old-term");
+    insta::assert_snapshot!("sweep_job_manifests", k8s::to_yaml(&m));
 }

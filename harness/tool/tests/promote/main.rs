@@ -895,3 +895,118 @@ fn foreign_clocks_are_skewed_through_libfaketime_or_refused_by_name() {
     c.teardown().expect("teardown");
     assert!(!c.run_dir().join("data").exists(), "a foreign system's data directories are removed at teardown");
 }
+
+/// A sharded sweep on a cluster engine that runs here: Docker swarm's replicated job, 4 tasks
+/// 2 at a time in a `FROM scratch` image of this very `gauntlet`, each task's slot its shard;
+/// the 4 results directories merge to the unsharded sweep run on this machine, trace hash for
+/// trace hash. (Kubernetes' Indexed Job is rendered and validated offline: k8s_render.rs.)
+#[test]
+fn a_sweep_sharded_over_a_docker_swarm_job_merges_to_the_unsharded_sweep() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(why) = gauntlet_backends::compose::docker_available() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the swarm test: {why}");
+        eprintln!("SKIPPED a_sweep_sharded_over_a_docker_swarm_job_merges_to_the_unsharded_sweep: {why}");
+        return;
+    }
+    let docker = |args: &[&str]| sys::run("docker", args);
+    let s = |p: &Path| p.to_str().expect("a UTF-8 path").to_owned();
+    let cli = |args: &[String]| {
+        Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(args)
+            .env_remove("SIM_SEED")
+            .env_remove("CHAOS_SEED")
+            .output()
+            .expect("gauntlet runs")
+    };
+    // A single-node swarm, if this engine is not in one already (left again at the end).
+    let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).expect("docker info");
+    let joined_here = state.trim() != "active";
+    if joined_here {
+        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]).expect("docker swarm init");
+    }
+    let dir = scratch("swarm");
+    let exe = Path::new(env!("CARGO_BIN_EXE_gauntlet"));
+    gauntlet_backends::compose::image_context(exe, &dir.join("image"), "gauntlet").expect("the image's context");
+    let image = format!("gauntlet/gauntlet:sweep-test-{}", std::process::id());
+    docker(&["build", "-q", "-t", &image, &s(&dir.join("image"))]).expect("docker build");
+    let results = dir.join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let plans = root().join("scenarios/plans");
+    let name = format!("gauntlet-sweep-test-{}", std::process::id());
+    let job = gauntlet_backends::sweep_job::SweepJob {
+        name: name.clone(),
+        plan_file: "kv-leader-partition.toml".into(),
+        plan_toml: String::new(), // mounted from the plans directory instead
+        seeds: "40..60".into(),
+        shards: 4,
+        parallelism: 2,
+        bugs: vec!["commit-old-term".into()],
+        timeout: "2m".into(),
+        jobs: 1,
+        image: image.clone(),
+        pull_policy: "Never".into(),
+        namespace: String::new(),
+        backoff_limit_per_index: 1,
+    };
+    let args = gauntlet_backends::sweep_job::swarm_create_args(&job, &s(&plans), &s(&results));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker(&args).expect("docker service create");
+    // Until all 4 tasks have ended (the engine's state, polled).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let states = loop {
+        let out = docker(&["service", "ps", &name, "--format", "{{.CurrentState}}"]).unwrap_or_default();
+        let states: Vec<String> = out.lines().map(|l| l.split_whitespace().next().unwrap_or("").to_owned()).collect();
+        if states.len() == 4 && states.iter().all(|s| matches!(s.as_str(), "Complete" | "Failed" | "Rejected")) {
+            break states;
+        }
+        assert!(Instant::now() < deadline, "the swarm job did not end: {states:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = docker(&["service", "rm", &name]);
+    let _ = docker(&["image", "rm", "-f", &image]);
+    if joined_here {
+        let _ = docker(&["swarm", "leave", "--force"]);
+    }
+    assert!(states.iter().all(|s| s == "Complete"), "every task completed: {states:?}");
+    let merged = dir.join("swarm.jsonl");
+    let mut args: Vec<String> = vec!["merge".into(), "--json".into(), "--lines".into(), s(&merged)];
+    args.extend((0..4).map(|i| s(&results.join(format!("shard-{i}")))));
+    let out = cli(&args);
+    assert_eq!(out.status.code(), Some(1), "seed 47 fails: {}", String::from_utf8_lossy(&out.stderr));
+    let swarm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The same sweep, unsharded, on this machine.
+    let whole = dir.join("whole");
+    let plan = plans.join("kv-leader-partition.toml");
+    let args = [
+        "sweep",
+        &s(&plan),
+        "--seeds",
+        "40..60",
+        "--bug",
+        "commit-old-term",
+        "--no-corpus",
+        "--json",
+        "--results",
+        &s(&whole),
+    ];
+    let out = cli(&args.map(str::to_owned));
+    assert_eq!(out.status.code(), Some(1));
+    let here = dir.join("here.jsonl");
+    let out = cli(&["merge", "--json", "--lines", &s(&here), &s(&whole)].map(str::to_owned));
+    let unsharded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["runs", "passed", "failed_seeds", "probes", "build"] {
+        assert_eq!(swarm[key], unsharded[key], "{key}");
+    }
+    let results_of = |p: &Path| -> Vec<(u64, String, String)> {
+        (std::fs::read_to_string(p).unwrap().lines())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let text = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+                (v["seed"].as_u64().unwrap(), text("verdict"), text("trace_hash"))
+            })
+            .collect()
+    };
+    let (a, b) = (results_of(&merged), results_of(&here));
+    assert_eq!(a.len(), 20);
+    assert_eq!(a, b, "seed for seed, trace hash for trace hash");
+}
