@@ -6,8 +6,8 @@
 //! how many seeds it held; one that never held is a [`SweepFinding`] (the plan does not
 //! exercise that path).
 //!
-//! `gauntlet sweep` runs each seed in its own process instead (so a hang or an abort cannot
-//! take the sweep down); this is the in-process form for tests and programs.
+//! `gauntlet sweep` runs seeds in worker processes instead (so a hang or an abort cannot take
+//! the sweep down); this is the in-process form for tests and programs.
 #![allow(
     clippy::disallowed_methods,
     reason = "a sweep runs worker threads outside any simulation (each run makes its own world)"
