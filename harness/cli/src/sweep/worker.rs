@@ -189,9 +189,13 @@ pub fn serve_seeds(apps: &Apps, file: &Path, bugs: &[String], out: &Path) -> i32
         }
     };
     let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout().lock();
+    // Standard output is locked only to write an answer: a run's own threads may print.
+    let say = |line: &str| {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").and_then(|()| out.flush())
+    };
     // The plan is loaded: seeds' time limits start now.
-    if writeln!(stdout, "{}", serde_json::json!({"ready": plan.name})).and_then(|()| stdout.flush()).is_err() {
+    if say(&serde_json::json!({"ready": plan.name}).to_string()).is_err() {
         return crate::EXIT_PASS;
     }
     for line in stdin.lock().lines() {
@@ -201,7 +205,7 @@ pub fn serve_seeds(apps: &Apps, file: &Path, bugs: &[String], out: &Path) -> i32
             return crate::EXIT_USAGE;
         };
         let (answer, _) = run_seed(apps, &plan, file, seed, bugs, out);
-        if writeln!(stdout, "{answer}").and_then(|()| stdout.flush()).is_err() {
+        if say(&answer).is_err() {
             break; // the sweep is gone
         }
     }
@@ -256,8 +260,9 @@ impl Worker {
         });
         let w = Worker { child, stdin, lines, stderr: tail, readers: vec![out_reader, err_reader] };
         // Loading the plan is not any seed's time: wait for the worker to say it is ready.
-        match w.lines.recv_timeout(job.timeout.max(READY_LIMIT)) {
-            Ok(line) if line.contains("\"ready\"") => Ok(w),
+        let ready = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok()?.get("ready").map(|_| ());
+        match w.answer(Instant::now() + job.timeout.max(READY_LIMIT), ready) {
+            Ok(()) => Ok(w),
             other => {
                 let stderr = Arc::clone(&w.stderr);
                 let timed_out = matches!(other, Err(RecvTimeoutError::Timeout));
@@ -271,6 +276,18 @@ impl Worker {
                     },
                     Worker::tail_of(&stderr)
                 ))
+            }
+        }
+    }
+
+    /// The first line the worker writes before `deadline` that `accept` takes. Lines it does
+    /// not take are skipped: an application's own output on standard output goes through the
+    /// same pipe as the answers.
+    fn answer<T>(&self, deadline: Instant, accept: impl Fn(&str) -> Option<T>) -> Result<T, RecvTimeoutError> {
+        loop {
+            let line = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+            if let Some(t) = accept(line.trim()) {
+                return Ok(t);
             }
         }
     }
@@ -305,28 +322,11 @@ impl Worker {
         let started = Instant::now();
         let sent = writeln!(self.stdin, "{seed}").and_then(|()| self.stdin.flush());
         let answer = match sent {
-            Ok(()) => self.lines.recv_timeout(timeout),
+            Ok(()) => self.answer(started + timeout, |line| SeedResult::parse(seed, line, started.elapsed())),
             Err(_) => Err(RecvTimeoutError::Disconnected),
         };
         match answer {
-            Ok(text) => match SeedResult::parse(seed, &text, started.elapsed()) {
-                Some(r) => Ok((self, r)),
-                None => {
-                    let wall = started.elapsed();
-                    let stderr = Arc::clone(&self.stderr);
-                    self.end(true);
-                    Err(SeedResult::process_failed(
-                        seed,
-                        "crash",
-                        format!(
-                            "the worker answered seed {seed} with something that is not its result: {:?} {}",
-                            text.chars().take(200).collect::<String>(),
-                            Worker::tail_of(&stderr)
-                        ),
-                        wall,
-                    ))
-                }
-            },
+            Ok(r) => Ok((self, r)),
             Err(RecvTimeoutError::Timeout) => {
                 self.end(true);
                 Err(SeedResult::process_failed(
