@@ -315,10 +315,9 @@ impl Worker {
         status
     }
 
-    /// Runs `seed`: `Ok` with its result while the worker lives, `Err` with the result that
-    /// reports the seed when the worker died or was killed for the time limit (the worker is
-    /// gone then).
-    fn run(mut self, seed: u64, timeout: Duration) -> Result<(Worker, SeedResult), SeedResult> {
+    /// Runs `seed`: its result, with the worker while it lives (`None` when it died or was
+    /// killed for the time limit; the result then reports the seed as such).
+    fn run(mut self, seed: u64, timeout: Duration) -> (Option<Worker>, SeedResult) {
         let started = Instant::now();
         let sent = writeln!(self.stdin, "{seed}").and_then(|()| self.stdin.flush());
         let answer = match sent {
@@ -326,15 +325,18 @@ impl Worker {
             Err(_) => Err(RecvTimeoutError::Disconnected),
         };
         match answer {
-            Ok(r) => Ok((self, r)),
+            Ok(r) => (Some(self), r),
             Err(RecvTimeoutError::Timeout) => {
                 self.end(true);
-                Err(SeedResult::process_failed(
-                    seed,
-                    "timeout",
-                    format!("no verdict within {timeout:?} (the worker was killed)"),
-                    started.elapsed(),
-                ))
+                (
+                    None,
+                    SeedResult::process_failed(
+                        seed,
+                        "timeout",
+                        format!("no verdict within {timeout:?} (the worker was killed)"),
+                        started.elapsed(),
+                    ),
+                )
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let wall = started.elapsed();
@@ -342,16 +344,19 @@ impl Worker {
                 let status = self.end(false);
                 // The reader threads have ended: the tail is whole.
                 let tail = Worker::tail_of(&stderr);
-                Err(SeedResult::process_failed(
-                    seed,
-                    "crash",
-                    format!(
-                        "the worker process ended ({}) while running this seed{}",
-                        status.map_or("status unknown".to_owned(), |s| s.to_string()),
-                        if tail.is_empty() { String::new() } else { format!(": {tail}") }
+                (
+                    None,
+                    SeedResult::process_failed(
+                        seed,
+                        "crash",
+                        format!(
+                            "the worker process ended ({}) while running this seed{}",
+                            status.map_or("status unknown".to_owned(), |s| s.to_string()),
+                            if tail.is_empty() { String::new() } else { format!(": {tail}") }
+                        ),
+                        wall,
                     ),
-                    wall,
-                ))
+                )
             }
         }
     }
@@ -376,13 +381,9 @@ pub fn run_job(job: &Job, mode: Mode, mut next: impl FnMut() -> Option<u64>, mut
                         }
                     },
                 };
-                match w.run(seed, job.timeout) {
-                    Ok((w, r)) => {
-                        worker = Some(w);
-                        r
-                    }
-                    Err(r) => r,
-                }
+                let (alive, r) = w.run(seed, job.timeout);
+                worker = alive;
+                r
             }
         };
         done(result);

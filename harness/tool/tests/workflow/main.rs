@@ -2,7 +2,11 @@
 //! with a planted bug → shrink → replay the shrunk bundle; the JSON each command prints; and
 //! clear errors for bad bundles, bad seeds and bad ranges.
 #![cfg(madsim)]
-#![allow(clippy::disallowed_types, reason = "this test runs the CLI binary")]
+#![allow(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "this test runs the CLI binary and waits for it in wall time"
+)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
