@@ -468,7 +468,7 @@ fn read_bounded(r: &mut impl Read) -> Vec<u8> {
 }
 
 /// Writes `bytes` to `path` through a temp file and a rename.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

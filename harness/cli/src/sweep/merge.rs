@@ -147,8 +147,7 @@ pub fn run(m: Merge) -> i32 {
             text.push_str(&serde_json::to_string(l).unwrap_or_default());
             text.push('\n');
         }
-        let tmp = path.with_extension("tmp");
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)) {
+        if let Err(e) = gauntlet_serve::queue::write_atomically(path, text.as_bytes()) {
             eprintln!("gauntlet: merge: --lines {}: {e}", path.display());
             return EXIT_USAGE;
         }
@@ -227,10 +226,10 @@ fn record(merged: &Merged, spec: &str, data: &Path) -> Result<String, String> {
             return Ok(id); // merged before: the store has it
         }
     }
-    let started = store
+    // `false` when an interrupted merge left the run running: it goes on from its recorded seeds.
+    store
         .transition(&id, RunState::Running, None, "started", serde_json::json!({"merged_shards": merged.shards}), now)
         .map_err(|e| e.to_string())?;
-    let _ = started; // a run left running by an interrupted merge goes on from its recorded seeds
     let bundles = data.join("bundles").join(&id);
     for l in &merged.lines {
         let bundle = match &l.bundle {

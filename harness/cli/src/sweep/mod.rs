@@ -18,6 +18,7 @@ use crate::plan_cmd::load_plan;
 use crate::{EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::sweep::{add_probes, ProbeSummary, SweepReport};
 use gauntlet::Plan;
+use gauntlet_serve::queue::write_atomically;
 use gauntlet_sim::seed::parse_seed;
 use shard::{Manifest, ResultsWriter, SeedLine, Shard};
 use std::collections::BTreeMap;
@@ -123,10 +124,7 @@ pub fn record_corpus(dir: &Path, plan: &Plan, failures: &[(u64, String)]) -> Res
             text.push('\n');
         }
     }
-    let tmp = path.with_extension("seeds.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    write_atomically(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
@@ -495,9 +493,7 @@ pub fn render_k8s(
     };
     let yaml = gauntlet_backends::k8s::to_yaml(&k8s_manifests(&job));
     let out = r.dir.join("sweep-job.yaml");
-    let written = std::fs::create_dir_all(&r.dir)
-        .and_then(|()| std::fs::write(r.dir.join("sweep-job.yaml.tmp"), &yaml))
-        .and_then(|()| std::fs::rename(r.dir.join("sweep-job.yaml.tmp"), &out));
+    let written = std::fs::create_dir_all(&r.dir).and_then(|()| write_atomically(&out, yaml.as_bytes()));
     if let Err(e) = written {
         eprintln!("gauntlet: --render-k8s {}: {e}", r.dir.display());
         return EXIT_USAGE;

@@ -9,6 +9,7 @@
 //! reads such directories back ([`ShardDir::read`]).
 
 use gauntlet::sweep::ProbeSummary;
+use gauntlet_serve::queue::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -214,22 +215,16 @@ impl ResultsWriter {
         // Rewrite the seeds file with only the complete lines read back (a torn last line of a
         // killed attempt is dropped), then append.
         let path = dir.join(SEEDS);
-        let tmp = dir.join(format!("{SEEDS}.tmp"));
         let mut text = String::new();
         for l in done.values() {
             text.push_str(&serde_json::to_string(l).map_err(|e| e.to_string())?);
             text.push('\n');
         }
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        write_atomically(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
         let seeds =
             std::fs::OpenOptions::new().append(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let plan = dir.join(PLAN);
-        let tmp = dir.join(format!("{PLAN}.tmp"));
-        std::fs::write(&tmp, plan_toml)
-            .and_then(|()| std::fs::rename(&tmp, &plan))
-            .map_err(|e| format!("{}: {e}", plan.display()))?;
+        write_atomically(&plan, plan_toml.as_bytes()).map_err(|e| format!("{}: {e}", plan.display()))?;
         let w = ResultsWriter { dir: dir.to_owned(), manifest, seeds, done };
         w.write_manifest()?;
         Ok(w)
@@ -270,11 +265,8 @@ impl ResultsWriter {
 
     fn write_manifest(&self) -> Result<(), String> {
         let path = self.dir.join(MANIFEST);
-        let tmp = self.dir.join(format!("{MANIFEST}.tmp"));
         let text = serde_json::to_string_pretty(&self.manifest).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        write_atomically(&path, (text + "\n").as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 
