@@ -66,6 +66,17 @@ pub struct NodeSetup {
     pub node: NodeRef,
     /// The plan's `app.options`.
     pub options: toml::Table,
+    /// Which build of the node's program to run: `None` for the first of
+    /// [`Application::versions`] (the default), or one of them a script upgraded the node to
+    /// (`sut.upgrade(node, version)`, see `docs/SCRIPTING.md`).
+    pub version: Option<String>,
+}
+
+impl NodeSetup {
+    /// A setup for `node` with `options`, on the default version.
+    pub fn new(node: NodeRef, options: toml::Table) -> NodeSetup {
+        NodeSetup { node, options, version: None }
+    }
 }
 
 /// One client operation, as drawn by a workload from the seed.
@@ -460,6 +471,36 @@ pub trait Application: Send + Sync + 'static {
     /// any other operation on the lock (a release). Default: none.
     fn lock_op(&self, _entry: &crate::workload::HistoryEntry) -> Option<crate::mutex::LockOp> {
         None
+    }
+
+    /// The builds of its node program a script can move a node between with
+    /// `sut.upgrade(node, version)` (rolling upgrades), the first being the one nodes start on;
+    /// [`Application::node`] reads [`NodeSetup::version`]. Default: none (one build, no
+    /// upgrades).
+    fn versions(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The argument of operation `op` from named fields a script gave
+    /// (`client.op("put", {key = "k1", value = 3})`), as the values are written in Lua
+    /// (strings; numbers in their decimal form). The argument is what a workload draws
+    /// ([`Operation::arg`]), so histories and checkers treat a script's operations like any
+    /// other. Default: only `arg` (the argument itself) is known; any other field is an error
+    /// naming it.
+    fn script_arg(&self, op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
+        let mut arg = 0;
+        for (k, v) in fields {
+            match k.as_str() {
+                "arg" => arg = v.parse().map_err(|_| format!("arg = {v:?} is not an unsigned integer"))?,
+                other => {
+                    return Err(format!(
+                        "{} does not name the fields of its operations ({op:?} got {other:?}); pass {{arg = N}}",
+                        self.name()
+                    ))
+                }
+            }
+        }
+        Ok(arg)
     }
 
     /// Planted bugs this application can switch on (`app.options.bugs`, or `--bug NAME` on the

@@ -41,6 +41,7 @@ impl ScenarioBuilder {
                 workloads: Vec::new(),
                 chaos: ChaosPlan::default(),
                 expect: Vec::new(),
+                script: None,
             },
         }
     }

@@ -65,6 +65,13 @@ impl<A: Application> Judge<A> {
         self.ops_at_cooldown = ops;
     }
 
+    /// Faults stopped at `now` (a script returned), with `ops` done so far; the cooldown ends at
+    /// `end` rather than at the plan's active phase plus its cooldown.
+    pub fn enter_cooldown_until(&mut self, now: Duration, ops: OpCounts, end: Duration) {
+        self.enter_cooldown(now, ops);
+        self.end = end;
+    }
+
     /// What the expectations reported beyond their verdicts (evidence, undecided checks).
     pub fn findings(&self) -> &[Finding] {
         &self.findings

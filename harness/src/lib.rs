@@ -41,6 +41,7 @@ pub mod registry;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+pub mod script;
 #[cfg(madsim)]
 pub mod shrink;
 #[cfg(madsim)]

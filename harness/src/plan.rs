@@ -38,7 +38,7 @@ pub use validate::{fmt_duration, Catalog, KeyProblems, OptionsCheck, ParamsCheck
 use gauntlet_sim::{FaultSchedule, LinkConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A whole scenario plan: which application, on what topology, under which load and chaos,
@@ -67,6 +67,54 @@ pub struct Plan {
     /// What must hold. Default none (the run then only fails on a crash).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<ExpectationPlan>,
+    /// A scripted run: a Lua procedure drives the deployment in place of the chaos timeline
+    /// (`gauntlet script`, `docs/SCRIPTING.md`). Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<ScriptPlan>,
+}
+
+/// A script a plan runs (`[script]`): its source, and the limits it runs under. The plan's
+/// workloads run alongside it; when it returns, the cooldown begins as after an active phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptPlan {
+    /// The name tracebacks and errors give the script (its file name). Default `script.lua`.
+    pub name: String,
+    /// A Lua file, relative to the plan file: [`Plan::load`] reads it into `source` (and
+    /// clears this), so a bundle's plan carries the whole script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The Lua 5.4 source.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// Most Lua instructions the script may execute (waiting costs none). Default 100 million.
+    pub max_instructions: u64,
+    /// Most memory the script's Lua state may hold, in bytes. Default 64 MiB.
+    pub max_memory: u64,
+    /// Longest the script may run, in the deployment's time (simulated under simulation).
+    /// Default 10 min.
+    #[serde(with = "humantime_serde")]
+    pub time_limit: Duration,
+}
+
+impl Default for ScriptPlan {
+    fn default() -> Self {
+        ScriptPlan {
+            name: "script.lua".into(),
+            file: None,
+            source: String::new(),
+            max_instructions: 100_000_000,
+            max_memory: 64 << 20,
+            time_limit: Duration::from_secs(600),
+        }
+    }
+}
+
+impl ScriptPlan {
+    /// A script named `name` with `source` and the default limits.
+    pub fn new(name: impl Into<String>, source: impl Into<String>) -> ScriptPlan {
+        ScriptPlan { name: name.into(), source: source.into(), ..ScriptPlan::default() }
+    }
 }
 
 impl Plan {
@@ -81,8 +129,21 @@ impl Plan {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| PlanError::Parse { source_name: path.display().to_string(), message: e.to_string() })?;
-        toml::from_str(&text)
-            .map_err(|e| PlanError::Parse { source_name: path.display().to_string(), message: e.to_string() })
+        let mut plan: Plan = toml::from_str(&text)
+            .map_err(|e| PlanError::Parse { source_name: path.display().to_string(), message: e.to_string() })?;
+        if let Some(script) = plan.script.as_mut() {
+            if let Some(file) = script.file.take() {
+                let file = path.parent().unwrap_or(Path::new(".")).join(file);
+                script.source = std::fs::read_to_string(&file).map_err(|e| PlanError::Parse {
+                    source_name: path.display().to_string(),
+                    message: format!("script.file {}: {e}", file.display()),
+                })?;
+                if script.name == ScriptPlan::default().name {
+                    script.name = file.file_name().map_or(script.name.clone(), |n| n.to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(plan)
     }
 
     /// Switches on planted bugs: adds each of `bugs` to `app.options.bugs` (an array of

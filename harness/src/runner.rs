@@ -20,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod scripted;
+
+pub use scripted::{SCRIPT_CLIENT, SCRIPT_WORKLOAD};
+
 /// Name of the observer's client node.
 pub const OBSERVER_NODE: &str = "observer";
 
@@ -106,6 +110,9 @@ struct Shared {
     aimed: Mutex<Vec<(Duration, Fault)>>,
     /// State changes seen at the supervisor's checks, and each node's last described state.
     observed: Mutex<(Vec<Observation>, BTreeMap<String, String>)>,
+    /// The build each node a script upgraded runs (the others run the first of
+    /// [`Application::versions`]); read whenever a member's program starts.
+    versions: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl<A: Application + Send + Sync> Deployer<A> for SimDeployer {
@@ -157,6 +164,7 @@ impl SimDeployer {
             errors: Mutex::default(),
             aimed: Mutex::default(),
             observed: Mutex::default(),
+            versions: Arc::default(),
         });
         let handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>> = ObservationHandle::new(
             ObservationConfig::default()
@@ -164,8 +172,10 @@ impl SimDeployer {
                 .refresh_every(plan.run.observe_every)
                 .poll_timeout(plan.run.observe_every * 5),
         );
-        let workload_end =
-            plan.run.duration + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
+        // A script's run has no fixed active phase: workloads go on until it returns (they are
+        // stopped then), and its time limit bounds it.
+        let active = plan.script.as_ref().map_or(plan.run.duration, |s| s.time_limit);
+        let workload_end = active + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
 
         // The deployer checks determinism itself (fresh harness state per run), never the world.
         let mut builder = World::builder()
@@ -174,10 +184,22 @@ impl SimDeployer {
             .fsync_latency(plan.topology.fsync)
             .keep_events(keep_events)
             .check_determinism(false)
-            .time_limit(plan.run.duration + plan.run.cooldown + Duration::from_secs(3600));
+            .time_limit(active + plan.run.cooldown + Duration::from_secs(3600));
         for m in &members {
-            let (app, setup) = (app.clone(), NodeSetup { node: m.clone(), options: plan.app.options.clone() });
-            builder = builder.node(NodeSpec::new(&m.name).role(&m.role), move |ctx| app.node(ctx, setup.clone()));
+            let (app, setup) = (app.clone(), NodeSetup::new(m.clone(), plan.app.options.clone()));
+            let versions = shared.versions.clone();
+            builder = builder.node(NodeSpec::new(&m.name).role(&m.role), move |ctx| {
+                let mut setup = setup.clone();
+                setup.version = versions.lock().expect("versions").get(&setup.node.name).cloned();
+                app.node(ctx, setup)
+            });
+        }
+        let (script_ops, requests) = futures::channel::mpsc::unbounded();
+        if plan.script.is_some() {
+            let (app, requests) = (app.clone(), Arc::new(Mutex::new(Some(requests))));
+            builder = builder.node(NodeSpec::new(SCRIPT_CLIENT).role("client").as_client(), move |ctx| {
+                scripted::serve_ops(app.clone(), ctx, requests.clone())
+            });
         }
         for w in &plan.workloads {
             let (app, w, shared) = (app.clone(), w.clone(), shared.clone());
@@ -216,7 +238,16 @@ impl SimDeployer {
         let (plan2, app2, timeline2, shared2, handle2) =
             (plan.clone(), app.clone(), timeline.clone(), shared.clone(), handle.clone());
         let report = world.run(move |sim| {
-            supervise(sim, plan2.clone(), app2.clone(), timeline2.clone(), shared2.clone(), handle2.clone())
+            let parts = Parts {
+                plan: plan2.clone(),
+                app: app2.clone(),
+                timeline: timeline2.clone(),
+                shared: shared2.clone(),
+                handle: handle2.clone(),
+                script_ops: script_ops.clone(),
+                seed: seeds.sim,
+            };
+            supervise(sim, parts)
         });
         let log = shared.log.lock().expect("op log");
         let membership_changes = shared.changes.lock().expect("changes").clone();
@@ -305,14 +336,24 @@ fn run_start(_ctx: &gauntlet_sim::NodeContext) -> Instant {
     time::now() - time::elapsed()
 }
 
-async fn supervise<A: Application + Send + Sync>(
-    sim: Sim,
+/// What the supervisor works with.
+struct Parts<A: Application> {
     plan: crate::Plan,
     app: Arc<A>,
     timeline: Timeline,
     shared: Arc<Shared>,
     handle: ObservationHandle<ClusterView<A::State>, NodeChange<A::State>>,
-) -> (Verdict, BTreeMap<String, Duration>) {
+    /// Where a script's operations go (its client node), for a scripted plan.
+    script_ops: futures::channel::mpsc::UnboundedSender<scripted::OpRequest>,
+    /// The run's seed (a script's `rand`).
+    seed: u64,
+}
+
+/// A script's result, once it has returned or stopped.
+type ScriptDone = std::rc::Rc<std::cell::RefCell<Option<Result<(), Failure>>>>;
+
+async fn supervise<A: Application + Send + Sync>(sim: Sim, parts: Parts<A>) -> (Verdict, BTreeMap<String, Duration>) {
+    let Parts { plan, app, timeline, shared, handle, script_ops, seed } = parts;
     let fail = |class, source: &str, at, message: String| {
         Verdict::Fail(Failure { class, source: source.to_owned(), at, message })
     };
@@ -322,7 +363,32 @@ async fn supervise<A: Application + Send + Sync>(
         }
     }
     let gone: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    spawn_timeline(&sim, &plan, &app, &timeline, &shared, &gone, &handle);
+    let script: Option<ScriptDone> = match &plan.script {
+        None => {
+            spawn_timeline(&sim, &plan, &app, &timeline, &shared, &gone, &handle);
+            None
+        }
+        Some(script) => {
+            let done = ScriptDone::default();
+            let target = scripted::SimTarget {
+                sim: sim.clone(),
+                app: app.clone(),
+                plan: plan.clone(),
+                shared: shared.clone(),
+                handle: handle.clone(),
+                gone: gone.clone(),
+                ops: script_ops,
+                changed: Default::default(),
+                next_id: Default::default(),
+            };
+            let (sim2, done2, script) = (sim.clone(), done.clone(), script.clone());
+            sim.spawn(async move {
+                let result = crate::script::run(std::rc::Rc::new(target), &script, seed).await;
+                *done2.borrow_mut() = Some(result.map_err(|halt| halt.into_failure(sim2.now())));
+            });
+            Some(done)
+        }
+    };
 
     let mut judge = Judge::new(&*app, &plan).expect("the scenario validated every expectation");
     let mut tick = 0u32;
@@ -330,9 +396,26 @@ async fn supervise<A: Application + Send + Sync>(
         tick += 1;
         sim.sleep_until(plan.run.observe_every * tick).await;
         let now = sim.now();
-        if judge.phase() == Phase::Active && now >= plan.run.duration {
-            begin_cooldown(&sim, &plan, &gone);
-            judge.enter_cooldown(now, shared.log.lock().expect("op log").total());
+        match script.as_ref().map(|done| done.borrow().clone()) {
+            None if judge.phase() == Phase::Active && now >= plan.run.duration => {
+                begin_cooldown(&sim, &plan, &gone);
+                judge.enter_cooldown(now, shared.log.lock().expect("op log").total());
+            }
+            Some(Some(Err(failure))) => return (Verdict::Fail(failure), judge.settled().clone()),
+            Some(Some(Ok(()))) if judge.phase() == Phase::Active => {
+                // The script returned: its run's active phase is over.
+                sim.annotate("script: returned");
+                if !plan.run.workloads_in_cooldown {
+                    for w in &plan.workloads {
+                        if let Some(id) = sim.node_id(&format!("client-{}", w.name)) {
+                            sim.crash(id);
+                        }
+                    }
+                }
+                begin_cooldown(&sim, &plan, &gone);
+                judge.enter_cooldown_until(now, shared.log.lock().expect("op log").total(), now + plan.run.cooldown);
+            }
+            _ => {}
         }
         let (ops, panic) = {
             let log: std::sync::MutexGuard<'_, OpLog> = shared.log.lock().expect("op log");
@@ -483,7 +566,7 @@ fn spawn_timeline<A: Application + Send + Sync>(
                 }
                 Action::Join { name, role } => {
                     let node = NodeRef { id: gauntlet_sim::NodeId(0), name: name.clone(), role: role.clone() };
-                    let (app2, mut setup) = (app.clone(), NodeSetup { node, options: options.clone() });
+                    let (app2, mut setup) = (app.clone(), NodeSetup::new(node, options.clone()));
                     let program = {
                         let setup = setup.clone();
                         move |ctx: gauntlet_sim::NodeContext| {

@@ -18,15 +18,21 @@ pub enum FailureClass {
     Safety,
     /// Something that must eventually happen did not happen within the cooldown.
     Liveness,
+    /// A scripted run's script went wrong: a Lua error, a bad argument to a module function
+    /// (an unknown node), or a limit (instructions, memory, time). The test itself is broken,
+    /// not the system (see `docs/SCRIPTING.md`).
+    Script,
 }
 
 impl FailureClass {
-    /// Process exit code for this class: crash 3, safety 1, liveness 4 (0 is a pass, 2 usage).
+    /// Process exit code for this class: crash 3, safety 1, liveness 4, script 5 (0 is a pass,
+    /// 2 usage).
     pub fn exit_code(self) -> i32 {
         match self {
             FailureClass::Safety => 1,
             FailureClass::Crash => 3,
             FailureClass::Liveness => 4,
+            FailureClass::Script => 5,
         }
     }
 }
@@ -37,6 +43,7 @@ impl fmt::Display for FailureClass {
             FailureClass::Crash => "crash",
             FailureClass::Safety => "safety",
             FailureClass::Liveness => "liveness",
+            FailureClass::Script => "script",
         })
     }
 }

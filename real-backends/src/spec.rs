@@ -108,7 +108,7 @@ impl Deployment {
         let mut per_role: BTreeMap<String, u32> = BTreeMap::new();
         let mut nodes = Vec::new();
         for p in &placement.nodes {
-            let setup = NodeSetup { node: p.node.clone(), options: plan.app.options.clone() };
+            let setup = NodeSetup::new(p.node.clone(), plan.app.options.clone());
             let launch = scenario.app().launch(&setup, &placement);
             let index = per_role.entry(p.node.role.clone()).or_default();
             nodes.push(NodeDeploy {

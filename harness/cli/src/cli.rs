@@ -85,6 +85,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a Lua script (upgrades, node control, checks) against the deployment a base plan
+    /// describes: under simulation (a bundle, a replay line), for real (`--backend local`), or
+    /// queued on the run service (`--submit`). See docs/SCRIPTING.md.
+    Script(crate::script_cmd::ScriptArgs),
     /// Run a plan over many seeds on all cores, isolated in worker processes with a time limit
     /// per seed; `--shard I/N` runs one part of the range, `--results DIR` keeps it for `merge`.
     Sweep {
@@ -404,6 +408,7 @@ where
         Command::Init { dir, name, gauntlet } => crate::init::run(&dir, name.as_deref(), gauntlet.as_deref()),
         Command::Check { plans, json } => crate::plan_cmd::check(apps, &plans, json),
         Command::List { plans, json } => crate::plan_cmd::list(apps, plans.as_deref().unwrap_or(&apps.plans_dir), json),
+        Command::Script(args) => crate::script_cmd::run(apps, &args),
         Command::Run { plan, flags, out, no_bundle, json } => {
             crate::plan_cmd::run(apps, &plan, &flags, (!no_bundle).then_some(out.as_path()), json)
         }

@@ -20,6 +20,8 @@
 //! gauntlet check PLAN...                         validate plan files
 //! gauntlet run PLAN [--seed S] [--bug B]... [--out DIR] [--json]
 //!                                                run a plan once; write its bundle
+//! gauntlet script FILE.lua [--plan BASE] [--seed S] [--backend sim|local|compose] [--submit]
+//!                                                run a Lua procedure against a deployment
 //! gauntlet sweep PLAN --seeds A..B [--jobs N] [--bug B]... [--json]
 //!                                                many seeds, each in its own process
 //! gauntlet replay BUNDLE [--around I | --at T]   re-run a bundle, check its trace hash
@@ -41,7 +43,8 @@
 //! and printed first. Exit codes: 0 pass, 1 a safety failure (or the demo failed, or `diff`
 //! found a difference), 2 usage or input error (a bad plan, an unreadable bundle, an unknown
 //! application), 3 a crash (a panic, a trace limit, nondeterminism, a replay that diverged),
-//! 4 a liveness failure. `check-history`: 0 linearizable, 1 not, 2 a missing or malformed file
+//! 4 a liveness failure, 5 a script's own failure (a Lua error, a bad argument such as an
+//! unknown node, a limit). `check-history`: 0 linearizable, 1 not, 2 a missing or malformed file
 //! (each bad line named), 3 undecided within `--max-steps`.
 #![allow(clippy::disallowed_methods, reason = "the CLI measures wall time around simulated runs")]
 
@@ -67,6 +70,8 @@ mod plan_cmd;
 mod promote;
 #[cfg(madsim)]
 mod report;
+#[cfg(madsim)]
+mod script_cmd;
 #[cfg(madsim)]
 mod serve;
 #[cfg(madsim)]

@@ -145,6 +145,13 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, out: Option<&Path>, json:
         Err(code) => return code,
     };
     let replay = replay_line(file, &flags.bugs, seeds);
+    run_prepared(apps, &plan, seeds, &replay, out, json)
+}
+
+/// Runs a checked plan once with `seeds`, writes its bundle into `out`, and reports (with
+/// `replay`, the line that runs it again, on a failure); the exit code follows the verdict.
+pub fn run_prepared(apps: &Apps, plan: &Plan, seeds: Seeds, replay: &str, out: Option<&Path>, json: bool) -> i32 {
+    let (plan, replay) = (plan.clone(), replay.to_owned());
     eprintln!("gauntlet: {} with {seeds}", plan.name);
     // The bundle's file is started before the run: its plan and seeds survive a run that
     // never returns (in `<bundle>.tmp`).
@@ -189,8 +196,16 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, out: Option<&Path>, json:
         println!("{}", run_json(&plan, &outcome, wall_ms, bundle.as_deref(), &replay));
     } else {
         print!("{}", Summary::of(&plan, &outcome).render());
-        for e in &outcome.schedule.entries {
-            println!("  {:>8.3}s  {}", e.at.as_secs_f64(), e.fault);
+        // The faults, and what a script printed, in time order.
+        let mut lines: Vec<(std::time::Duration, String)> =
+            outcome.schedule.entries.iter().map(|e| (e.at, e.fault.to_string())).collect();
+        if plan.script.is_some() {
+            let printed = outcome.observations.iter().filter(|o| o.node == gauntlet::runner::SCRIPT_WORKLOAD);
+            lines.extend(printed.map(|o| (o.at, format!("print: {}", o.state))));
+            lines.sort_by_key(|(at, _)| *at);
+        }
+        for (at, line) in &lines {
+            println!("  {:>8.3}s  {line}", at.as_secs_f64());
         }
         for f in &outcome.findings {
             // The whole text is in the bundle and the report; a line or two here.

@@ -452,7 +452,7 @@ fn render_k8s<A: HttpApplication>(scenario: &Scenario<A>, p: &PromoteFlags) -> i
 /// The binary the first member runs (where to look for the node binaries).
 fn first_binary<A: HttpApplication>(scenario: &Scenario<A>) -> String {
     let node = scenario.initial_members()[0].clone();
-    scenario.app().launch(&gauntlet::NodeSetup { node, options: Default::default() }, &Default::default()).binary
+    scenario.app().launch(&gauntlet::NodeSetup::new(node, Default::default()), &Default::default()).binary
 }
 
 /// `gauntlet clean`: removes every leftover of killed runs; prints what it removed.

@@ -301,6 +301,12 @@ pub fn submit(plan: &Path, seeds: &str, bugs: &[String], jobs: Option<u32>, wait
             return EXIT_USAGE;
         }
     };
+    submit_text(&text, seeds, bugs, jobs, wait, c)
+}
+
+/// Submits a plan given as its TOML text (`gauntlet script --submit` sends the base plan with
+/// its `[script]`); see [`submit`].
+pub fn submit_text(text: &str, seeds: &str, bugs: &[String], jobs: Option<u32>, wait: bool, c: &ClientFlags) -> i32 {
     let Some(token) = &c.token else {
         eprintln!("gauntlet: submit needs the server's write token: --token or GAUNTLET_TOKEN");
         return EXIT_USAGE;

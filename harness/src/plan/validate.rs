@@ -240,6 +240,7 @@ impl Plan {
         check_workloads(&mut c);
         check_chaos(&mut c);
         check_expectations(&mut c);
+        check_script(&mut c);
         c.problems
     }
 }
@@ -449,6 +450,42 @@ fn check_cadence(c: &mut Checker<'_>, path: &str, min: Duration, max: Duration) 
     }
     c.bounded(path, "max_delay", max);
     c.range(path, ("min_delay", min), ("max_delay", max));
+}
+
+/// Most instructions a script may be allowed (about a minute of pure Lua).
+pub const MAX_SCRIPT_INSTRUCTIONS: u64 = 100_000_000_000;
+/// Most memory a script's Lua state may be allowed.
+pub const MAX_SCRIPT_MEMORY: u64 = 4 << 30;
+
+fn check_script(c: &mut Checker<'_>) {
+    let Some(s) = &c.plan.script else { return };
+    if s.source.trim().is_empty() {
+        let why = match &s.file {
+            Some(f) => format!("file {} was not read (load the plan with Plan::load)", f.display()),
+            None => "empty; give the Lua source (source = ...) or a file (file = \"x.lua\")".to_owned(),
+        };
+        c.problem("script.source", why);
+    } else if let Some(e) = crate::script::syntax_error(&s.name, &s.source) {
+        c.problem("script.source", format!("the script does not compile: {e}"));
+    }
+    if c.plan.chaos != ChaosPlan::default() {
+        c.problem("chaos", "a scripted plan's faults come from its script; remove [chaos] (or the script)");
+    }
+    if !(1_000..=MAX_SCRIPT_INSTRUCTIONS).contains(&s.max_instructions) {
+        c.problem(
+            "script.max_instructions",
+            format!("{} is outside 1000..={MAX_SCRIPT_INSTRUCTIONS}", s.max_instructions),
+        );
+    }
+    if !(1 << 20..=MAX_SCRIPT_MEMORY).contains(&s.max_memory) {
+        c.problem("script.max_memory", format!("{} bytes is outside 1 MiB..=4 GiB", s.max_memory));
+    }
+    if s.time_limit.is_zero() || s.time_limit > MAX_PHASE {
+        c.problem("script.time_limit", format!("{} is not between 0 and {}", fmt_d(s.time_limit), fmt_d(MAX_PHASE)));
+    }
+    if c.plan.workloads.iter().any(|w| w.name == "script") {
+        c.problem("workloads", "a workload named \"script\" would share its name with the script's operations");
+    }
 }
 
 fn check_chaos(c: &mut Checker<'_>) {

@@ -48,6 +48,33 @@ pub fn command_for(op: &str, arg: u64) -> ClientCommand {
     }
 }
 
+/// The argument [`command_for`] turns into `op` with these fields (see
+/// [`Application::script_arg`]).
+pub fn script_arg(op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
+    let allowed: &[&str] = match op {
+        "get" => &["key"],
+        "put" => &["key", "value"],
+        "cas" => &["key", "expected", "new"],
+        other => return Err(format!("unknown operation {other:?}")),
+    };
+    if let Some(k) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!("unknown field {k:?}; {op} takes {}", allowed.join(", ")));
+    }
+    let number = |name: &str, limit: u64, what: &str| -> Result<u64, String> {
+        let Some(text) = fields.get(name) else { return Err(format!("{op} needs {name}")) };
+        let n = text.trim_start_matches('k').parse::<u64>().ok().filter(|n| *n < limit);
+        n.ok_or_else(|| format!("{name} = {text:?}: raft-kv's {what} are {} to {}", 0, limit - 1))
+    };
+    let key = number("key", KEYS, "keys (k0, k1, ...)")?;
+    let high = match op {
+        "get" => 0,
+        "put" => number("value", VALUES, "values")? << 8,
+        _ => number("expected", VALUES, "values")? << 16 | number("new", VALUES, "values")? << 32,
+    };
+    // The key is the argument modulo KEYS: the low byte (free of values) makes it so.
+    Ok(high + (key + KEYS - high % KEYS) % KEYS)
+}
+
 /// The planted bugs the options name (checked by `check_options`).
 fn bug_names(options: &toml::Table) -> Vec<&str> {
     options.get("bugs").and_then(|v| v.as_array()).map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect())
@@ -78,6 +105,14 @@ impl Application for RaftKv {
     fn operations(&self) -> Vec<String> {
         vec!["get".into(), "put".into(), "cas".into()]
     }
+    fn versions(&self) -> Vec<String> {
+        driver::Format::NAMES.iter().map(|v| (*v).to_owned()).collect()
+    }
+    /// `get {key}`, `put {key, value}`, `cas {key, expected, new}`: keys `k0`..`k2` (or 0..2),
+    /// values 0..4, packed into the argument as [`command_for`] unpacks it.
+    fn script_arg(&self, op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
+        script_arg(op, fields)
+    }
     fn check_options(&self, options: &toml::Table) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         for (k, v) in options {
@@ -101,7 +136,9 @@ impl Application for RaftKv {
         problems
     }
     fn node(&self, ctx: NodeContext, setup: NodeSetup) -> impl Future<Output = ()> + 'static + use<> {
-        driver::run(ctx, RaftConfig { bugs: bugs(&setup.options), ..RaftConfig::default() })
+        // The version was checked against `versions` by the script engine.
+        let format = driver::Format::of(setup.version.as_deref()).unwrap_or_default();
+        driver::run(ctx, RaftConfig { bugs: bugs(&setup.options), format, ..RaftConfig::default() })
     }
     fn client(&self, ctx: &NodeContext) -> RaftClient {
         RaftClient { transport: ctx.transport(), leader: Rc::new(Cell::new(None)) }

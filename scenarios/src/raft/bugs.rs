@@ -2,7 +2,8 @@
 //! the plan's app options (`options = { bugs = ["stale-read"] }`). All are off by default.
 
 /// The names, as plans write them.
-pub const NAMES: [&str; 5] = ["stale-read", "lost-ack-write", "split-vote", "commit-old-term", "skewed-lease"];
+pub const NAMES: [&str; 6] =
+    ["stale-read", "lost-ack-write", "split-vote", "commit-old-term", "skewed-lease", "upgrade-field-order"];
 
 /// Which bugs are on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,6 +23,11 @@ pub struct Bugs {
     /// `skewed-lease`: a leader serves reads under a lease measured on its wall clock, which
     /// clock skew stretches past the moment another leader takes over.
     pub skewed_lease: bool,
+    /// `upgrade-field-order`: v2 (see [`Format`](super::driver::Format)) migrates a v1 log by
+    /// reading it with v2's record layout, in which a put's value comes first: every put
+    /// written before the upgrade comes back with its key and value swapped. Only a rolling
+    /// upgrade (`sut.upgrade`) meets it.
+    pub upgrade_field_order: bool,
 }
 
 impl Bugs {
@@ -35,6 +41,7 @@ impl Bugs {
                 "split-vote" => b.split_vote = true,
                 "commit-old-term" => b.commit_old_term = true,
                 "skewed-lease" => b.skewed_lease = true,
+                "upgrade-field-order" => b.upgrade_field_order = true,
                 other => return Err(format!("unknown bug {other:?}; raft-kv plants: {}", NAMES.join(", "))),
             }
         }

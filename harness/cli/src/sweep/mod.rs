@@ -312,7 +312,7 @@ fn record_failures(s: &Sweep, plan: &Plan, lines: &[SeedLine]) -> Option<PathBuf
     let bugs = !gauntlet::bundle::bugs_of(plan).is_empty();
     let entries: Vec<(u64, String)> = (lines.iter())
         .filter(|l| !l.passed() && l.source.as_deref() != Some("process"))
-        .filter(|l| matches!(l.class.as_deref(), Some("safety" | "liveness" | "crash")))
+        .filter(|l| matches!(l.class.as_deref(), Some("safety" | "liveness" | "crash" | "script")))
         .map(|l| {
             let expect = if bugs {
                 format!("fail:{}:{}", l.class.as_deref().unwrap_or(""), l.source.as_deref().unwrap_or(""))

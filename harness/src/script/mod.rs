@@ -1,0 +1,25 @@
+//! Scripted runs: a Lua 5.4 procedure in place of a plan's chaos timeline — upgrade one node
+//! after another and check the data after each step; seed state, cut a link, check, heal,
+//! check again. The same script runs under simulation (deterministic, replayable by seed, with
+//! a bundle like any run) and against real deployments; see `docs/SCRIPTING.md`.
+//!
+//! A plan carries its script in `[script]` ([`crate::plan::ScriptPlan`]); the runner starts it
+//! where a plan's timeline would start, and the plan's workloads and expectations go on around
+//! it. The modules a script sees:
+//!
+//! | module | functions |
+//! |---|---|
+//! | `sut` | `nodes()`, `status(node)`, `leader()`, `kill`, `start`, `restart`, `pause`, `resume`, `upgrade(node, version)`, `wait_ready(node or "all", timeout)` |
+//! | `net` | `partition(groups)`, `cut(a, b)`, `cut_one_way(a, b)`, `heal()`, `latency(a, b, d)`, `loss(p [, a, b])`, `reset_links()`, `skew(node, offset [, drift_ppm])` |
+//! | `client` | `op(name [, fields [, {user, timeout}]])`, `http(node, method, path, body)` (real backends) |
+//! | `check` | `expect(name [, params])`, `eventually(name, timeout [, params])`, `assert(cond, message)`, `history()` |
+//! | globals | `sleep(d)`, `now()`, `rand()`, `rand(n)`, `rand(m, n)` (also `math.random`), `print`/`log` |
+//!
+//! A [`Target`] is what the modules drive; the simulated one lives in the runner, the real
+//! ones in `gauntlet-backends`.
+
+mod lua;
+mod target;
+
+pub use lua::{run, syntax_error};
+pub use target::{Fut, Halt, NodeInfo, OpReply, Target};
