@@ -485,9 +485,10 @@ pub trait Application: Send + Sync + 'static {
     /// (`client.op("put", {key = "k1", value = 3})`), as the values are written in Lua
     /// (strings; numbers in their decimal form). The argument is what a workload draws
     /// ([`Operation::arg`]), so histories and checkers treat a script's operations like any
-    /// other. Default: only `arg` (the argument itself) is known; any other field is an error
-    /// naming it.
-    fn script_arg(&self, op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
+    /// other; `random` is a draw from the script's seeded stream for the parts of the argument
+    /// the fields leave free (which node a client tries first, say). Default: only `arg` (the
+    /// argument itself) is known; any other field is an error naming it.
+    fn script_arg(&self, op: &str, fields: &BTreeMap<String, String>, _random: u64) -> Result<u64, String> {
         let mut arg = 0;
         for (k, v) in fields {
             match k.as_str() {

@@ -59,6 +59,11 @@ pub(super) struct SimTarget<A: Application> {
     /// of its readiness.
     pub(super) changed: RefCell<BTreeMap<String, Duration>>,
     pub(super) next_id: Cell<u64>,
+    /// When the script last applied a fault, and the operation counts then.
+    pub(super) calm: Cell<(Duration, OpCounts)>,
+    /// The expectations the script judged since its last fault, by name and parameters: one
+    /// that keeps state between checks (a liveness check noting where it started) keeps it.
+    pub(super) judged: RefCell<BTreeMap<String, Box<dyn crate::expect::Expectation<A>>>>,
 }
 
 impl<A: Application + Send + Sync> SimTarget<A> {
@@ -75,6 +80,8 @@ impl<A: Application + Send + Sync> SimTarget<A> {
             self.changed.borrow_mut().insert(node.clone(), now);
         }
         self.shared.aimed.lock().expect("aimed").push((now, fault));
+        self.calm.set((now, self.shared.log.lock().expect("op log").total()));
+        self.judged.borrow_mut().clear();
         Ok(())
     }
 }
@@ -168,8 +175,8 @@ impl<A: Application + Send + Sync> Target for SimTarget<A> {
         })
     }
 
-    fn op_arg(&self, op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
-        self.app.script_arg(op, fields)
+    fn op_arg(&self, op: &str, fields: &BTreeMap<String, String>, random: u64) -> Result<u64, String> {
+        self.app.script_arg(op, fields, random)
     }
 
     fn operations(&self) -> Vec<String> {
@@ -186,17 +193,24 @@ impl<A: Application + Send + Sync> Target for SimTarget<A> {
 
     fn expect<'a>(&'a self, name: &'a str, params: &'a toml::Table) -> Fut<'a, Result<(FailureClass, Status), String>> {
         Box::pin(async move {
-            let registry = ExpectationRegistry::for_app(&*self.app);
-            let mut e = match registry.build(name, params, &self.plan) {
-                Some(Ok(e)) => e,
-                Some(Err(problems)) => {
-                    let list: Vec<String> = problems.iter().map(|(k, m)| format!("{k}: {m}")).collect();
-                    return Err(format!("{name}: {}", list.join("; ")));
-                }
-                None => {
-                    return Err(format!("unknown expectation {name:?}; expectations: {}", registry.names().join(", ")))
-                }
-            };
+            let key = format!("{name} {params}");
+            let mut judged = self.judged.borrow_mut();
+            if !judged.contains_key(&key) {
+                let registry = ExpectationRegistry::for_app(&*self.app);
+                let built = match registry.build(name, params, &self.plan) {
+                    Some(Ok(e)) => e,
+                    Some(Err(problems)) => {
+                        let list: Vec<String> = problems.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+                        return Err(format!("{name}: {}", list.join("; ")));
+                    }
+                    None => {
+                        let names = registry.names().join(", ");
+                        return Err(format!("unknown expectation {name:?}; expectations: {names}"));
+                    }
+                };
+                judged.insert(key.clone(), built);
+            }
+            let e = judged.get_mut(&key).expect("just inserted");
             let view = self.handle.latest().unwrap_or_default();
             let log = self.shared.log.lock().expect("op log");
             let now = self.sim.now();
@@ -204,10 +218,11 @@ impl<A: Application + Send + Sync> Target for SimTarget<A> {
                 let cx = Check {
                     app: &*self.app,
                     now,
-                    phase: Phase::Active,
+                    // Liveness counts from the script's last fault, as from a cooldown's start.
+                    phase: Phase::Cooldown { since: self.calm.get().0 },
                     view: &view,
                     ops: log.total(),
-                    ops_at_cooldown: OpCounts::default(),
+                    ops_at_cooldown: self.calm.get().1,
                     history: &[],
                     facts,
                 };

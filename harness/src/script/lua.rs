@@ -612,10 +612,11 @@ fn client(lua: &Lua, st: &Rc<State>) -> mlua::Result<Table> {
             }
             let fields = fields("client.op", &arg(&args, 1))?;
             let opts = fields_opts(&arg(&args, 2))?;
+            let random = st.rng.borrow_mut().random::<u64>();
             let arg = if fields.is_empty() {
-                st.rng.borrow_mut().random::<u64>()
+                random
             } else {
-                st.target.op_arg(&op, &fields).map_err(|e| Halt::script(format!("client.op({op:?}): {e}")))?
+                st.target.op_arg(&op, &fields, random).map_err(|e| Halt::script(format!("client.op({op:?}): {e}")))?
             };
             st.ops.set(st.ops.get() + 1);
             let reply = st.target.op(&op, arg, opts.0, opts.1).await?;

@@ -100,8 +100,9 @@ pub trait Target {
     /// Issues operation `op` with argument `arg` as logical user `user`, waits at most
     /// `timeout`, and records it in the run's history (workload `script`).
     fn op<'a>(&'a self, op: &'a str, arg: u64, user: u32, timeout: Duration) -> Fut<'a, Result<OpReply, Halt>>;
-    /// The application's argument for `op` from named fields ([`crate::Application::script_arg`]).
-    fn op_arg(&self, op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String>;
+    /// The application's argument for `op` from named fields and a draw from the script's
+    /// stream ([`crate::Application::script_arg`]).
+    fn op_arg(&self, op: &str, fields: &BTreeMap<String, String>, random: u64) -> Result<u64, String>;
     /// The operations the application offers.
     fn operations(&self) -> Vec<String>;
     /// Sends an HTTP request to `node`'s API (real backends), answering status and body.

@@ -49,8 +49,9 @@ pub fn command_for(op: &str, arg: u64) -> ClientCommand {
 }
 
 /// The argument [`command_for`] turns into `op` with these fields (see
-/// [`Application::script_arg`]).
-pub fn script_arg(op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
+/// [`Application::script_arg`]); `random` picks the replica a client without a known leader
+/// tries first (bits 40 and up), as a workload's draw does.
+pub fn script_arg(op: &str, fields: &BTreeMap<String, String>, random: u64) -> Result<u64, String> {
     let allowed: &[&str] = match op {
         "get" => &["key"],
         "put" => &["key", "value"],
@@ -66,9 +67,14 @@ pub fn script_arg(op: &str, fields: &BTreeMap<String, String>) -> Result<u64, St
         n.ok_or_else(|| format!("{name} = {text:?}: raft-kv's {what} are {} to {}", 0, limit - 1))
     };
     let key = number("key", KEYS, "keys (k0, k1, ...)")?;
+    let pick = random >> 40;
     let high = match op {
-        "get" => 0,
-        "put" => number("value", VALUES, "values")? << 8,
+        "get" => pick << 40,
+        // (high >> 8) % VALUES is the value and high >> 40 the pick.
+        "put" => {
+            let value = number("value", VALUES, "values")?;
+            ((pick << 32) + (value + VALUES - (pick << 32) % VALUES) % VALUES) << 8
+        }
         _ => number("expected", VALUES, "values")? << 16 | number("new", VALUES, "values")? << 32,
     };
     // The key is the argument modulo KEYS: the low byte (free of values) makes it so.
@@ -110,8 +116,8 @@ impl Application for RaftKv {
     }
     /// `get {key}`, `put {key, value}`, `cas {key, expected, new}`: keys `k0`..`k2` (or 0..2),
     /// values 0..4, packed into the argument as [`command_for`] unpacks it.
-    fn script_arg(&self, op: &str, fields: &BTreeMap<String, String>) -> Result<u64, String> {
-        script_arg(op, fields)
+    fn script_arg(&self, op: &str, fields: &BTreeMap<String, String>, random: u64) -> Result<u64, String> {
+        script_arg(op, fields, random)
     }
     fn check_options(&self, options: &toml::Table) -> Vec<(String, String)> {
         let mut problems = Vec::new();

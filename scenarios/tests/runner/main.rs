@@ -372,3 +372,5 @@ fn the_operation_mix_and_bursts_shape_the_offered_load() {
     assert!(in_burst >= 50, "the burst of 50 (plus the 10/s base) landed in its half second: {in_burst}");
     assert!(before < 20, "half a second without a burst carries ~5: {before}");
 }
+
+mod scripts;
