@@ -74,6 +74,9 @@ pub fn unsupported<A: HttpApplication>(
             missing.push(what);
         }
     };
+    if plan.script.is_some() {
+        need("a script ([script]): scripts run under simulation only so far (docs/SCRIPTING.md)".into());
+    }
     let why =
         if namespaces { String::new() } else { format!(" (needs network namespaces: {})", features.notes.join("; ")) };
     let mut links: Vec<LinkConfig> = timeline

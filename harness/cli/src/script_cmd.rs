@@ -148,9 +148,10 @@ pub fn run(apps: &Apps, args: &ScriptArgs) -> i32 {
             crate::plan_cmd::run_prepared(apps, &plan, seeds, &replay_line(args, seeds), out, args.client.json)
         }
         Backend::Local | Backend::Compose => {
-            let backend = if args.backend == Backend::Local { "local" } else { "compose" };
-            let _ = (backend, out);
-            eprintln!("gauntlet: not yet");
+            eprintln!(
+                "gauntlet: scripts run under simulation only so far: the real-deployment target of the script modules \
+                 is not built yet (docs/SCRIPTING.md); drop --backend, or promote the plan without its script"
+            );
             EXIT_USAGE
         }
     }

@@ -280,3 +280,59 @@ fn a_plan_of_an_unknown_application_is_named_with_the_registered_ones() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn gauntlet_script_exit_codes_follow_the_verdict_and_name_the_line() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/scripts");
+    let upgrade = format!("{dir}/raft-rolling-upgrade.lua");
+    let out = gauntlet(&["script", &upgrade, "--seed", "1", "--no-bundle"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gauntlet(&["script", &upgrade, "--seed", "1", "--bug", "upgrade-field-order", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["source"], "linearizable");
+    assert!(v["failures"][0].as_str().unwrap().contains("raft-rolling-upgrade.lua:35:"), "{v}");
+    let replay = v["replay"].as_str().unwrap();
+    assert!(
+        replay.contains("SIM_SEED=1") && replay.contains("script") && replay.contains("--bug upgrade-field-order"),
+        "{replay}"
+    );
+
+    let scratch = std::env::temp_dir().join(format!("gauntlet-cli-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let plan = format!("{dir}/raft-kv.toml");
+    for (name, source, code, want) in [
+        ("malformed.lua", "sut.kill('replica-0'\n", 2, "malformed.lua:2:"),
+        ("runtime.lua", "local t\nt.x = 1\n", 5, "runtime.lua:2: attempt to index a nil value"),
+        ("spin.lua", "while true do end\n", 5, "instructions (script.max_instructions)"),
+        (
+            "unknown.lua",
+            "sleep(1)\nsut.restart('replica-7')\n",
+            5,
+            "unknown.lua:2: sut.restart: unknown node \"replica-7\"",
+        ),
+    ] {
+        let file = scratch.join(name);
+        std::fs::write(&file, source).unwrap();
+        let out = gauntlet(
+            &[
+                "script",
+                file.to_str().unwrap(),
+                "--plan",
+                &plan,
+                "--seed",
+                "1",
+                "--no-bundle",
+                "--max-instructions",
+                "100000",
+            ],
+            &[],
+        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "{name}: {text}");
+        assert!(text.contains(want), "{name}: {text}");
+    }
+    let out = gauntlet(&["script", scratch.join("runtime.lua").to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --plan BASE.toml"));
+}
