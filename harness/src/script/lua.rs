@@ -215,6 +215,14 @@ fn fields(f: &str, v: &Value) -> Result<BTreeMap<String, String>, Halt> {
     Ok(out)
 }
 
+/// A string argument, or an error naming the function and what it expected.
+fn string_arg(f: &str, expected: &str, v: &Value) -> Result<String, Halt> {
+    match v {
+        Value::String(s) => Ok(s.to_string_lossy()),
+        other => Err(Halt::script(format!("{f}: expected {expected}, got {}", other.type_name()))),
+    }
+}
+
 fn arg(args: &MultiValue, i: usize) -> Value {
     args.get(i).cloned().unwrap_or(Value::Nil)
 }
@@ -434,15 +442,7 @@ fn sut(lua: &Lua, st: &Rc<State>) -> mlua::Result<Table> {
         function(lua, st, |_, st, args| async move {
             let node = st.node("sut.upgrade", &arg(&args, 0))?;
             let versions = st.target.versions();
-            let version = match arg(&args, 1) {
-                Value::String(s) => s.to_string_lossy(),
-                other => {
-                    return Err(Halt::script(format!(
-                        "sut.upgrade: expected a version name, got {}",
-                        other.type_name()
-                    )))
-                }
-            };
+            let version = string_arg("sut.upgrade", "a version name", &arg(&args, 1))?;
             if versions.is_empty() {
                 return Err(Halt::script(
                     "sut.upgrade: this application has one build: there is no version to upgrade to",
@@ -594,15 +594,7 @@ fn client(lua: &Lua, st: &Rc<State>) -> mlua::Result<Table> {
     m.set(
         "op",
         function(lua, st, |lua, st, args| async move {
-            let op = match arg(&args, 0) {
-                Value::String(s) => s.to_string_lossy(),
-                other => {
-                    return Err(Halt::script(format!(
-                        "client.op: expected an operation name, got {}",
-                        other.type_name()
-                    )))
-                }
-            };
+            let op = string_arg("client.op", "an operation name", &arg(&args, 0))?;
             let ops = st.target.operations();
             if !ops.contains(&op) {
                 return Err(Halt::script(format!(
@@ -699,15 +691,7 @@ fn check(lua: &Lua, st: &Rc<State>) -> mlua::Result<Table> {
     m.set(
         "expect",
         function(lua, st, |lua, st, args| async move {
-            let name = match arg(&args, 0) {
-                Value::String(s) => s.to_string_lossy(),
-                other => {
-                    return Err(Halt::script(format!(
-                        "check.expect: expected an expectation name, got {}",
-                        other.type_name()
-                    )))
-                }
-            };
+            let name = string_arg("check.expect", "an expectation name", &arg(&args, 0))?;
             let params = params(&arg(&args, 1))?;
             let (class, status) =
                 st.target.expect(&name, &params).await.map_err(|e| Halt::script(format!("check.expect: {e}")))?;
@@ -721,15 +705,7 @@ fn check(lua: &Lua, st: &Rc<State>) -> mlua::Result<Table> {
     m.set(
         "eventually",
         function(lua, st, |lua, st, args| async move {
-            let name = match arg(&args, 0) {
-                Value::String(s) => s.to_string_lossy(),
-                other => {
-                    return Err(Halt::script(format!(
-                        "check.eventually: expected an expectation name, got {}",
-                        other.type_name()
-                    )))
-                }
-            };
+            let name = string_arg("check.eventually", "an expectation name", &arg(&args, 0))?;
             let timeout = match arg(&args, 1) {
                 Value::Nil => Duration::from_secs(30),
                 v => duration("check.eventually", "the timeout", &v)?,
