@@ -525,3 +525,29 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// `gauntlet script --submit`: the base plan with the script in it goes to `POST
+/// /v1/test-runs`, and the service runs the script seed by seed (with the planted upgrade bug
+/// every seed fails; without it every seed passes).
+#[test]
+fn a_script_submitted_to_the_service_runs_there() {
+    let data = tempdir("script");
+    let server = Server::start_with(&data, &[]);
+    let script = root().join("scenarios/scripts/raft-rolling-upgrade.lua");
+    let submit = |bugs: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+        cmd.args(["script", script.to_str().unwrap(), "--submit", "--seeds", "0..3", "--wait"])
+            .args(["--server", &server.url, "--token", TOKEN]);
+        for b in bugs {
+            cmd.args(["--bug", b]);
+        }
+        let out = cmd.output().expect("gauntlet runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, text) = submit(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = submit(&["upgrade-field-order"]);
+    assert_eq!(code, Some(1), "{text}");
+    let (_, runs) = call("GET", &format!("{}/v1/test-runs", server.url), None, None);
+    assert!(runs.to_string().contains("raft-kv-scripted"), "{runs}");
+}
