@@ -380,8 +380,7 @@ async fn supervise<A: Application + Send + Sync>(sim: Sim, parts: Parts<A>) -> (
                 ops: script_ops,
                 changed: Default::default(),
                 next_id: Default::default(),
-                calm: Default::default(),
-                judged: Default::default(),
+                checks: Default::default(),
             };
             let (sim2, done2, script) = (sim.clone(), done.clone(), script.clone());
             sim.spawn(async move {

@@ -36,6 +36,7 @@ pub mod local;
 pub mod netns;
 pub mod process;
 pub mod rules;
+pub mod scripted;
 pub mod spec;
 pub mod sweep_job;
 pub mod sys;

@@ -36,12 +36,27 @@ pub trait Cluster {
     fn end_batch(&mut self) -> impl std::future::Future<Output = Result<()>> {
         async { Ok(()) }
     }
+    /// Whether links can be shaped here (latency, loss): the local backend on loopback
+    /// cannot, and a script's `net.latency` there is refused rather than ignored.
+    fn shapes_links(&self) -> bool {
+        true
+    }
     /// Whether `node` runs (not crashed, not paused).
     fn is_running(&mut self, node: &str) -> bool;
     /// Waits until every node answers its health check.
     fn wait_ready(&mut self, timeout: Duration) -> impl std::future::Future<Output = Result<()>>;
     /// The cooldown's recovery of one node: resume it if paused, start it if down.
     fn recover(&mut self, node: &str) -> impl std::future::Future<Output = Result<()>>;
+    /// Restarts `node` on build `version` of its program, keeping its data: one step of a
+    /// script's rolling upgrade (`sut.upgrade`). Backends that cannot change a node's command
+    /// line say so.
+    fn upgrade(&mut self, node: &str, version: &str) -> impl std::future::Future<Output = Result<()>> {
+        let refused = BackendError::Invalid(format!(
+            "backend {} cannot upgrade {node} to {version}: it cannot change a running node's build",
+            self.backend()
+        ));
+        async move { Err(refused) }
+    }
 }
 
 /// Progress lines (`at`, text) for the person watching.
@@ -57,15 +72,18 @@ enum Action {
 
 /// Runs `scenario` with `seeds` against `cluster` (deployed and healthy) and reports as the
 /// simulator does; the outcome has no trace (real runs have none) and its `sim_time` is the
-/// wall time the run took.
+/// wall time the run took. A plan with a script runs it in place of the timeline
+/// ([`crate::scripted::drive_script`]).
 pub async fn drive<A: HttpApplication, C: Cluster>(
     scenario: &Scenario<A>,
     seeds: Seeds,
     cluster: &mut C,
     progress: Progress<'_>,
 ) -> Result<RunOutcome> {
+    if scenario.plan().script.is_some() {
+        return crate::scripted::drive_script(scenario, seeds, cluster, progress).await;
+    }
     let plan = scenario.plan().clone();
-    let app = scenario.shared_app();
     let timeline = chaos::compile(&plan, seeds.chaos);
     if let Some((_, ChurnEvent::Join { name, .. } | ChurnEvent::Leave { name })) = timeline.churn.first() {
         return Err(BackendError::Unsupported {
@@ -75,125 +93,12 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
         });
     }
     let members = scenario.initial_members();
-    let mut endpoints = BTreeMap::new();
-    for m in &members {
-        let addr =
-            cluster.endpoint(&m.name).ok_or_else(|| BackendError::Invalid(format!("no endpoint for {}", m.name)))?;
-        endpoints.insert(m.name.clone(), addr);
-    }
-    let endpoints = Arc::new(endpoints);
-    let membership = Arc::new(Mutex::new(members.clone()));
-    let log: SharedOpLog = Arc::default();
-    let latest: Arc<Mutex<Option<ClusterView<A::State>>>> = Arc::default();
-    let start = Instant::now();
-    let since = move || start.elapsed();
     let workload_end =
         plan.run.duration + if plan.run.workloads_in_cooldown { plan.run.cooldown } else { Duration::ZERO };
-
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in &plan.workloads {
-        let ops = PlannedOps::new(w, seeds.sim, workload_end, app.operations());
-        let (app, log, membership, endpoints) = (app.clone(), log.clone(), membership.clone(), endpoints.clone());
-        let (name, op_timeout, think) = (w.name.clone(), w.op_timeout, w.think);
-        let admission = Arc::new(Mutex::new(Admission::of(w)));
-        log.lock().expect("op log").counts.entry(name.clone()).or_default();
-        tasks.spawn(async move {
-            // Each logical user remembers the node that last served it, as a real client would.
-            let sticky: Arc<Mutex<BTreeMap<u32, u32>>> = Arc::default();
-            let mut ops_tasks = tokio::task::JoinSet::new();
-            for (at, op) in ops {
-                tokio::time::sleep_until(start + at).await;
-                let op = match admission.lock().expect("admission").arrive(op) {
-                    Admit::Start(op) => op,
-                    Admit::Wait => continue,
-                    Admit::Shed => {
-                        log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += 1;
-                        continue;
-                    }
-                };
-                let (app, log, membership, endpoints, sticky, admission) = (
-                    app.clone(),
-                    log.clone(),
-                    membership.clone(),
-                    endpoints.clone(),
-                    sticky.clone(),
-                    admission.clone(),
-                );
-                // In closed loop the task goes on with its user's next waiting operation.
-                ops_tasks.spawn(async move {
-                    let mut op = op;
-                    loop {
-                        let slot = log.lock().expect("op log").invoke(&op, start.elapsed());
-                        let nodes = membership.lock().expect("membership").clone();
-                        let outcome =
-                            tokio::time::timeout(op_timeout, execute(&*app, &op, &nodes, &endpoints, &sticky))
-                                .await
-                                .unwrap_or_else(|_| OpOutcome::info(format!("no answer within {op_timeout:?}")));
-                        let (phase, text) = match outcome {
-                            OpOutcome::Ok(r) => (OpPhase::Ok, r),
-                            OpOutcome::Fail(r) => (OpPhase::Fail, r),
-                            OpOutcome::Info(r) => (OpPhase::Info, r),
-                        };
-                        log.lock().expect("op log").complete(slot, &op, phase, text, start.elapsed());
-                        if !think.is_zero() {
-                            tokio::time::sleep(think).await;
-                        }
-                        let next = admission.lock().expect("admission").finished(op.user);
-                        match next {
-                            Some(n) => op = n,
-                            None => break,
-                        }
-                    }
-                });
-            }
-            let unstarted = admission.lock().expect("admission").close();
-            log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += unstarted;
-            while ops_tasks.join_next().await.is_some() {}
-        });
-    }
-    {
-        let (app, latest, membership, endpoints) = (app.clone(), latest.clone(), membership.clone(), endpoints.clone());
-        let (every, patience) = (plan.run.observe_every, plan.run.observe_every * 5);
-        tasks.spawn(async move {
-            let mut view: ClusterView<A::State> = BTreeMap::new();
-            let mut tick = 0u32;
-            loop {
-                tick += 1;
-                let members = membership.lock().expect("membership").clone();
-                view.retain(|name, _| members.iter().any(|m| &m.name == name));
-                let mut polls = tokio::task::JoinSet::new();
-                for m in &members {
-                    let (app, addr, m) = (app.clone(), endpoints[&m.name], m.clone());
-                    polls.spawn(async move {
-                        let read = match http::request(addr, &app.status_call(), patience).await {
-                            Ok((200, body)) => app.parse_state(&body),
-                            Ok((status, body)) => Err(format!("HTTP {status}: {body}")),
-                            Err(e) => Err(e.to_string()),
-                        };
-                        (m, read)
-                    });
-                }
-                while let Some(Ok((m, read))) = polls.join_next().await {
-                    let v = view.entry(m.name.clone()).or_insert_with(|| NodeView {
-                        role: m.role.clone(),
-                        state: None,
-                        observed_at: None,
-                        error: None,
-                    });
-                    match read {
-                        Ok(s) => {
-                            v.state = Some(s);
-                            v.observed_at = Some(start.elapsed());
-                            v.error = None;
-                        }
-                        Err(e) => v.error = Some(e),
-                    }
-                }
-                *latest.lock().expect("view") = Some(view.clone());
-                tokio::time::sleep_until(start + every * tick).await;
-            }
-        });
-    }
+    let run = Running::start(scenario, seeds, cluster, workload_end)?;
+    let (app, log, latest, membership) = (run.app.clone(), run.log.clone(), run.latest.clone(), run.membership.clone());
+    let start = run.start;
+    let since = move || start.elapsed();
 
     // The timeline, in time order: faults, faults aimed at the leader, kills' departures.
     let mut actions: Vec<(Duration, u8, Action)> = Vec::new();
@@ -208,11 +113,8 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
     }
     actions.sort_by_key(|(at, rank, _)| (*at, *rank));
     let mut actions = std::collections::VecDeque::from(actions);
-    let mut applied: Vec<(Duration, Fault)> = Vec::new();
     let mut gone: Vec<String> = Vec::new();
-    let mut changes: Vec<MembershipChange> = Vec::new();
-    let mut observations: Vec<Observation> = Vec::new();
-    let mut described: BTreeMap<String, String> = BTreeMap::new();
+    let mut record = Record::default();
 
     for f in chaos::topology_links(&plan) {
         cluster.apply(&f).await?;
@@ -241,16 +143,16 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
             cluster.begin_batch();
             for action in batch {
                 match action {
-                    Action::Fault(f) => apply_logged(cluster, &f, at, &mut applied).await?,
+                    Action::Fault(f) => apply_logged(cluster, &f, at, &mut record.applied).await?,
                     Action::Aimed(aimed) => {
                         let view = latest.lock().expect("view").clone().unwrap_or_default();
-                        let Some(leader) = current_leader(&*app, &view, cluster, &gone) else {
+                        let Some(leader) = current_leader(&*app, &view, |n| cluster.is_running(n), &gone) else {
                             progress(at, &format!("no leader seen: {aimed:?} skipped"));
                             continue;
                         };
                         let (now, undo) = aimed_faults(aimed, &leader, &membership, &gone);
                         progress(at, &format!("fault aimed at the leader: {now}"));
-                        apply_logged(cluster, &now, at, &mut applied).await?;
+                        apply_logged(cluster, &now, at, &mut record.applied).await?;
                         if let Some((after, undo)) = undo.filter(|(after, _)| at + *after < plan.run.duration) {
                             let pos = actions.iter().position(|(t, _, _)| *t > at + after).unwrap_or(actions.len());
                             actions.insert(pos, (at + after, 1, Action::Fault(undo)));
@@ -258,7 +160,7 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
                     }
                     Action::Leave(name) => {
                         membership.lock().expect("membership").retain(|m| m.name != name);
-                        changes.push(MembershipChange { at, node: name.clone(), joined: false });
+                        record.changes.push(MembershipChange { at, node: name.clone(), joined: false });
                         gone.push(name);
                     }
                 }
@@ -281,66 +183,266 @@ pub async fn drive<A: HttpApplication, C: Cluster>(
             }
             judge.enter_cooldown(now, log.lock().expect("op log").total());
         }
-        let Some(view) = latest.lock().expect("view").clone() else { continue };
-        for (node, v) in &view {
-            let Some(state) = v.state.as_ref() else { continue };
-            let text = app.describe(state);
-            if described.get(node) != Some(&text) {
-                observations.push(Observation { at: now, node: node.clone(), state: text.clone() });
-                described.insert(node.clone(), text);
-            }
-        }
-        let ops = log.lock().expect("op log").total();
-        // Facts are simulation-only: a real process logs them, with no shared true time.
-        if let Some(v) = judge.judge(&*app, now, &view, ops, &log, &[]) {
+        if let Some(v) = run.judge(&mut judge, &mut record, now, plan.run.duration + plan.run.cooldown * 2) {
             break v;
         }
+    };
+    drop((log, latest, membership));
+    Ok(run.finish(&plan, seeds, verdict, record, &judge, timeline.kinds.clone()).await)
+}
+
+/// A real run under way: the plan's workloads issuing their operations and an observer polling
+/// every member's state, both against the cluster's HTTP endpoints, in wall time from `start`.
+/// A plan's timeline ([`drive`]) and a script ([`crate::scripted::drive_script`]) run around it.
+pub(crate) struct Running<A: HttpApplication> {
+    pub(crate) app: Arc<A>,
+    pub(crate) start: Instant,
+    pub(crate) endpoints: Arc<BTreeMap<String, SocketAddr>>,
+    pub(crate) membership: Arc<Mutex<Vec<NodeRef>>>,
+    pub(crate) log: SharedOpLog,
+    pub(crate) latest: Arc<Mutex<Option<ClusterView<A::State>>>>,
+    workloads: tokio::task::JoinSet<()>,
+    observer: tokio::task::JoinSet<()>,
+}
+
+impl<A: HttpApplication> Running<A> {
+    /// Starts the plan's workloads (their operations planned up to `workload_end`) and the
+    /// observer against `cluster`'s initial members.
+    pub(crate) fn start<C: Cluster>(
+        scenario: &Scenario<A>,
+        seeds: Seeds,
+        cluster: &C,
+        workload_end: Duration,
+    ) -> Result<Running<A>> {
+        let plan = scenario.plan();
+        let app = scenario.shared_app();
+        let members = scenario.initial_members();
+        let mut endpoints = BTreeMap::new();
+        for m in &members {
+            let addr = cluster
+                .endpoint(&m.name)
+                .ok_or_else(|| BackendError::Invalid(format!("no endpoint for {}", m.name)))?;
+            endpoints.insert(m.name.clone(), addr);
+        }
+        let endpoints = Arc::new(endpoints);
+        let membership = Arc::new(Mutex::new(members.clone()));
+        let log: SharedOpLog = Arc::default();
+        let latest: Arc<Mutex<Option<ClusterView<A::State>>>> = Arc::default();
+        let start = Instant::now();
+        let mut workloads = tokio::task::JoinSet::new();
+        for w in &plan.workloads {
+            let ops = PlannedOps::new(w, seeds.sim, workload_end, app.operations());
+            let (app, log, membership, endpoints) = (app.clone(), log.clone(), membership.clone(), endpoints.clone());
+            let (name, op_timeout, think) = (w.name.clone(), w.op_timeout, w.think);
+            let admission = Arc::new(Mutex::new(Admission::of(w)));
+            log.lock().expect("op log").counts.entry(name.clone()).or_default();
+            workloads.spawn(async move {
+                // Each logical user remembers the node that last served it, as a real client would.
+                let sticky: Arc<Mutex<BTreeMap<u32, u32>>> = Arc::default();
+                let mut ops_tasks = tokio::task::JoinSet::new();
+                for (at, op) in ops {
+                    tokio::time::sleep_until(start + at).await;
+                    let op = match admission.lock().expect("admission").arrive(op) {
+                        Admit::Start(op) => op,
+                        Admit::Wait => continue,
+                        Admit::Shed => {
+                            log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += 1;
+                            continue;
+                        }
+                    };
+                    let (app, log, membership, endpoints, sticky, admission) = (
+                        app.clone(),
+                        log.clone(),
+                        membership.clone(),
+                        endpoints.clone(),
+                        sticky.clone(),
+                        admission.clone(),
+                    );
+                    // In closed loop the task goes on with its user's next waiting operation.
+                    ops_tasks.spawn(async move {
+                        let mut op = op;
+                        loop {
+                            let slot = log.lock().expect("op log").invoke(&op, start.elapsed());
+                            let nodes = membership.lock().expect("membership").clone();
+                            let outcome = execute_within(&*app, &op, &nodes, &endpoints, &sticky, op_timeout).await;
+                            let (phase, text) = match outcome {
+                                OpOutcome::Ok(r) => (OpPhase::Ok, r),
+                                OpOutcome::Fail(r) => (OpPhase::Fail, r),
+                                OpOutcome::Info(r) => (OpPhase::Info, r),
+                            };
+                            log.lock().expect("op log").complete(slot, &op, phase, text, start.elapsed());
+                            if !think.is_zero() {
+                                tokio::time::sleep(think).await;
+                            }
+                            let next = admission.lock().expect("admission").finished(op.user);
+                            match next {
+                                Some(n) => op = n,
+                                None => break,
+                            }
+                        }
+                    });
+                }
+                let unstarted = admission.lock().expect("admission").close();
+                log.lock().expect("op log").counts.get_mut(&name).expect("entry").shed += unstarted;
+                while ops_tasks.join_next().await.is_some() {}
+            });
+        }
+        let mut observer = tokio::task::JoinSet::new();
+        {
+            let (app, latest, membership, endpoints) =
+                (app.clone(), latest.clone(), membership.clone(), endpoints.clone());
+            let (every, patience) = (plan.run.observe_every, plan.run.observe_every * 5);
+            observer.spawn(async move {
+                let mut view: ClusterView<A::State> = BTreeMap::new();
+                let mut tick = 0u32;
+                loop {
+                    tick += 1;
+                    let members = membership.lock().expect("membership").clone();
+                    view.retain(|name, _| members.iter().any(|m| &m.name == name));
+                    let mut polls = tokio::task::JoinSet::new();
+                    for m in &members {
+                        let (app, addr, m) = (app.clone(), endpoints[&m.name], m.clone());
+                        polls.spawn(async move {
+                            let read = match http::request(addr, &app.status_call(), patience).await {
+                                Ok((200, body)) => app.parse_state(&body),
+                                Ok((status, body)) => Err(format!("HTTP {status}: {body}")),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            (m, read)
+                        });
+                    }
+                    while let Some(Ok((m, read))) = polls.join_next().await {
+                        let v = view.entry(m.name.clone()).or_insert_with(|| NodeView {
+                            role: m.role.clone(),
+                            state: None,
+                            observed_at: None,
+                            error: None,
+                        });
+                        match read {
+                            Ok(s) => {
+                                v.state = Some(s);
+                                v.observed_at = Some(start.elapsed());
+                                v.error = None;
+                            }
+                            Err(e) => v.error = Some(e),
+                        }
+                    }
+                    *latest.lock().expect("view") = Some(view.clone());
+                    tokio::time::sleep_until(start + every * tick).await;
+                }
+            });
+        }
+
+        Ok(Running { app, start, endpoints, membership, log, latest, workloads, observer })
+    }
+
+    /// Records the latest observation and judges the plan's expectations at `now`; past
+    /// `deadline` (plus a margin) a run that cannot decide — every poll failing — ends.
+    pub(crate) fn judge(
+        &self,
+        judge: &mut Judge<A>,
+        record: &mut Record,
+        now: Duration,
+        deadline: Duration,
+    ) -> Option<Verdict> {
+        let view = self.latest.lock().expect("view").clone()?;
+        for (node, v) in &view {
+            let Some(state) = v.state.as_ref() else { continue };
+            let text = self.app.describe(state);
+            if record.described.get(node) != Some(&text) {
+                record.observations.push(Observation { at: now, node: node.clone(), state: text.clone() });
+                record.described.insert(node.clone(), text);
+            }
+        }
+        let ops = self.log.lock().expect("op log").total();
+        // Facts are simulation-only: a real process logs them, with no shared true time.
+        if let Some(v) = judge.judge(&*self.app, now, &view, ops, &self.log, &[]) {
+            return Some(v);
+        }
         // A wall-clock guard: a real run that cannot decide (every poll failing) still ends.
-        if now > plan.run.duration + plan.run.cooldown * 2 + Duration::from_secs(30) {
-            break Verdict::Fail(Failure {
+        (now > deadline + Duration::from_secs(30)).then(|| {
+            Verdict::Fail(Failure {
                 class: FailureClass::Liveness,
                 source: "observer".into(),
                 at: now,
                 message: "no decision: the cluster could not be observed".into(),
-            });
-        }
-    };
-    let elapsed = since();
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
-    let log = Arc::try_unwrap(log).map(|m| m.into_inner().expect("op log")).unwrap_or_else(|shared| {
-        let l = shared.lock().expect("op log");
-        OpLog { counts: l.counts.clone(), history: l.history.clone(), panics: l.panics.clone() }
-    });
-    let mut schedule = FaultSchedule::new();
-    for (at, f) in applied {
-        schedule.push(at, f);
+            })
+        })
     }
-    let mut observed_sources: Vec<String> =
-        membership.lock().expect("membership").iter().map(|m| m.name.clone()).collect();
-    observed_sources.sort();
-    Ok(RunOutcome {
-        plan: plan.name.clone(),
-        seeds,
-        verdict,
-        trace_hash: 0,
-        events: 0,
-        sim_time: elapsed,
-        counts: BTreeMap::new(),
-        ops: log.counts,
-        chaos_kinds: timeline.kinds.clone(),
-        schedule,
-        settled: judge.settled().clone(),
-        membership_changes: changes,
-        observed_sources,
-        trace: None,
-        history: log.history,
-        observations,
-        final_states: described,
-        findings: judge.findings().to_vec(),
-        // The nodes' sometimes-assertions are counted in their own processes, out of reach.
-        probes: gauntlet::sim::Probes::new(),
-    })
+
+    /// Stops everything and reports the run as the simulator does: no trace (real runs have
+    /// none), and the wall time it took as its `sim_time`.
+    pub(crate) async fn finish(
+        self,
+        plan: &gauntlet::Plan,
+        seeds: Seeds,
+        verdict: Verdict,
+        record: Record,
+        judge: &Judge<A>,
+        chaos_kinds: Vec<&'static str>,
+    ) -> RunOutcome {
+        let elapsed = self.start.elapsed();
+        let mut observed_sources: Vec<String> =
+            self.membership.lock().expect("membership").iter().map(|m| m.name.clone()).collect();
+        observed_sources.sort();
+        let log = self.stop().await;
+        let mut schedule = FaultSchedule::new();
+        for (at, f) in record.applied {
+            schedule.push(at, f);
+        }
+        RunOutcome {
+            plan: plan.name.clone(),
+            seeds,
+            verdict,
+            trace_hash: 0,
+            events: 0,
+            sim_time: elapsed,
+            counts: BTreeMap::new(),
+            ops: log.counts,
+            chaos_kinds,
+            schedule,
+            settled: judge.settled().clone(),
+            membership_changes: record.changes,
+            observed_sources,
+            trace: None,
+            history: log.history,
+            observations: record.observations,
+            final_states: record.described,
+            findings: judge.findings().to_vec(),
+            // The nodes' sometimes-assertions are counted in their own processes, out of reach.
+            probes: gauntlet::sim::Probes::new(),
+        }
+    }
+
+    /// Stops the workloads (operations in flight are abandoned, unfinished in the history).
+    pub(crate) async fn stop_workloads(&mut self) {
+        self.workloads.abort_all();
+        while self.workloads.join_next().await.is_some() {}
+    }
+
+    /// Stops everything and takes the operation log.
+    pub(crate) async fn stop(mut self) -> OpLog {
+        self.stop_workloads().await;
+        self.observer.abort_all();
+        while self.observer.join_next().await.is_some() {}
+        Arc::try_unwrap(self.log).map(|m| m.into_inner().expect("op log")).unwrap_or_else(|shared| {
+            let l = shared.lock().expect("op log");
+            OpLog { counts: l.counts.clone(), history: l.history.clone(), panics: l.panics.clone() }
+        })
+    }
+}
+
+/// What a real run recorded besides its operations.
+#[derive(Default)]
+pub(crate) struct Record {
+    /// The faults applied, when.
+    pub(crate) applied: Vec<(Duration, Fault)>,
+    /// Departures (and joins).
+    pub(crate) changes: Vec<MembershipChange>,
+    /// Each member's described state whenever it changed (and lines a script printed).
+    pub(crate) observations: Vec<Observation>,
+    /// Each member's latest described state.
+    pub(crate) described: BTreeMap<String, String>,
 }
 
 async fn apply_logged<C: Cluster>(
@@ -358,7 +460,7 @@ async fn apply_logged<C: Cluster>(
 const MAX_STEPS: usize = 16;
 
 /// What the cooldown undoes with faults: cuts, links (back to the topology's) and clocks.
-fn heal_all(plan: &gauntlet::Plan, members: &[NodeRef], gone: &[String]) -> Vec<Fault> {
+pub(crate) fn heal_all(plan: &gauntlet::Plan, members: &[NodeRef], gone: &[String]) -> Vec<Fault> {
     let mut out = vec![Fault::Heal, Fault::ResetLinks];
     out.extend(chaos::topology_links(plan));
     for m in members.iter().filter(|m| !gone.contains(&m.name)) {
@@ -368,15 +470,15 @@ fn heal_all(plan: &gauntlet::Plan, members: &[NodeRef], gone: &[String]) -> Vec<
 }
 
 /// The running member that leads, by the highest epoch any state reports (ties: first name).
-fn current_leader<A: HttpApplication, C: Cluster>(
+pub(crate) fn current_leader<A: HttpApplication>(
     app: &A,
     view: &ClusterView<A::State>,
-    cluster: &mut C,
+    mut running: impl FnMut(&str) -> bool,
     gone: &[String],
 ) -> Option<String> {
     let mut best: Option<(u64, String)> = None;
     for (name, v) in view {
-        if gone.contains(name) || !cluster.is_running(name) {
+        if gone.contains(name) || !running(name) {
             continue;
         }
         if let Some(epoch) = v.state.as_ref().and_then(|s| app.leader_epoch(s)) {
@@ -408,6 +510,26 @@ fn aimed_faults(
                 .filter(|n| *n != node && !gone.contains(n))
                 .collect();
             (Fault::Partition { groups: vec![vec![node], rest] }, None)
+        }
+    }
+}
+
+/// [`execute`] within `timeout`: past it the operation's outcome is unknown (`info`), and its
+/// user forgets the node it was waiting on, so its next operation does not wait on it again
+/// (a killed container's address may not even refuse the connection).
+pub(crate) async fn execute_within<A: HttpApplication>(
+    app: &A,
+    op: &Operation,
+    nodes: &[NodeRef],
+    endpoints: &BTreeMap<String, SocketAddr>,
+    sticky: &Mutex<BTreeMap<u32, u32>>,
+    timeout: Duration,
+) -> OpOutcome {
+    match tokio::time::timeout(timeout, execute(app, op, nodes, endpoints, sticky)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            sticky.lock().expect("sticky").remove(&op.user);
+            OpOutcome::info(format!("no answer within {timeout:?}"))
         }
     }
 }

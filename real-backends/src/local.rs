@@ -49,6 +49,8 @@ pub struct LocalCluster {
     /// Whether teardown removes the data directories (a system nobody here wrote: its data is
     /// not evidence Gauntlet reads; Gauntlet's own nodes' data is kept for inspection).
     remove_data: bool,
+    /// Where the node binaries are (another build's too, for an upgrade).
+    bin_dir: PathBuf,
 }
 
 /// A fresh run id: `gnt-` and 8 hex digits (from the clock and pid: unique per machine, not
@@ -74,9 +76,6 @@ pub fn unsupported<A: HttpApplication>(
             missing.push(what);
         }
     };
-    if plan.script.is_some() {
-        need("a script ([script]): scripts run under simulation only so far (docs/SCRIPTING.md)".into());
-    }
     let why =
         if namespaces { String::new() } else { format!(" (needs network namespaces: {})", features.notes.join("; ")) };
     let mut links: Vec<LinkConfig> = timeline
@@ -231,6 +230,7 @@ impl LocalCluster {
             torn_down: false,
             faketime: None,
             remove_data: !scenario.app().simulated(),
+            bin_dir: opts.bin_dir.clone(),
         };
         if cluster.remove_data {
             // Registered so that `gauntlet clean` removes it if this run is killed.
@@ -402,6 +402,10 @@ impl Cluster for LocalCluster {
         }
     }
 
+    fn shapes_links(&self) -> bool {
+        self.fabric.is_some()
+    }
+
     fn is_running(&mut self, node: &str) -> bool {
         self.procs.get_mut(node).is_some_and(|p| p.state() == ProcState::Running)
     }
@@ -431,6 +435,19 @@ impl Cluster for LocalCluster {
             }
         }
         Ok(())
+    }
+
+    async fn upgrade(&mut self, node: &str, version: &str) -> Result<()> {
+        let spec = self.deployment.node(node).ok_or_else(|| BackendError::Invalid(format!("unknown node {node}")))?;
+        let build = spec.builds.get(version).cloned().ok_or_else(|| {
+            let known: Vec<&str> = spec.builds.keys().map(String::as_str).collect();
+            BackendError::Invalid(format!("{node} has no build {version:?}; builds: {}", known.join(", ")))
+        })?;
+        let program = self.bin_dir.join(&build.binary);
+        spec.check_installed(&program)?;
+        let p = self.process(node)?;
+        p.switch_build(program, &build);
+        p.restart()
     }
 
     async fn recover(&mut self, node: &str) -> Result<()> {

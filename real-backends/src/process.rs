@@ -1,9 +1,10 @@
 //! Node processes of the local backend: started (inside a namespace or not) with their logs
 //! appended to a file per node, killed with SIGKILL and reaped, paused with SIGSTOP, resumed
-//! with SIGCONT, restarted with the same command line and data directory.
+//! with SIGCONT, restarted with the same command line and data directory (or another build's,
+//! for a rolling upgrade).
 
 use crate::error::{BackendError, Result};
-use crate::spec::NodeDeploy;
+use crate::spec::{Build, NodeDeploy};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -136,6 +137,15 @@ impl NodeProcess {
         }
         self.state = ProcState::Down;
         Ok(())
+    }
+
+    /// Runs `build` (found at `program`) from its next start on: a rolling upgrade's new
+    /// command line, with the same data directory and the environment faults set.
+    pub fn switch_build(&mut self, program: PathBuf, build: &Build) {
+        self.program = program;
+        self.spec.binary = build.binary.clone();
+        self.spec.args = build.args.clone();
+        self.spec.env = build.env.clone();
     }
 
     /// Kills it if it runs, and starts it again.

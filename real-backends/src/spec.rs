@@ -53,6 +53,21 @@ pub struct NodeDeploy {
     pub readiness: HttpCall,
     /// Files written into its data directory before its first start (kept if already there).
     pub files: BTreeMap<String, String>,
+    /// The command line of each build of its program ([`gauntlet::Application::versions`]),
+    /// by version: what a script's `sut.upgrade(node, version)` restarts it on. Empty when
+    /// the application has one build.
+    pub builds: BTreeMap<String, Build>,
+}
+
+/// One build of a node's program: what a rolling upgrade restarts the node on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The executable.
+    pub binary: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
 }
 
 impl NodeDeploy {
@@ -110,6 +125,12 @@ impl Deployment {
         for p in &placement.nodes {
             let setup = NodeSetup::new(p.node.clone(), plan.app.options.clone());
             let launch = scenario.app().launch(&setup, &placement);
+            let mut builds = BTreeMap::new();
+            for version in scenario.app().versions() {
+                let setup = NodeSetup { version: Some(version.clone()), ..setup.clone() };
+                let l = scenario.app().launch(&setup, &placement);
+                builds.insert(version, Build { binary: l.binary, args: l.args, env: l.env });
+            }
             let index = per_role.entry(p.node.role.clone()).or_default();
             nodes.push(NodeDeploy {
                 name: p.node.name.clone(),
@@ -127,6 +148,7 @@ impl Deployment {
                 install_hint: launch.install_hint.clone(),
                 readiness: launch.readiness(),
                 files: launch.files.clone(),
+                builds,
             });
             *index += 1;
         }

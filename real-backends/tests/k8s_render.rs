@@ -37,6 +37,7 @@ fn raft_kv() -> Deployment {
             install_hint: String::new(),
             readiness: gauntlet::HttpCall::new("GET", "/healthz"),
             files: BTreeMap::new(),
+            builds: BTreeMap::new(),
             host: format!("replica-{i}.raft-kv"),
         })
         .collect();

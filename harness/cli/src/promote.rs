@@ -6,7 +6,7 @@ use crate::cli::RunFlags;
 use crate::plan_cmd::{load_plan, seeds_for};
 use crate::{EXIT_CRASH, EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
 use gauntlet::bundle::{Bundle, BundleWriter, Meta};
-use gauntlet::{HttpApplication, Plan, RunOutcome, Scenario};
+use gauntlet::{FailureClass, HttpApplication, Plan, RunOutcome, Scenario};
 use gauntlet_backends::baseline::{Comparison, Observables, Tolerance};
 use gauntlet_backends::compose::{self, ComposeCluster, ComposeOptions};
 use gauntlet_backends::live::{self, Cluster};
@@ -102,8 +102,14 @@ pub fn run(apps: &Apps, file: &Path, flags: &RunFlags, p: &PromoteFlags) -> i32 
         // its cluster down (SIGTERM, not SIGKILL).
         crate::serve::die_with_parent(nix::sys::signal::Signal::SIGTERM);
     }
+    promote_plan(apps, &plan, seeds, &p)
+}
+
+/// Promotes a loaded `plan` with `seeds` as `p` says, through its application's promoter;
+/// an application registered for simulation only is refused, naming the ones that can be.
+pub(crate) fn promote_plan(apps: &Apps, plan: &Plan, seeds: Seeds, p: &PromoteFlags) -> i32 {
     match apps.promoter(&plan.app.name) {
-        Some(promote) => promote(apps, &plan, seeds, &p),
+        Some(promote) => promote(apps, plan, seeds, p),
         None => {
             let promotable = apps.promotable();
             eprintln!(
@@ -153,6 +159,12 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
             }
         },
         (None, false) => match apps.registry.run_plan(plan, seeds, Default::default()) {
+            // A script that cannot run under simulation (it calls `client.http`, say) has no
+            // baseline to compare with; the real run goes on without one.
+            Ok(outcome) if plan.script.is_some() && outcome.verdict.class() == Some(FailureClass::Script) => {
+                say(format!("no simulated baseline: the script cannot run under simulation: {}", outcome.verdict));
+                None
+            }
             Ok(outcome) => Some(Bundle::of(plan, &outcome)),
             Err(e) => {
                 eprintln!("gauntlet: simulating the baseline: {e}");
@@ -242,7 +254,10 @@ pub(crate) fn promote<A: HttpApplication>(apps: &Apps, scenario: &Scenario<A>, s
         println!("run directory: {} (node logs in logs/)", run_dir.display());
         println!("bundle: {}", bundle_path.display());
     }
-    if !outcome.verdict.passed() || !matches {
+    if outcome.verdict.class() == Some(FailureClass::Script) {
+        // The script went wrong, not the system: as under simulation.
+        FailureClass::Script.exit_code()
+    } else if !outcome.verdict.passed() || !matches {
         EXIT_FAIL
     } else {
         EXIT_PASS

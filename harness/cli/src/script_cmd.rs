@@ -4,6 +4,7 @@
 
 use crate::apps::Apps;
 use crate::cli::RunFlags;
+use crate::promote::{Backend as PromoteBackend, PromoteFlags};
 use crate::EXIT_USAGE;
 use gauntlet::plan::ScriptPlan;
 use gauntlet::Plan;
@@ -39,9 +40,16 @@ pub struct ScriptArgs {
     /// Where to run it.
     #[arg(long, value_enum, default_value = "sim")]
     pub backend: Backend,
-    /// Directory for the bundle.
+    /// Directory for the bundle (and, on a real backend, the run directory with node logs).
     #[arg(long, default_value = "gauntlet-out")]
     pub out: PathBuf,
+    /// Real backends: directory of the node binaries (default as for `gauntlet promote`).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Local backend: share loopback instead of namespaces (no root needed; partitions, cuts,
+    /// latency and loss are then refused when the script asks for them).
+    #[arg(long)]
+    pub no_namespaces: bool,
     /// Write no bundle.
     #[arg(long)]
     pub no_bundle: bool,
@@ -113,7 +121,18 @@ pub fn scripted_plan(apps: &Apps, args: &ScriptArgs) -> Result<(Plan, Option<Str
 fn replay_line(args: &ScriptArgs, seeds: gauntlet_sim::Seeds) -> String {
     let plan = args.plan.as_ref().map(|p| format!(" --plan {}", p.display())).unwrap_or_default();
     let bugs: String = args.flags.bugs.iter().map(|b| format!(" --bug {b}")).collect();
-    format!("{} {} script {}{plan}{bugs}", seeds.env_prefix(), crate::apps::self_command(), args.script.display())
+    let backend = match args.backend {
+        Backend::Sim => "",
+        Backend::Local if args.no_namespaces => " --backend local --no-namespaces",
+        Backend::Local => " --backend local",
+        Backend::Compose => " --backend compose",
+    };
+    format!(
+        "{} {} script {}{plan}{bugs}{backend}",
+        seeds.env_prefix(),
+        crate::apps::self_command(),
+        args.script.display()
+    )
 }
 
 /// `gauntlet script`.
@@ -148,11 +167,22 @@ pub fn run(apps: &Apps, args: &ScriptArgs) -> i32 {
             crate::plan_cmd::run_prepared(apps, &plan, seeds, &replay_line(args, seeds), out, args.client.json)
         }
         Backend::Local | Backend::Compose => {
-            eprintln!(
-                "gauntlet: scripts run under simulation only so far: the real-deployment target of the script modules \
-                 is not built yet (docs/SCRIPTING.md); drop --backend, or promote the plan without its script"
-            );
-            EXIT_USAGE
+            // A real run is a promotion of the scripted plan: the same script under simulation
+            // with the same seed is its baseline.
+            let p = PromoteFlags {
+                backend: if args.backend == Backend::Local { PromoteBackend::Local } else { PromoteBackend::Compose },
+                baseline: None,
+                bin_dir: args.bin_dir.clone(),
+                out: args.out.clone(),
+                no_namespaces: args.no_namespaces,
+                ready_timeout: Duration::from_secs(30),
+                render_only: None,
+                json: args.client.json,
+                events: false,
+                replay: replay_line(args, seeds),
+                no_baseline: false,
+            };
+            crate::promote::promote_plan(apps, &plan, seeds, &p)
         }
     }
 }

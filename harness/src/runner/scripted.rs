@@ -3,10 +3,10 @@
 
 use super::{current_leader, Shared};
 use crate::app::{Application, NodeRef};
-use crate::expect::{Check, ClusterView, ExpectationRegistry, OpCounts, Phase, Status};
+use crate::expect::{ClusterView, Status};
 use crate::observe::ObservationHandle;
 use crate::runner::NodeChange;
-use crate::script::{Fut, Halt, NodeInfo, OpReply, Target};
+use crate::script::{Fut, Halt, NodeInfo, OpReply, ScriptChecks, Target};
 use crate::verdict::{FailureClass, Observation};
 use crate::workload::HistoryEntry;
 use crate::{OpOutcome, Operation};
@@ -20,8 +20,7 @@ use std::time::Duration;
 
 /// The client node that performs a script's operations.
 pub const SCRIPT_CLIENT: &str = "client-script";
-/// The workload name a script's operations carry in the history.
-pub const SCRIPT_WORKLOAD: &str = "script";
+pub use crate::script::SCRIPT_WORKLOAD;
 
 /// One operation the script asks its client node to perform.
 pub(super) struct OpRequest {
@@ -59,11 +58,8 @@ pub(super) struct SimTarget<A: Application> {
     /// of its readiness.
     pub(super) changed: RefCell<BTreeMap<String, Duration>>,
     pub(super) next_id: Cell<u64>,
-    /// When the script last applied a fault, and the operation counts then.
-    pub(super) calm: Cell<(Duration, OpCounts)>,
-    /// The expectations the script judged since its last fault, by name and parameters: one
-    /// that keeps state between checks (a liveness check noting where it started) keeps it.
-    pub(super) judged: RefCell<BTreeMap<String, Box<dyn crate::expect::Expectation<A>>>>,
+    /// The expectations the script judged since its last fault.
+    pub(super) checks: RefCell<ScriptChecks<A>>,
 }
 
 impl<A: Application + Send + Sync> SimTarget<A> {
@@ -80,8 +76,7 @@ impl<A: Application + Send + Sync> SimTarget<A> {
             self.changed.borrow_mut().insert(node.clone(), now);
         }
         self.shared.aimed.lock().expect("aimed").push((now, fault));
-        self.calm.set((now, self.shared.log.lock().expect("op log").total()));
-        self.judged.borrow_mut().clear();
+        self.checks.borrow_mut().fault_applied(now, self.shared.log.lock().expect("op log").total());
         Ok(())
     }
 }
@@ -193,48 +188,12 @@ impl<A: Application + Send + Sync> Target for SimTarget<A> {
 
     fn expect<'a>(&'a self, name: &'a str, params: &'a toml::Table) -> Fut<'a, Result<(FailureClass, Status), String>> {
         Box::pin(async move {
-            let key = format!("{name} {params}");
-            let mut judged = self.judged.borrow_mut();
-            if !judged.contains_key(&key) {
-                let registry = ExpectationRegistry::for_app(&*self.app);
-                let built = match registry.build(name, params, &self.plan) {
-                    Some(Ok(e)) => e,
-                    Some(Err(problems)) => {
-                        let list: Vec<String> = problems.iter().map(|(k, m)| format!("{k}: {m}")).collect();
-                        return Err(format!("{name}: {}", list.join("; ")));
-                    }
-                    None => {
-                        let names = registry.names().join(", ");
-                        return Err(format!("unknown expectation {name:?}; expectations: {names}"));
-                    }
-                };
-                judged.insert(key.clone(), built);
-            }
-            let e = judged.get_mut(&key).expect("just inserted");
             let view = self.handle.latest().unwrap_or_default();
             let log = self.shared.log.lock().expect("op log");
             let now = self.sim.now();
-            let status = gauntlet_sim::facts::with(|facts| {
-                let cx = Check {
-                    app: &*self.app,
-                    now,
-                    // Liveness counts from the script's last fault, as from a cooldown's start.
-                    phase: Phase::Cooldown { since: self.calm.get().0 },
-                    view: &view,
-                    ops: log.total(),
-                    ops_at_cooldown: self.calm.get().1,
-                    history: &[],
-                    facts,
-                };
-                match e.check(&cx) {
-                    Status::Violated(why) => Status::Violated(why),
-                    first => match e.at_end(&Check { history: &log.history, ..cx }) {
-                        Status::Holds => first,
-                        later => later,
-                    },
-                }
-            });
-            Ok((e.class(), status))
+            gauntlet_sim::facts::with(|facts| {
+                self.checks.borrow_mut().judge(&*self.app, &self.plan, name, params, now, &view, &log, facts)
+            })
         })
     }
 

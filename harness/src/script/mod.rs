@@ -18,8 +18,13 @@
 //! A [`Target`] is what the modules drive; the simulated one lives in the runner, the real
 //! ones in `gauntlet-backends`.
 
+/// The workload name a script's operations carry in the history (and in a run's summary).
+pub const SCRIPT_WORKLOAD: &str = "script";
+
+mod checks;
 mod lua;
 mod target;
 
+pub use checks::ScriptChecks;
 pub use lua::{run, syntax_error};
 pub use target::{Fut, Halt, NodeInfo, OpReply, Target};

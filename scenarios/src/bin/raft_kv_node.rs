@@ -8,7 +8,8 @@
 //!
 //! Every flag can also come from the environment: `RAFT_KV_ID`, `RAFT_KV_LISTEN`,
 //! `RAFT_KV_HTTP`, `RAFT_KV_DATA`, `RAFT_KV_PEERS`, `RAFT_KV_BUGS` (comma-separated planted
-//! bugs; default none). Flags win. Peers may be named by address or by DNS name (a compose
+//! bugs; default none), `RAFT_KV_FORMAT` (the build: `v1`, the default, or `v2`, whose log
+//! layout changed; a v2 replica migrates a v1 log at start). Flags win. Peers may be named by address or by DNS name (a compose
 //! service, a kubernetes pod); names are resolved at start, retried for up to 60 s.
 //! `GAUNTLET_CLOCK_OFFSET_MS` and `GAUNTLET_CLOCK_DRIFT_PPM` skew the node's clock from the
 //! start.
@@ -44,7 +45,7 @@ mod real {
     use futures::SinkExt;
     use gauntlet_scenarios::raft::bugs::Bugs;
     use gauntlet_scenarios::raft::core::{ClientCommand, ClientResult};
-    use gauntlet_scenarios::raft::driver::{run_with_local, LocalRequest, RaftConfig};
+    use gauntlet_scenarios::raft::driver::{run_with_local, Format, LocalRequest, RaftConfig};
     use gauntlet_scenarios::realnode::{
         clock_from_env, clock_json, clock_route, parse, read_request, required, resolve_peers, respond, setting,
         Request,
@@ -63,6 +64,14 @@ mod real {
         let data = required(&args, "--data", "RAFT_KV_DATA")?;
         let bugs_text = setting(&args, "--bugs", "RAFT_KV_BUGS").unwrap_or_default();
         let bugs = Bugs::parse(bugs_text.split(',').filter(|b| !b.is_empty()))?;
+        let format_text = setting(&args, "--format", "RAFT_KV_FORMAT");
+        let format = Format::of(format_text.as_deref()).ok_or_else(|| {
+            format!(
+                "--format {}: not a build of raft-kv; builds: {}",
+                format_text.unwrap_or_default(),
+                Format::NAMES.join(", ")
+            )
+        })?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let local = tokio::task::LocalSet::new();
         let peers_text = required(&args, "--peers", "RAFT_KV_PEERS")?;
@@ -86,7 +95,11 @@ mod real {
             let seed = u64::from(id.0) ^ std::process::id() as u64;
             let ctx = NodeContext::new(id, spec, members, transport, disk, clock.clone(), seed);
             let (tx, rx) = mpsc::channel::<LocalRequest>(1024);
-            tokio::task::spawn_local(run_with_local(ctx, RaftConfig { bugs, ..RaftConfig::default() }, Some(rx)));
+            tokio::task::spawn_local(run_with_local(
+                ctx,
+                RaftConfig { bugs, format, ..RaftConfig::default() },
+                Some(rx),
+            ));
             eprintln!("raft-kv-node: replica {} raft on {listen}, HTTP on {http}", id.0);
             loop {
                 let (stream, _) = http_listener.accept().await.map_err(|e| format!("HTTP accept: {e}"))?;

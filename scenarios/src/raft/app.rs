@@ -243,7 +243,8 @@ impl Application for RaftKv {
         });
     }
     /// `raft-kv-node`, configured through its environment: raft on the placement's first
-    /// port, HTTP on the next, peers by the names or addresses the backend placed them at.
+    /// port, HTTP on the next, peers by the names or addresses the backend placed them at, its
+    /// log format the build's (`v1`, `v2`).
     fn launch(&self, setup: &NodeSetup, placement: &Placement) -> Launch {
         let port = |p: &Placed| p.port_base;
         let peers: Vec<String> =
@@ -260,6 +261,7 @@ impl Application for RaftKv {
             .env("RAFT_KV_DATA", data)
             .env("RAFT_KV_PEERS", peers.join(","))
             .env("RAFT_KV_BUGS", bug_names(&setup.options).join(","))
+            .env("RAFT_KV_FORMAT", setup.version.as_deref().unwrap_or(driver::Format::NAMES[0]))
     }
 }
 

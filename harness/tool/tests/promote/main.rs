@@ -1010,3 +1010,42 @@ fn a_sweep_sharded_over_a_docker_swarm_job_merges_to_the_unsharded_sweep() {
     assert_eq!(a.len(), 20);
     assert_eq!(a, b, "seed for seed, trace hash for trace hash");
 }
+
+/// The rolling-upgrade script on the local backend (loopback: it needs no network faults, so
+/// no root): the replicas really restart on the v2 build, one by one, and the data check after
+/// each step reads back what was written; with the planted upgrade bug the real v2 misreads
+/// the v1 log and the script fails at its data check, as it does under simulation.
+#[test]
+fn the_rolling_upgrade_script_runs_on_local_processes() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("script");
+    let script = "scenarios/scripts/raft-rolling-upgrade.lua";
+    let run = |bugs: &[&str]| {
+        let mut args = vec!["script", script, "--backend", "local", "--no-namespaces", "--seed", "3", "--json"];
+        for b in bugs {
+            args.extend(["--bug", b]);
+        }
+        let out = gauntlet(&args, &dir).output().expect("gauntlet runs");
+        let j = json(&out);
+        eprintln!("{j:#}\n{}", String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), j)
+    };
+    let (code, j) = run(&[]);
+    assert_eq!(j["backend"], "local");
+    assert_eq!(j["verdict"], "pass", "{j:#}");
+    assert_eq!(j["baseline_verdict"], "pass", "{j:#}");
+    // Each replica restarted once, on its new build.
+    assert_eq!(j["observed"]["faults"]["restart"].as_u64(), Some(3), "{j:#}");
+    assert_eq!(code, Some(0));
+    let marker = Path::new(j["run_dir"].as_str().expect("run dir")).join("data/replica-0/raft-format");
+    let marker = std::fs::read_to_string(&marker).unwrap_or_else(|e| panic!("{}: {e}", marker.display()));
+    assert_eq!(marker, "v2", "replica-0 migrated its log to v2 and marked it");
+
+    let (code, j) = run(&["upgrade-field-order"]);
+    let verdict = j["verdict"].as_str().unwrap_or_default();
+    assert!(verdict.contains("raft-rolling-upgrade.lua:"), "the script's line: {verdict}");
+    // The system failed a check, not the script or the deployment.
+    assert!(!["script", "crash"].contains(&j["class"].as_str().unwrap_or("script")), "{j:#}");
+    assert_eq!(code, Some(1));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}

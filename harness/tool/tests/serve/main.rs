@@ -536,8 +536,12 @@ fn a_script_submitted_to_the_service_runs_there() {
     let script = root().join("scenarios/scripts/raft-rolling-upgrade.lua");
     let submit = |bugs: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-        cmd.args(["script", script.to_str().unwrap(), "--submit", "--seeds", "0..3", "--wait"])
-            .args(["--server", &server.url, "--token", TOKEN]);
+        cmd.args(["script", script.to_str().unwrap(), "--submit", "--seeds", "0..3", "--wait"]).args([
+            "--server",
+            &server.url,
+            "--token",
+            TOKEN,
+        ]);
         for b in bugs {
             cmd.args(["--bug", b]);
         }
