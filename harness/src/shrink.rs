@@ -755,6 +755,13 @@ pub fn shrink_plan(
 ) -> Result<Shrunk, ShrinkError> {
     let started = std::time::Instant::now();
     let target = Target::of(failing.verdict).ok_or(ShrinkError::Passed)?;
+    if plan.script.is_some() {
+        return Err(ShrinkError::Unsupported(
+            "a scripted run is not shrunk: its faults and operations come from its script, which is the \
+             reproducer (cut the script down by hand; the replay line runs it again)"
+                .into(),
+        ));
+    }
     if plan.chaos.kill.is_some() {
         return Err(ShrinkError::Unsupported(
             "plans with `chaos.kill` are not shrunk yet: a kill also changes the membership".into(),

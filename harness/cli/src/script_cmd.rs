@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The line in a script that names its base plan, relative to the script:
-/// `-- gauntlet: plan = "../plans/raft-kv-upgrade.toml"`.
+/// `-- gauntlet: plan = "../plans/upgrade-base.toml"`.
 const PLAN_LINE: &str = "-- gauntlet: plan =";
 
 /// Where `script` runs.

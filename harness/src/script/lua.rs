@@ -811,7 +811,9 @@ pub async fn run(target: Rc<dyn Target>, script: &ScriptPlan, seed: u64) -> Resu
     let limit = script.time_limit.saturating_sub(target.now());
     let timer = target.sleep(limit).fuse();
     futures::pin_mut!(run, timer);
-    let result = futures::select! {
+    // Biased: when the script ends at its time limit, its own end counts (and no unseeded
+    // choice between ready branches leaks into the run).
+    let result = futures::select_biased! {
         r = run => r.map_err(|e| halt_of(&e, &script.name)),
         () = timer => Err(Halt::script(format!(
             "{}: the script ran longer than its time limit of {} (script.time_limit)",

@@ -56,6 +56,13 @@ fn the_planted_upgrade_bug_fails_linearizability_at_the_scripts_line_and_replays
     let b = run(&plan, 1);
     assert_eq!(a.trace_hash, b.trace_hash, "the failing seed replays");
     assert_eq!(a.verdict, b.verdict);
+    // The script is the reproducer: shrinking its faults away is refused, saying so.
+    let refused = gauntlet::shrink::shrink_plan(&registry::registry(), &plan, (&a).into(), Default::default());
+    assert!(
+        matches!(&refused, Err(gauntlet::shrink::ShrinkError::Unsupported(why)) if why.contains("script")),
+        "{:?}",
+        refused.map(|s| s.seeds)
+    );
 }
 
 #[test]
