@@ -140,7 +140,7 @@ fn roles(dep: &Deployment) -> BTreeMap<String, Vec<&NodeDeploy>> {
 ///     env: [("RAFT_KV_ID".to_owned(), i.to_string())].into(),
 ///     ports: vec![7000, 7001], http_port: 7001, data_dir: "/data".into(),
 ///     host: format!("replica-{i}.raft-kv"), health_path: "/healthz".into(), install_hint: String::new(),
-///     readiness: HttpCall::new("GET", "/healthz"), files: Default::default(),
+///     readiness: HttpCall::new("GET", "/healthz"), files: Default::default(), builds: Default::default(),
 /// };
 /// let dep = Deployment { run_id: "gnt-00000001".into(), app: "raft-kv".into(), plan: "p".into(), nodes: vec![node(0), node(1)] };
 /// let objects = render(&dep, &K8sOptions::default()).unwrap();
