@@ -72,7 +72,11 @@ pub mod trace;
 
 pub mod determinism;
 #[cfg(madsim)]
+mod sockets;
+#[cfg(madsim)]
 mod state;
+#[cfg(madsim)]
+mod stream;
 #[cfg(madsim)]
 pub mod world;
 
@@ -85,7 +89,9 @@ pub use net::{Message, ReplyTo, RequestError, Transport};
 pub use node::{NodeId, NodeSpec, NodeStatus};
 pub use probes::{ProbeHits, ProbeKind, Probes};
 pub use seed::{SeedError, Seeds};
-pub use trace::{EventKind, OpPhase, Trace, TraceEvent};
+#[cfg(madsim)]
+pub use stream::TcpConfig;
+pub use trace::{EventKind, OpPhase, TcpEvent, Trace, TraceEvent};
 #[cfg(madsim)]
 pub use world::{RunError, RunReport, Sim, World, WorldBuilder};
 

@@ -89,7 +89,9 @@ mod imp {
                 Frame::Request { id, body } => {
                     Message { from: d.from, reply_to: Some(ReplyTo { to: d.from, id }), body }
                 }
-                Frame::Response { .. } => unreachable!("responses are routed to their requests"),
+                Frame::Response { .. } | Frame::Tcp(_) | Frame::TcpRetry(_) => {
+                    unreachable!("responses go to their requests, segments to their connections")
+                }
             }
         }
 
@@ -132,3 +134,10 @@ mod imp {
 mod imp;
 
 pub use imp::Transport;
+
+// Streams: the world's simulated TCP under simulation, tokio's sockets for real, so one
+// source serves both builds (see `docs/STREAMS.md`).
+#[cfg(madsim)]
+pub use crate::sockets::{TcpListener, TcpStream, ToSimAddr};
+#[cfg(not(madsim))]
+pub use tokio::net::{TcpListener, TcpStream};

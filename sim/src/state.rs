@@ -10,6 +10,7 @@ use crate::fault::Fault;
 use crate::link::LinkConfig;
 use crate::node::{NodeId, NodeSpec, NodeStatus};
 use crate::seed::{stream, Purpose, Seeds};
+use crate::stream::{Segment, Streams, TcpConfig};
 use crate::trace::{DropReason, EventKind, StableHasher, Trace, TraceEvent};
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -30,6 +31,15 @@ pub(crate) fn with_world<R>(f: impl FnOnce(&mut WorldState) -> R) -> R {
         let mut guard = w.borrow_mut();
         let world = guard.as_mut().expect("gauntlet-sim: no world on this thread; call this from inside World::run");
         f(world)
+    })
+}
+
+/// Runs `f` on this thread's world if there is one and it is not borrowed (for `Drop`s,
+/// which may run when the run is over).
+pub(crate) fn try_with_world<R>(f: impl FnOnce(&mut WorldState) -> R) -> Option<R> {
+    WORLD.with(|w| {
+        let mut guard = w.try_borrow_mut().ok()?;
+        guard.as_mut().map(f)
     })
 }
 
@@ -72,14 +82,28 @@ pub(crate) fn track_task<T>(handle: &madsim::task::JoinHandle<T>) {
 #[derive(Debug, Clone)]
 pub(crate) enum Frame {
     OneWay(Bytes),
-    Request { id: u64, body: Bytes },
-    Response { id: u64, body: Bytes },
+    Request {
+        id: u64,
+        body: Bytes,
+    },
+    Response {
+        id: u64,
+        body: Bytes,
+    },
+    /// A TCP segment's transmission reaching the end of its link ([`crate::stream`]).
+    Tcp(Segment),
+    /// A TCP segment's retransmission timer.
+    TcpRetry(Segment),
 }
+
+/// What a frame with no message body (a TCP segment, never sent as a message) shows.
+static NO_BODY: Bytes = Bytes::new();
 
 impl Frame {
     fn body(&self) -> &Bytes {
         match self {
             Frame::OneWay(b) | Frame::Request { body: b, .. } | Frame::Response { body: b, .. } => b,
+            Frame::Tcp(_) | Frame::TcpRetry(_) => &NO_BODY,
         }
     }
 }
@@ -109,6 +133,7 @@ pub(crate) struct Limits {
     pub(crate) buggify: Option<BuggifyConfig>,
     pub(crate) torn_writes: bool,
     pub(crate) fsync_latency: std::time::Duration,
+    pub(crate) tcp: TcpConfig,
 }
 
 /// Buggify probabilities.
@@ -176,10 +201,13 @@ pub(crate) struct WorldState {
     /// Tasks spawned on the supervisor (the network driver, `Sim::spawn`, fault schedules,
     /// `time::spawn` from the supervisor), aborted when the run ends (see [`track_task`]).
     pub(crate) supervisor_tasks: Vec<madsim::task::AbortHandle>,
+    /// Simulated TCP connections and listeners.
+    pub(crate) streams: Streams,
 }
 
 impl WorldState {
     pub(crate) fn new(seeds: Seeds, limits: Limits, default_link: LinkConfig, trace: Trace) -> Self {
+        let tcp = limits.tcp.clone();
         WorldState {
             seeds,
             limits,
@@ -196,6 +224,7 @@ impl WorldState {
             start_elapsed: madsim::time::TimeHandle::current().elapsed(),
             start: crate::time::now(),
             supervisor_tasks: Vec::new(),
+            streams: Streams::new(tcp),
         }
     }
 
@@ -266,7 +295,7 @@ impl WorldState {
 
     // ----- links and partitions -----
 
-    fn link(&self, from: NodeId, to: NodeId) -> &LinkConfig {
+    pub(crate) fn link(&self, from: NodeId, to: NodeId) -> &LinkConfig {
         if self.net.links.is_empty() {
             return &self.net.default_link;
         }
@@ -363,6 +392,21 @@ impl WorldState {
         }
     }
 
+    /// Puts a frame that is not a message (a TCP segment, a retransmission timer) into the
+    /// delivery queue, due at `at` (nanoseconds of world time).
+    pub(crate) fn enqueue_at(&mut self, at: u64, from: NodeId, to: NodeId, to_incarnation: u32, frame: Frame) {
+        let seq = self.net.seq;
+        self.net.seq += 1;
+        self.net.queue.insert((at, seq), InFlight { msg: u64::MAX, from, to, to_incarnation, copy: 0, frame });
+        if self.net.armed.is_none_or(|armed| at < armed) {
+            self.net.armed = Some(at);
+            self.net.kicked = true;
+            if let Some(w) = self.net.driver_waker.take() {
+                w.wake();
+            }
+        }
+    }
+
     /// Delivers every message due at or before `now`; returns the next due time, if any.
     pub(crate) fn deliver_due(&mut self, now: u64) -> Option<u64> {
         while let Some(entry) = self.net.queue.first_entry() {
@@ -378,6 +422,15 @@ impl WorldState {
     }
 
     fn deliver(&mut self, m: InFlight) {
+        if matches!(m.frame, Frame::Tcp(_) | Frame::TcpRetry(_)) {
+            let InFlight { from, to, frame, .. } = m;
+            match frame {
+                Frame::Tcp(seg) => self.tcp_arrive(from, to, seg),
+                Frame::TcpRetry(seg) => self.tcp_retry(seg),
+                _ => unreachable!("matched above"),
+            }
+            return;
+        }
         let (msg, to) = (m.msg, m.to);
         let node = &self.nodes[to.0 as usize];
         if matches!(node.status, NodeStatus::Crashed | NodeStatus::Exited) || node.incarnation != m.to_incarnation {
@@ -460,6 +513,7 @@ impl WorldState {
 
     pub(crate) fn node_exited(&mut self, id: NodeId, incarnation: u32) {
         if self.node(id).incarnation == incarnation && self.node(id).status == NodeStatus::Running {
+            self.tcp_node_down(id);
             self.clear_volatile(id);
             self.node_mut(id).status = NodeStatus::Exited;
             self.record(Some(id), EventKind::NodeExit);
@@ -477,6 +531,7 @@ impl WorldState {
     /// Crash semantics on our side (madsim's kill is done by the caller, outside the borrow).
     pub(crate) fn crash(&mut self, id: NodeId) {
         self.record(Some(id), EventKind::NodeCrash);
+        self.tcp_node_down(id);
         self.clear_volatile(id);
         self.node_mut(id).status = NodeStatus::Crashed;
         let torn_writes = self.limits.torn_writes;

@@ -124,14 +124,84 @@ pub enum EventKind {
         /// Invocation or the kind of completion.
         phase: OpPhase,
     },
+    /// Something happened to a simulated TCP connection (`crate::net::TcpStream`).
+    Tcp {
+        /// The connection (0 for a listen, which belongs to none).
+        conn: u64,
+        /// What happened.
+        event: TcpEvent,
+    },
 }
 
-/// Number of tag slots in per-kind counts (tags are 1..=15; 0 is unused).
+/// What happened to a simulated TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TcpEvent {
+    /// A node listens on a port.
+    Listen {
+        /// The port.
+        port: u16,
+    },
+    /// A node connects.
+    Connect {
+        /// The node connected to.
+        to: NodeId,
+        /// Its port.
+        port: u16,
+    },
+    /// The listening node's program accepted the connection.
+    Accept {
+        /// The node that connected.
+        from: NodeId,
+    },
+    /// A connect reached a port nobody listens on (or a node whose program is down).
+    Refused,
+    /// Bytes were written and sent.
+    Segment {
+        /// The segment's number in its direction.
+        seq: u64,
+        /// Its size.
+        bytes: u32,
+        /// FNV-1a of its bytes.
+        digest: u64,
+    },
+    /// A lost or stalled transmission is sent again.
+    Retransmit {
+        /// The segment's number (0 for a connect).
+        seq: u64,
+        /// Transmissions so far.
+        attempt: u32,
+    },
+    /// A writing half was shut (or its socket dropped): a FIN follows the data.
+    Fin,
+    /// The connection was reset (a crash, a dropped socket with unread data).
+    Reset,
+    /// Data (or a connect) went unacknowledged past its timeout: the connection gave up.
+    TimedOut,
+}
+
+impl TcpEvent {
+    fn tag(&self) -> u8 {
+        match self {
+            TcpEvent::Listen { .. } => 1,
+            TcpEvent::Connect { .. } => 2,
+            TcpEvent::Accept { .. } => 3,
+            TcpEvent::Refused => 4,
+            TcpEvent::Segment { .. } => 5,
+            TcpEvent::Retransmit { .. } => 6,
+            TcpEvent::Fin => 7,
+            TcpEvent::Reset => 8,
+            TcpEvent::TimedOut => 9,
+        }
+    }
+}
+
+/// Number of tag slots in per-kind counts (tags are 1..=16; tag 16, `tcp`, is counted in slot
+/// 0, which was unused, so that traces written before it still read).
 const TAGS: usize = 16;
 
 /// [`EventKind::name`] by [`EventKind::tag`].
 const TAG_NAMES: [&str; TAGS] = [
-    "",
+    "tcp",
     "node_start",
     "node_exit",
     "node_crash",
@@ -181,6 +251,7 @@ impl EventKind {
             EventKind::Buggify { .. } => 13,
             EventKind::Annotation { .. } => 14,
             EventKind::Op { .. } => 15,
+            EventKind::Tcp { .. } => 16,
         }
     }
 
@@ -202,6 +273,7 @@ impl EventKind {
             EventKind::Buggify { .. } => "buggify",
             EventKind::Annotation { .. } => "annotation",
             EventKind::Op { .. } => "op",
+            EventKind::Tcp { .. } => "tcp",
         }
     }
 }
@@ -240,6 +312,7 @@ impl fmt::Display for TraceEvent {
             EventKind::Buggify { site } => write!(f, "buggify {site}"),
             EventKind::Annotation { text } => write!(f, "note {text}"),
             EventKind::Op { op, phase } => write!(f, "op {op} {phase:?}"),
+            EventKind::Tcp { conn, event } => write!(f, "tcp #{conn} {event:?}"),
             other => write!(f, "{}", other.name()),
         }
     }
@@ -342,6 +415,28 @@ impl StableHasher {
             EventKind::Op { op, phase } => {
                 self.str(op);
                 self.u8(*phase as u8);
+            }
+            EventKind::Tcp { conn, event } => {
+                self.u64(*conn);
+                self.u8(event.tag());
+                match *event {
+                    TcpEvent::Listen { port } => self.u32(u32::from(port)),
+                    TcpEvent::Connect { to, port } => {
+                        self.u32(to.0);
+                        self.u32(u32::from(port));
+                    }
+                    TcpEvent::Accept { from } => self.u32(from.0),
+                    TcpEvent::Segment { seq, bytes, digest } => {
+                        self.u64(seq);
+                        self.u32(bytes);
+                        self.u64(digest);
+                    }
+                    TcpEvent::Retransmit { seq, attempt } => {
+                        self.u64(seq);
+                        self.u32(attempt);
+                    }
+                    TcpEvent::Refused | TcpEvent::Fin | TcpEvent::Reset | TcpEvent::TimedOut => {}
+                }
             }
         }
     }
@@ -469,15 +564,16 @@ mod tests {
             EventKind::Buggify { site: String::new() },
             EventKind::Annotation { text: String::new() },
             EventKind::Op { op: String::new(), phase: OpPhase::Invoke },
+            EventKind::Tcp { conn: 0, event: TcpEvent::Fin },
         ];
         for k in &kinds {
-            assert_eq!(TAG_NAMES[usize::from(k.tag())], k.name());
+            assert_eq!(TAG_NAMES[usize::from(k.tag()) % TAGS], k.name());
         }
         let mut hash_only = Trace::new(100, false);
         for k in kinds {
             hash_only.push(TraceEvent { at: Duration::ZERO, node: None, kind: k });
         }
-        assert_eq!(hash_only.counts_by_kind().len(), 15, "counted without keeping events");
+        assert_eq!(hash_only.counts_by_kind().len(), 16, "counted without keeping events");
     }
 
     /// The hash algorithm is part of the product: this pins its value for a fixed input.

@@ -137,6 +137,7 @@ pub struct WorldBuilder {
     buggify: Option<BuggifyConfig>,
     torn_writes: bool,
     fsync_latency: Duration,
+    tcp: crate::TcpConfig,
     time_limit: Duration,
     check_determinism: Option<bool>,
 }
@@ -155,6 +156,7 @@ impl Default for WorldBuilder {
             buggify: None,
             torn_writes: false,
             fsync_latency: Duration::ZERO,
+            tcp: crate::TcpConfig::default(),
             time_limit: Duration::from_secs(24 * 3600),
             check_determinism: None,
         }
@@ -236,6 +238,13 @@ impl WorldBuilder {
     /// syncing. Default: 0 (instant).
     pub fn fsync_latency(mut self, d: Duration) -> Self {
         self.fsync_latency = d;
+        self
+    }
+
+    /// How simulated TCP behaves: retransmission and reset timeouts, window, backlog
+    /// ([`crate::TcpConfig`], whose docs give the defaults).
+    pub fn tcp(mut self, config: crate::TcpConfig) -> Self {
+        self.tcp = config;
         self
     }
 
@@ -392,6 +401,7 @@ where
         buggify: b.buggify,
         torn_writes: b.torn_writes,
         fsync_latency: b.fsync_latency,
+        tcp: b.tcp.clone(),
     };
     let trace = Trace::new(b.max_trace_events, b.keep_events || force_keep);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
