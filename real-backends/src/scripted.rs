@@ -17,7 +17,7 @@ use gauntlet::workload::{HistoryEntry, SharedOpLog};
 use gauntlet::{
     FailureClass, HttpApplication, HttpCall, NodeRef, Observation, OpOutcome, Operation, RunOutcome, Scenario, Verdict,
 };
-use gauntlet_sim::{Fault, LinkConfig, OpPhase, Seeds};
+use gauntlet_sim::{Fault, OpPhase, Seeds};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -110,12 +110,8 @@ impl<A: HttpApplication> Target for RealTarget<A> {
         self.start.elapsed()
     }
 
-    fn observe_every(&self) -> Duration {
-        self.plan.run.observe_every
-    }
-
-    fn base_link(&self) -> LinkConfig {
-        self.plan.topology.link.clone()
+    fn plan(&self) -> &gauntlet::Plan {
+        &self.plan
     }
 
     fn versions(&self) -> Vec<String> {

@@ -12,7 +12,7 @@ use crate::workload::HistoryEntry;
 use crate::{OpOutcome, Operation};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use gauntlet_sim::{Fault, LinkConfig, NodeContext, NodeStatus, OpPhase, Sim};
+use gauntlet_sim::{Fault, NodeContext, NodeStatus, OpPhase, Sim};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -96,12 +96,8 @@ impl<A: Application + Send + Sync> Target for SimTarget<A> {
         self.sim.now()
     }
 
-    fn observe_every(&self) -> Duration {
-        self.plan.run.observe_every
-    }
-
-    fn base_link(&self) -> LinkConfig {
-        self.plan.topology.link.clone()
+    fn plan(&self) -> &crate::Plan {
+        &self.plan
     }
 
     fn versions(&self) -> Vec<String> {

@@ -83,10 +83,16 @@ pub trait Target {
     fn nodes(&self) -> Vec<String>;
     /// Time since the run started, in the deployment's time.
     fn now(&self) -> Duration;
+    /// The plan the run follows.
+    fn plan(&self) -> &crate::Plan;
     /// How often the cluster is observed (polling waits this long between looks).
-    fn observe_every(&self) -> Duration;
+    fn observe_every(&self) -> Duration {
+        self.plan().run.observe_every
+    }
     /// The plan's default link model (what `net.latency` and `net.loss` start from).
-    fn base_link(&self) -> LinkConfig;
+    fn base_link(&self) -> LinkConfig {
+        self.plan().topology.link.clone()
+    }
     /// The application's builds (`sut.upgrade`); empty when it has one.
     fn versions(&self) -> Vec<String>;
     /// One node's status.
