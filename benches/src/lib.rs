@@ -4,3 +4,5 @@
 
 #[cfg(madsim)]
 pub mod exchange;
+#[cfg(madsim)]
+pub mod rpc;
