@@ -1,6 +1,7 @@
 //! hyper's HTTP/1.1 server and client, unchanged, over the simulated streams: the only
 //! Gauntlet-specific lines are the listener and the connector (`gauntlet_sim::net`), and
-//! `auto_date_header(false)` (hyper caches the `Date` header per thread, from the wall clock).
+//! `auto_date_header(false)` (hyper stamps each response with a `Date` from a per-thread cache of
+//! the system clock; without it, responses carry no clock bytes at all).
 
 #![cfg(madsim)]
 
