@@ -8,11 +8,14 @@
 //!   persist it, and must agree once the network heals.
 //! * [`raft`]: raft-kv, a replicated key-value store judged by linearizability.
 //! * [`ledger`]: a permissioned chain with wallets, mempools, gossip and blocks.
+//! * [`pbkv`]: pb-kv, a primary–backup key-value store written on streams (hyper over
+//!   [`gauntlet_sim::net`]'s `TcpListener`/`TcpStream`) instead of the message transport.
 
 pub mod foreign;
 pub mod gossip;
 pub mod ledger;
 pub mod node_loop;
+pub mod pbkv;
 pub mod plans;
 pub mod raft;
 #[cfg(not(madsim))]

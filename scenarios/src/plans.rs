@@ -40,7 +40,43 @@ pub fn ledger() -> Vec<(String, Plan)> {
 pub fn all() -> Vec<(&'static str, Plan)> {
     let mut v = gossip();
     v.extend(kv());
+    v.extend(pbkv());
     v
+}
+
+/// The pb-kv plans.
+pub fn pbkv() -> Vec<(&'static str, Plan)> {
+    vec![("pb-kv-crash", pb_kv_crash())]
+}
+
+/// `pb-kv-crash.toml`: the primary restarts every 1-2.5 s under partitions and 2% loss; every
+/// request and log shipment is HTTP over simulated streams.
+pub fn pb_kv_crash() -> Plan {
+    ScenarioBuilder::topology_with(|t| t.nodes("primary", 1).nodes("backup", 2).fsync(millis(5)))
+        .named("pb-kv-crash")
+        .app("pb-kv")
+        .with_run_duration(secs(10))
+        .with_cooldown(secs(5))
+        .workloads_in_cooldown(true)
+        .workload_with("clients", |w| w.rate(30.0).users(4).mix("get", 1).mix("put", 1))
+        .chaos_with(|c| {
+            c.start(secs(1))
+                .loss(0.02)
+                .restart()
+                .roles(&["primary"])
+                .min_delay(secs(1))
+                .max_delay(millis(2500))
+                .and()
+                .partition(&[OneWay, Minority])
+                .min_delay(secs(1))
+                .max_delay(secs(3))
+                .min_duration(millis(300))
+                .max_duration(millis(1500))
+        })
+        .expect_with("linearizable", |p| p.param("model", "kv"))
+        .expect_with("progress", |p| p.param("min_ops", 20))
+        .expect_convergence()
+        .plan()
 }
 
 /// The gossip plans.

@@ -1,18 +1,19 @@
 //! The applications this workspace ships, registered by the name plans use in `app.name`, so a
 //! plan file can be checked and run without writing Rust (`gauntlet check`, `gauntlet run`, the
-//! golden tests). The shipped `gauntlet` binary registers the same three with `gauntlet_cli`.
+//! golden tests). The shipped `gauntlet` binary registers the same four with `gauntlet_cli`.
 
 use crate::gossip::GossipApp;
 use crate::ledger::Ledger;
+use crate::pbkv::PbKv;
 use crate::raft::RaftKv;
 use gauntlet::plan::{Plan, PlanError};
 use gauntlet::registry::Registry;
 
 pub use gauntlet::registry::{AppInfo, RunOptions, RunPlanError};
 
-/// The three reference systems: gossip, raft-kv and the ledger.
+/// The reference systems: gossip, raft-kv, the ledger and pb-kv.
 pub fn registry() -> Registry {
-    Registry::new().with(GossipApp).with(RaftKv).with(Ledger)
+    Registry::new().with(GossipApp).with(RaftKv).with(Ledger).with(PbKv)
 }
 
 /// Every registered application, sorted by name.

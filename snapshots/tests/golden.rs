@@ -68,6 +68,7 @@ golden_summaries! {
     summary_kv_leader_partition => plans::kv_leader_partition(),
     summary_kv_leader_sparse => plans::kv_leader_sparse(),
     summary_kv_vote_restart => plans::kv_vote_restart(),
+    summary_pb_kv_crash => plans::pb_kv_crash(),
     summary_ledger_aggressive_chaos => ledger("ledger-aggressive-chaos"),
     summary_ledger_api_dos => ledger("ledger-api-dos"),
     summary_ledger_block_timing => ledger("ledger-block-timing"),
