@@ -7,8 +7,10 @@ pub const NAMES: [&str; 1] = ["ack-before-sync"];
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bugs {
     /// `ack-before-sync`: the primary acknowledges a write (and serves it to reads) as soon as
-    /// it holds it in memory, syncing its log every 50 ms (a group commit): a crash in between
-    /// loses acknowledged writes, and the primary comes back serving older values.
+    /// it holds it in memory; a group commit writes and syncs the buffered writes every 50 ms.
+    /// A crash in between loses acknowledged writes, and the primary comes back serving older
+    /// values — in simulation and on a real machine alike, since the writes were only ever in
+    /// the process's memory.
     pub ack_before_sync: bool,
 }
 

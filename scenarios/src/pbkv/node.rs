@@ -60,6 +60,9 @@ struct Replica {
     log: Log,
     /// What reads see (the primary's): the acknowledged writes.
     values: BTreeMap<String, String>,
+    /// Under `ack_before_sync`: writes acknowledged and not yet in the log (the group commit's
+    /// buffer, in the process's memory).
+    pending: Vec<Entry>,
 }
 
 type Shared = Rc<RefCell<Replica>>;
@@ -70,7 +73,7 @@ pub async fn run(config: NodeConfig, disk: Disk) -> Result<(), String> {
     let values = log.map(log.len());
     let listener =
         TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let shared: Shared = Rc::new(RefCell::new(Replica { config: config.clone(), log, values }));
+    let shared: Shared = Rc::new(RefCell::new(Replica { config: config.clone(), log, values, pending: Vec::new() }));
     // Serialises the primary's writes: append, sync, apply, in log order.
     let write_lock = Rc::new(tokio::sync::Mutex::new(()));
     let news = Rc::new(tokio::sync::Notify::new());
@@ -152,18 +155,16 @@ async fn handle(
 }
 
 /// The primary's write: durable before it is visible and acknowledged — unless the
-/// `ack_before_sync` bug leaves syncing to the group commit.
+/// `ack_before_sync` bug leaves writing and syncing to the group commit.
 async fn write(shared: &Shared, write_lock: &tokio::sync::Mutex<()>, entry: Entry) -> Result<(), String> {
     let _serial = write_lock.lock().await;
-    let lazy = shared.borrow().config.bugs.ack_before_sync;
-    {
+    if shared.borrow().config.bugs.ack_before_sync {
         let mut r = shared.borrow_mut();
-        r.log.append([entry.clone()]).map_err(|e| e.to_string())?;
-        if lazy {
-            r.values.insert(entry.key, entry.value);
-            return Ok(());
-        }
+        r.values.insert(entry.key.clone(), entry.value.clone());
+        r.pending.push(entry);
+        return Ok(());
     }
+    shared.borrow_mut().log.append([entry.clone()]).map_err(|e| e.to_string())?;
     sync(shared).await?;
     shared.borrow_mut().values.insert(entry.key, entry.value);
     Ok(())
@@ -180,13 +181,18 @@ async fn sync(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// The `ack_before_sync` bug's group commit: the log is synced every [`GROUP_COMMIT`], and
-/// writes acknowledged in between are lost if the primary crashes first.
+/// The `ack_before_sync` bug's group commit: every [`GROUP_COMMIT`] the writes acknowledged
+/// since the last one are appended to the log and synced; a crash in between loses them (on a
+/// real machine too: they were only ever in the process's memory).
 async fn group_commit(shared: Shared, write_lock: Rc<tokio::sync::Mutex<()>>, news: Rc<tokio::sync::Notify>) {
     loop {
         time::sleep(GROUP_COMMIT).await;
         let _serial = write_lock.lock().await;
-        if sync(&shared).await.is_err() {
+        let batch = std::mem::take(&mut shared.borrow_mut().pending);
+        if batch.is_empty() {
+            continue;
+        }
+        if shared.borrow_mut().log.append(batch).is_err() || sync(&shared).await.is_err() {
             return;
         }
         news.notify_waiters();
@@ -215,19 +221,18 @@ async fn replicate(shared: &Shared, batch: Replicate) -> Response<Full<Bytes>> {
     json(200, serde_json::json!({ "len": shared.borrow().log.len() }).to_string())
 }
 
-/// The primary's shipper for one backup: sends what the backup lacks of the log (what is
-/// durable on the primary — or, under `ack_before_sync`, everything it acknowledged) over one
+/// The primary's shipper for one backup: sends what the backup lacks of the durable log over one
 /// kept-alive connection, reconnecting after a failure; with nothing new, a heartbeat every
 /// [`HEARTBEAT`] finds a backup that restarted and lost its tail.
 async fn ship(shared: Shared, addr: String, news: Rc<tokio::sync::Notify>) {
-    // Where the backup's log is believed to end: the primary's own end at start, so a backup
-    // that holds more (writes this primary lost in a crash) is cut back to it.
+    // Where the backup's log is believed to end: the primary's own end at start (a backup
+    // that holds more is cut back to it; one that holds less answers 409 with its end).
     let mut acked = shared.borrow().log.len();
     let mut conn: Option<Conn> = None;
     loop {
         let (from, entries) = {
             let r = shared.borrow();
-            let end = if r.config.bugs.ack_before_sync { r.log.len() } else { r.log.synced() };
+            let end = r.log.synced();
             let from = acked.min(end);
             let upto = end.min(from + BATCH);
             (from, r.log.since(from)[..upto - from].to_vec())

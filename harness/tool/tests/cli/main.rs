@@ -274,7 +274,7 @@ fn a_plan_of_an_unknown_application_is_named_with_the_registered_ones() {
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(
-            text.contains(r#"unknown application "raft-kvv"; registered: etcd, gossip, ledger, raft-kv"#),
+            text.contains(r#"unknown application "raft-kvv"; registered: etcd, gossip, ledger, pb-kv, raft-kv"#),
             "{cmd}: {text}"
         );
     }
