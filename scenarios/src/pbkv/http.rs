@@ -108,8 +108,11 @@ pub async fn call_once(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let start = time::Instant::now();
-    let mut conn = Conn::open(addr, timeout).await?;
-    let left = timeout.saturating_sub(start.elapsed());
-    conn.call(method, path, headers, body, left).await
+    let exchange = async {
+        let mut conn = Conn::open(addr, timeout).await?;
+        conn.call(method, path, headers, body, timeout).await
+    };
+    time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("{method} {path} to {addr}: no answer in {timeout:?}"))?
 }
