@@ -71,3 +71,13 @@ pub fn ms(n: u64) -> Duration {
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
+
+/// Runs `once` twice and asserts the two runs gave one trace hash and the same observations
+/// (same seed, same run); returns the observations.
+#[track_caller]
+pub fn twice<T: PartialEq + std::fmt::Debug>(once: impl Fn() -> (u64, T)) -> T {
+    let (a, seen) = once();
+    let (b, again) = once();
+    assert_eq!((a, &seen), (b, &again), "same seed, same run");
+    seen
+}

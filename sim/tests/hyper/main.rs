@@ -146,60 +146,69 @@ fn hyper_serves_and_calls_over_simulated_streams_deterministically() {
 
 #[test]
 fn a_partition_past_the_user_timeout_fails_the_request_as_a_timed_out_connection() {
-    let seen: Log<String> = log();
-    let out = seen.clone();
-    let w = world(move || {
-        let out = out.clone();
-        async move {
-            let mut s = connect().await.expect("connect");
-            let first = call(&mut s, Method::PUT, "/kv/a", "1").await;
-            sleep(ms(500)).await;
-            let cut = call(&mut s, Method::GET, "/kv/a", "").await;
-            out.lock().unwrap().push(format!("{first:?} / {cut:?} at {}s", elapsed().as_secs()));
-        }
-    })
-    .tcp(TcpConfig { user_timeout: secs(4), ..TcpConfig::default() });
-    w.build()
-        .unwrap()
-        .run(|sim| async move {
-            sim.sleep(ms(300)).await;
-            sim.apply(&Fault::Partition { groups: vec![vec!["api".into()], vec!["client".into()]] }).unwrap();
-            sim.sleep(secs(10)).await;
+    let seen = twice(|| {
+        let seen: Log<String> = log();
+        let out = seen.clone();
+        let w = world(move || {
+            let out = out.clone();
+            async move {
+                let mut s = connect().await.expect("connect");
+                let first = call(&mut s, Method::PUT, "/kv/a", "1").await;
+                sleep(ms(500)).await;
+                let cut = call(&mut s, Method::GET, "/kv/a", "").await;
+                out.lock().unwrap().push(format!("{first:?} / {cut:?} at {}s", elapsed().as_secs()));
+            }
         })
-        .unwrap();
-    assert_eq!(*seen.lock().unwrap(), vec![r#"Ok((204, "")) / Err("TimedOut") at 4s"#.to_owned()]);
+        .tcp(TcpConfig { user_timeout: secs(4), ..TcpConfig::default() });
+        let report = w
+            .build()
+            .unwrap()
+            .run(|sim| async move {
+                sim.sleep(ms(300)).await;
+                sim.apply(&Fault::Partition { groups: vec![vec!["api".into()], vec!["client".into()]] }).unwrap();
+                sim.sleep(secs(10)).await;
+            })
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (report.trace_hash(), seen)
+    });
+    assert_eq!(seen, vec![r#"Ok((204, "")) / Err("TimedOut") at 4s"#.to_owned()]);
 }
 
 #[test]
 fn a_crashed_server_fails_the_open_connection_and_its_restart_serves_new_ones() {
-    let seen: Log<String> = log();
-    let out = seen.clone();
-    let w = world(move || {
-        let out = out.clone();
-        async move {
-            let mut s = connect().await.expect("connect");
-            let before = call(&mut s, Method::PUT, "/kv/a", "1").await;
-            sleep(ms(500)).await;
-            // The server crashed meanwhile: the old connection is reset.
-            let during = call(&mut s, Method::GET, "/kv/a", "").await;
-            sleep(secs(1)).await;
-            let mut fresh = connect().await.expect("the restarted server accepts");
-            // Its map started empty: what was put before the crash is gone.
-            let after = call(&mut fresh, Method::GET, "/kv/a", "").await;
-            out.lock().unwrap().push(format!("{before:?} / {during:?} / {after:?}"));
-        }
+    let seen = twice(|| {
+        let seen: Log<String> = log();
+        let out = seen.clone();
+        let w = world(move || {
+            let out = out.clone();
+            async move {
+                let mut s = connect().await.expect("connect");
+                let before = call(&mut s, Method::PUT, "/kv/a", "1").await;
+                sleep(ms(500)).await;
+                // The server crashed meanwhile: the old connection is reset.
+                let during = call(&mut s, Method::GET, "/kv/a", "").await;
+                sleep(secs(1)).await;
+                let mut fresh = connect().await.expect("the restarted server accepts");
+                // Its map started empty: what was put before the crash is gone.
+                let after = call(&mut fresh, Method::GET, "/kv/a", "").await;
+                out.lock().unwrap().push(format!("{before:?} / {during:?} / {after:?}"));
+            }
+        });
+        let report = w
+            .build()
+            .unwrap()
+            .run(|sim| async move {
+                sim.sleep(ms(200)).await;
+                sim.crash(sim.node_id("api").unwrap());
+                sim.sleep(ms(500)).await;
+                sim.restart(sim.node_id("api").unwrap());
+                sim.sleep(secs(3)).await;
+            })
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (report.trace_hash(), seen)
     });
-    w.build()
-        .unwrap()
-        .run(|sim| async move {
-            sim.sleep(ms(200)).await;
-            sim.crash(sim.node_id("api").unwrap());
-            sim.sleep(ms(500)).await;
-            sim.restart(sim.node_id("api").unwrap());
-            sim.sleep(secs(3)).await;
-        })
-        .unwrap();
-    let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     // The idle connection's driver read the reset and ended it, so hyper cancels the next
     // request on it, as it does on a real socket the server reset.

@@ -65,71 +65,80 @@ fn grpc_calls_over_simulated_streams_are_deterministic() {
 
 #[test]
 fn a_partition_past_the_user_timeout_fails_the_call_with_the_timeout_underneath() {
-    let seen: Log<String> = log();
-    let out = seen.clone();
-    let timed_out: Log<String> = log();
-    let messages = timed_out.clone();
-    let w = world(move || {
-        let (out, messages) = (out.clone(), messages.clone());
-        async move {
-            let mut c = connect().await.expect("connect");
-            let first = call(&mut c, "/kv.Kv/Put", "a=1").await;
-            sleep(ms(500)).await;
-            c.ready().await.expect("ready");
-            let path = http::uri::PathAndQuery::from_static("/kv.Kv/Get");
-            let cut = match c.unary(Request::new("a".to_owned()), path, Text).await {
-                Ok(r) => Ok(r.into_inner()),
-                Err(status) => {
-                    messages.lock().unwrap().push(format!("{status}"));
-                    Err(format!("{:?}", status.code()))
-                }
-            };
-            out.lock().unwrap().push(format!("{first:?} / {cut:?} at {}s", elapsed().as_secs()));
-        }
-    })
-    .tcp(TcpConfig { user_timeout: secs(4), ..TcpConfig::default() });
-    w.build()
-        .unwrap()
-        .run(|sim| async move {
-            sim.sleep(ms(300)).await;
-            sim.apply(&Fault::Partition { groups: vec![vec!["api".into()], vec!["client".into()]] }).unwrap();
-            sim.sleep(secs(10)).await;
+    let (seen, timed_out) = twice(|| {
+        let seen: Log<String> = log();
+        let out = seen.clone();
+        let timed_out: Log<String> = log();
+        let messages = timed_out.clone();
+        let w = world(move || {
+            let (out, messages) = (out.clone(), messages.clone());
+            async move {
+                let mut c = connect().await.expect("connect");
+                let first = call(&mut c, "/kv.Kv/Put", "a=1").await;
+                sleep(ms(500)).await;
+                c.ready().await.expect("ready");
+                let path = http::uri::PathAndQuery::from_static("/kv.Kv/Get");
+                let cut = match c.unary(Request::new("a".to_owned()), path, Text).await {
+                    Ok(r) => Ok(r.into_inner()),
+                    Err(status) => {
+                        messages.lock().unwrap().push(format!("{status}"));
+                        Err(format!("{:?}", status.code()))
+                    }
+                };
+                out.lock().unwrap().push(format!("{first:?} / {cut:?} at {}s", elapsed().as_secs()));
+            }
         })
-        .unwrap();
+        .tcp(TcpConfig { user_timeout: secs(4), ..TcpConfig::default() });
+        let report = w
+            .build()
+            .unwrap()
+            .run(|sim| async move {
+                sim.sleep(ms(300)).await;
+                sim.apply(&Fault::Partition { groups: vec![vec!["api".into()], vec!["client".into()]] }).unwrap();
+                sim.sleep(secs(10)).await;
+            })
+            .unwrap();
+        let seen = (seen.lock().unwrap().clone(), timed_out.lock().unwrap().clone());
+        (report.trace_hash(), seen)
+    });
     // tonic's client layer reports a broken connection as Unknown (its transport's Channel
     // would say Unavailable); the IO error underneath is the timeout a real client gets.
-    assert_eq!(*seen.lock().unwrap(), vec![r#"Ok("ok") / Err("Unknown") at 4s"#.to_owned()]);
-    assert!(timed_out.lock().unwrap().iter().any(|m| m.contains("timed out")), "{:?}", timed_out.lock().unwrap());
+    assert_eq!(seen, vec![r#"Ok("ok") / Err("Unknown") at 4s"#.to_owned()]);
+    assert!(timed_out.iter().any(|m| m.contains("timed out")), "{timed_out:?}");
 }
 
 #[test]
 fn a_crashed_server_fails_calls_and_its_restart_serves_a_new_channel() {
-    let seen: Log<String> = log();
-    let out = seen.clone();
-    let w = world(move || {
-        let out = out.clone();
-        async move {
-            let mut c = connect().await.expect("connect");
-            let before = call(&mut c, "/kv.Kv/Put", "a=1").await;
-            sleep(ms(500)).await;
-            let during = call(&mut c, "/kv.Kv/Get", "a").await;
-            sleep(secs(1)).await;
-            let mut fresh = connect().await.expect("the restarted server accepts");
-            let after = call(&mut fresh, "/kv.Kv/Get", "a").await;
-            out.lock().unwrap().push(format!("{before:?} / {during:?} / {after:?}"));
-        }
+    let seen = twice(|| {
+        let seen: Log<String> = log();
+        let out = seen.clone();
+        let w = world(move || {
+            let out = out.clone();
+            async move {
+                let mut c = connect().await.expect("connect");
+                let before = call(&mut c, "/kv.Kv/Put", "a=1").await;
+                sleep(ms(500)).await;
+                let during = call(&mut c, "/kv.Kv/Get", "a").await;
+                sleep(secs(1)).await;
+                let mut fresh = connect().await.expect("the restarted server accepts");
+                let after = call(&mut fresh, "/kv.Kv/Get", "a").await;
+                out.lock().unwrap().push(format!("{before:?} / {during:?} / {after:?}"));
+            }
+        });
+        let report = w
+            .build()
+            .unwrap()
+            .run(|sim| async move {
+                sim.sleep(ms(200)).await;
+                sim.crash(sim.node_id("api").unwrap());
+                sim.sleep(ms(500)).await;
+                sim.restart(sim.node_id("api").unwrap());
+                sim.sleep(secs(3)).await;
+            })
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (report.trace_hash(), seen)
     });
-    w.build()
-        .unwrap()
-        .run(|sim| async move {
-            sim.sleep(ms(200)).await;
-            sim.crash(sim.node_id("api").unwrap());
-            sim.sleep(ms(500)).await;
-            sim.restart(sim.node_id("api").unwrap());
-            sim.sleep(secs(3)).await;
-        })
-        .unwrap();
-    let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     // The restarted server's map is empty: what was put before the crash is gone.
     assert!(seen[0].starts_with(r#"Ok("ok") / Err("#), "{}", seen[0]);
