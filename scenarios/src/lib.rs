@@ -11,6 +11,7 @@
 //! * [`pbkv`]: pb-kv, a primary–backup key-value store written on streams (hyper over
 //!   [`gauntlet_sim::net`]'s `TcpListener`/`TcpStream`) instead of the message transport.
 
+pub mod bug_options;
 pub mod foreign;
 pub mod gossip;
 pub mod ledger;

@@ -6,6 +6,7 @@
 use super::bugs::{Bugs, NAMES};
 use super::http::call_once;
 use super::node::{self, NodeConfig, Status};
+use crate::bug_options::names as bug_names;
 use gauntlet::lincheck::{HistoryOp, KvInput, KvOp, Reply};
 use gauntlet::sim::{NodeContext, OpPhase};
 use gauntlet::workload::HistoryEntry;
@@ -40,10 +41,6 @@ pub fn key_value(arg: u64) -> (String, String) {
     (format!("k{}", arg % KEYS), ((arg >> 8) % VALUES).to_string())
 }
 
-fn bug_names(options: &toml::Table) -> Vec<&str> {
-    options.get("bugs").and_then(|v| v.as_array()).map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect())
-}
-
 /// The primary among `nodes` (the first with role `primary`).
 fn primary(nodes: &[NodeRef]) -> Option<&NodeRef> {
     nodes.iter().find(|n| n.role == "primary")
@@ -69,29 +66,7 @@ impl Application for PbKv {
         vec![module_path!().trim_end_matches("::app").to_owned()]
     }
     fn check_options(&self, options: &toml::Table) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
-        for (k, v) in options {
-            match (k.as_str(), v.as_array()) {
-                ("bugs", Some(list)) => {
-                    for b in list {
-                        match b.as_str() {
-                            Some(name) => {
-                                if let Err(e) = Bugs::parse([name]) {
-                                    problems.push((k.clone(), e));
-                                }
-                            }
-                            None => problems.push((
-                                k.clone(),
-                                format!("{b} is not a bug name; pb-kv plants: {}", NAMES.join(", ")),
-                            )),
-                        }
-                    }
-                }
-                ("bugs", None) => problems.push((k.clone(), format!("{v} is not a list of bug names"))),
-                _ => problems.push((k.clone(), "unknown option; pb-kv knows: bugs".into())),
-            }
-        }
-        problems
+        crate::bug_options::check("pb-kv", &NAMES, options, |b| Bugs::parse([b]).map(|_| ()))
     }
     fn node(&self, ctx: NodeContext, setup: NodeSetup) -> impl Future<Output = ()> + 'static + use<> {
         let members = ctx.members();

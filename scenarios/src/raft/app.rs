@@ -5,6 +5,7 @@
 use super::bugs::{Bugs, NAMES};
 use super::core::{ClientCommand, ClientResult, Role, Status};
 use super::driver::{self, RaftConfig, Wire};
+use crate::bug_options::names as bug_names;
 use gauntlet::expect::Status as Judgement;
 use gauntlet::expect::{Check, Expectation, ExpectationRegistry, Params};
 use gauntlet::sim::{NodeContext, NodeId, Transport};
@@ -81,11 +82,6 @@ pub fn script_arg(op: &str, fields: &BTreeMap<String, String>, random: u64) -> R
     Ok(high + (key + KEYS - high % KEYS) % KEYS)
 }
 
-/// The planted bugs the options name (checked by `check_options`).
-fn bug_names(options: &toml::Table) -> Vec<&str> {
-    options.get("bugs").and_then(|v| v.as_array()).map_or(Vec::new(), |a| a.iter().filter_map(|b| b.as_str()).collect())
-}
-
 fn bugs(options: &toml::Table) -> Bugs {
     Bugs::parse(bug_names(options)).unwrap_or_default()
 }
@@ -120,26 +116,7 @@ impl Application for RaftKv {
         script_arg(op, fields, random)
     }
     fn check_options(&self, options: &toml::Table) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
-        for (k, v) in options {
-            match (k.as_str(), v.as_array()) {
-                ("bugs", Some(list)) => {
-                    for b in list {
-                        if let Err(e) = Bugs::parse(b.as_str()) {
-                            problems.push((k.clone(), e));
-                        } else if b.as_str().is_none() {
-                            problems.push((
-                                k.clone(),
-                                format!("{b} is not a bug name; raft-kv plants: {}", NAMES.join(", ")),
-                            ));
-                        }
-                    }
-                }
-                ("bugs", None) => problems.push((k.clone(), format!("{v} is not a list of bug names"))),
-                _ => problems.push((k.clone(), "unknown option; raft-kv knows: bugs".into())),
-            }
-        }
-        problems
+        crate::bug_options::check("raft-kv", &NAMES, options, |b| Bugs::parse([b]).map(|_| ()))
     }
     fn node(&self, ctx: NodeContext, setup: NodeSetup) -> impl Future<Output = ()> + 'static + use<> {
         // The version was checked against `versions` by the script engine.

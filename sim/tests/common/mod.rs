@@ -81,3 +81,22 @@ pub fn twice<T: PartialEq + std::fmt::Debug>(once: impl Fn() -> (u64, T)) -> T {
     assert_eq!((a, &seen), (b, &again), "same seed, same run");
     seen
 }
+
+/// A supervisor that crashes `node` at `at`, restarts it `down` later, and lets the run go on
+/// for `then` (what the stream, hyper and tonic crash tests do).
+pub fn crash_restart(
+    node: &'static str,
+    at: Duration,
+    down: Duration,
+    then: Duration,
+) -> impl Fn(gauntlet_sim::Sim) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync + 'static {
+    move |sim| {
+        Box::pin(async move {
+            sim.sleep(at).await;
+            sim.crash(sim.node_id(node).expect("the node exists"));
+            sim.sleep(down).await;
+            sim.restart(sim.node_id(node).expect("the node exists"));
+            sim.sleep(then).await;
+        })
+    }
+}

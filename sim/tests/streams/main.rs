@@ -194,16 +194,7 @@ fn a_crashed_server_resets_its_clients_and_a_restarted_one_accepts_again() {
             out.lock().unwrap().push(String::from_utf8_lossy(&got).into_owned());
         }
     });
-    w.build()
-        .unwrap()
-        .run(|sim| async move {
-            sim.sleep(ms(300)).await;
-            sim.crash(sim.node_id("server").unwrap());
-            sim.sleep(ms(500)).await;
-            sim.restart(sim.node_id("server").unwrap());
-            sim.sleep(secs(3)).await;
-        })
-        .unwrap();
+    w.build().unwrap().run(crash_restart("server", ms(300), ms(500), secs(3))).unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0], "ConnectionReset at 302ms", "the reset takes the link's 2 ms");
     assert_eq!(seen[1], "write after reset: ConnectionReset");
@@ -295,13 +286,7 @@ fn the_same_seed_gives_the_same_trace_with_streams() {
         })
         .build()
         .unwrap()
-        .run(|sim| async move {
-            sim.sleep(ms(200)).await;
-            sim.crash(sim.node_id("server").unwrap());
-            sim.sleep(ms(300)).await;
-            sim.restart(sim.node_id("server").unwrap());
-            sim.sleep(secs(5)).await;
-        })
+        .run(crash_restart("server", ms(200), ms(300), secs(5)))
         .unwrap()
     };
     let (a, b) = (run(), run());

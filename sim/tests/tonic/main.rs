@@ -125,17 +125,7 @@ fn a_crashed_server_fails_calls_and_its_restart_serves_a_new_channel() {
                 out.lock().unwrap().push(format!("{before:?} / {during:?} / {after:?}"));
             }
         });
-        let report = w
-            .build()
-            .unwrap()
-            .run(|sim| async move {
-                sim.sleep(ms(200)).await;
-                sim.crash(sim.node_id("api").unwrap());
-                sim.sleep(ms(500)).await;
-                sim.restart(sim.node_id("api").unwrap());
-                sim.sleep(secs(3)).await;
-            })
-            .unwrap();
+        let report = w.build().unwrap().run(crash_restart("api", ms(200), ms(500), secs(3))).unwrap();
         let seen = seen.lock().unwrap().clone();
         (report.trace_hash(), seen)
     });
