@@ -44,17 +44,18 @@ fn capable() -> bool {
     false
 }
 
-/// The real node binaries' directory, built once: statically linked, so the same binaries
-/// run as local processes and in `FROM scratch` images.
+/// The real node binaries' directory, built once: `cargo real-build -p gauntlet-scenarios
+/// --bins`, the build `sim/tests/build_modes` makes too, so the two share every compiled
+/// dependency (a static build for another target would compile the whole tree again, minutes
+/// of a 2-core CI). The binaries are dynamically linked: local processes run them as they are,
+/// and the compose backend copies the libraries `ldd` names into each `FROM scratch` image.
 fn bin_dir() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut command = gauntlet_backends::compose::static_build_command();
-            command.retain(|a| a != "--release" && a != "cargo");
             let out = Command::new(cargo)
-                .args(&command)
+                .args(["real-build", "-p", "gauntlet-scenarios", "--bins"])
                 .current_dir(root())
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -62,7 +63,7 @@ fn bin_dir() -> PathBuf {
                 .output()
                 .expect("run cargo");
             assert!(out.status.success(), "real build failed:\n{}", String::from_utf8_lossy(&out.stderr));
-            root().join("target/real").join(gauntlet_backends::compose::STATIC_TARGET).join("debug")
+            root().join("target/real/debug")
         })
         .clone()
 }
