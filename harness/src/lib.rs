@@ -30,6 +30,7 @@ pub mod chaos;
 pub mod expect;
 #[cfg(madsim)]
 pub mod explore;
+pub mod files;
 pub mod judge;
 pub mod lincheck;
 pub mod lost_writes;

@@ -233,10 +233,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::files::write_atomically(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The workspace root: the nearest ancestor of the current directory with a `Cargo.lock`

@@ -88,6 +88,10 @@ enum Command {
     /// Run a Lua script (upgrades, node control, checks) against the deployment a base plan
     /// describes: under simulation (a bundle, a replay line), for real (`--backend local`), or
     /// queued on the run service (`--submit`). See docs/SCRIPTING.md.
+    #[cfg_attr(
+        not(feature = "script"),
+        command(about = "Run a Lua script against a deployment [not built in: needs gauntlet-cli's `script` feature]")
+    )]
     Script(crate::script_cmd::ScriptArgs),
     /// Run a plan over many seeds on all cores, isolated in worker processes with a time limit
     /// per seed; `--shard I/N` runs one part of the range, `--results DIR` keeps it for `merge`.
@@ -266,6 +270,12 @@ enum Command {
     /// kubernetes) with the same operations and faults as the simulation with the same seeds,
     /// and compare the observed run with the simulated baseline. Exit 0 when the expectations
     /// pass and the run matches the baseline, 1 when not, 2 for a plan the backend cannot run.
+    #[cfg_attr(
+        not(feature = "real"),
+        command(
+            about = "Run a plan on a real backend and compare it with the simulation [not built in: needs gauntlet-cli's `real` feature]"
+        )
+    )]
     Promote {
         /// The plan file (TOML).
         plan: PathBuf,
@@ -279,6 +289,12 @@ enum Command {
     /// when no comparison is wanted. The same faults, operations and expectations; the
     /// bundle holds the recorded history and the verdict. Exit 0 pass, 1 fail, 2 a plan the
     /// backend cannot run (naming what is missing).
+    #[cfg_attr(
+        not(feature = "real"),
+        command(
+            about = "Run a plan on a real backend only, with no simulated baseline [not built in: needs gauntlet-cli's `real` feature]"
+        )
+    )]
     TestReal {
         /// The plan file (TOML).
         plan: PathBuf,
@@ -289,6 +305,12 @@ enum Command {
     },
     /// Remove what killed `promote` runs left behind: processes, network namespaces, links,
     /// routes, containers (found by their run-id tags).
+    #[cfg_attr(
+        not(feature = "real"),
+        command(
+            about = "Remove what killed `promote` runs left behind [not built in: needs gauntlet-cli's `real` feature]"
+        )
+    )]
     Clean {
         /// Print JSON.
         #[arg(long)]
@@ -331,11 +353,19 @@ enum Command {
     /// Serve the run service: an HTTP API (/v1/test-runs …), live run events (SSE), a run
     /// store (SQLite under --data) and Prometheus metrics, executing this command line's
     /// applications. Binds loopback; mutating requests need the write token.
+    #[cfg_attr(
+        not(feature = "serve"),
+        command(about = "Serve the run service [not built in: needs gauntlet-cli's `serve` feature]")
+    )]
     Serve {
         #[command(flatten)]
         flags: crate::serve::ServeFlags,
     },
     /// Submit a run to a `gauntlet serve` (the plan file's text is sent) and print its id.
+    #[cfg_attr(
+        not(feature = "serve"),
+        command(about = "Submit a run to a `gauntlet serve` [not built in: needs gauntlet-cli's `serve` feature]")
+    )]
     Submit {
         /// The plan file (TOML).
         plan: PathBuf,
@@ -355,6 +385,10 @@ enum Command {
         client: crate::serve::ClientFlags,
     },
     /// A run's state, progress and failing seeds (with replay lines), or the latest runs.
+    #[cfg_attr(
+        not(feature = "serve"),
+        command(about = "A run's state on a `gauntlet serve` [not built in: needs gauntlet-cli's `serve` feature]")
+    )]
     Status {
         /// The run's id (default: list the latest runs).
         id: Option<String>,
@@ -362,6 +396,12 @@ enum Command {
         client: crate::serve::ClientFlags,
     },
     /// Follow a run's event stream until it ends; exit 0 if it passed, 1 if not.
+    #[cfg_attr(
+        not(feature = "serve"),
+        command(
+            about = "Follow a run's event stream on a `gauntlet serve` [not built in: needs gauntlet-cli's `serve` feature]"
+        )
+    )]
     Logs {
         /// The run's id.
         id: String,
@@ -459,7 +499,7 @@ where
             crate::sweep::merge::run(crate::sweep::merge::Merge { dirs, lines, store, data, json })
         }
         Command::SweepWorker { plan, bugs, out } => {
-            crate::serve::die_with_parent(nix::sys::signal::Signal::SIGKILL);
+            crate::process::die_with_parent(nix::sys::signal::Signal::SIGKILL);
             crate::sweep::worker::serve_seeds(apps, &plan, &bugs, &out)
         }
         Command::Promote { plan, flags, promote } => crate::promote::run(apps, &plan, &flags, &promote),
@@ -468,12 +508,15 @@ where
             crate::promote::run(apps, &plan, &flags, &promote)
         }
         Command::Clean { json } => crate::promote::clean(json),
+        #[cfg(feature = "real")]
         Command::DelayQueue { args } => gauntlet_backends::delay::main(&args),
+        #[cfg(not(feature = "real"))]
+        Command::DelayQueue { .. } => crate::features::missing("delay-queue", "real"),
         Command::Explore { plan, budget, seed, jobs, bugs, out, all, json } => {
             crate::explore::run(apps, crate::explore::Explore { plan, budget, seed, jobs, bugs, out, all, json })
         }
         Command::SweepOne { plan, seed, bugs, out } => {
-            crate::serve::die_with_parent(nix::sys::signal::Signal::SIGKILL);
+            crate::process::die_with_parent(nix::sys::signal::Signal::SIGKILL);
             crate::sweep::one(apps, &plan, seed, &bugs, &out)
         }
         Command::Serve { flags } => crate::serve::serve(apps, flags),
@@ -486,7 +529,7 @@ where
             crate::bundle_cmd::replay(apps, &bundle, around, at, window, json)
         }
         Command::Shrink { bundle, out, max_runs, json } => {
-            crate::serve::die_with_parent(nix::sys::signal::Signal::SIGKILL); // when the run service started it
+            crate::process::die_with_parent(nix::sys::signal::Signal::SIGKILL); // when the run service started it
             crate::shrink::run(apps, &bundle, out, max_runs, json)
         }
         Command::Diff { a, b, context, json } => crate::bundle_cmd::diff(&a, &b, context, json),

@@ -39,6 +39,10 @@
 //! gauntlet check-history FILE --model register|kv [--json] [--max-steps N] [--first-failure]
 //!                                                check a recorded history for linearizability
 //! ```
+//! The run service, the real backends and the Lua VM are the cargo features `serve`, `real`
+//! and `script` (see [`features`]); without them a crate's command line builds only what
+//! simulation needs, and a command that needs one says so.
+//!
 //! Seeds: `--seed` or `SIM_SEED` (decimal, 0x hex, or a git commit id); otherwise one is drawn
 //! and printed first. Exit codes: 0 pass, 1 a safety failure (or the demo failed, or `diff`
 //! found a difference), 2 usage or input error (a bad plan, an unreadable bundle, an unknown
@@ -63,9 +67,13 @@ mod demo;
 #[cfg(madsim)]
 mod explore;
 #[cfg(madsim)]
+pub mod features;
+#[cfg(madsim)]
 mod init;
 #[cfg(madsim)]
 mod plan_cmd;
+#[cfg(madsim)]
+mod process;
 #[cfg(madsim)]
 mod promote;
 #[cfg(madsim)]

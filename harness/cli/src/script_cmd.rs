@@ -137,6 +137,9 @@ fn replay_line(args: &ScriptArgs, seeds: gauntlet_sim::Seeds) -> String {
 
 /// `gauntlet script`.
 pub fn run(apps: &Apps, args: &ScriptArgs) -> i32 {
+    if !cfg!(feature = "script") {
+        return crate::features::missing("script", "script");
+    }
     let (plan, note) = match scripted_plan(apps, args) {
         Ok(p) => p,
         Err(e) => {

@@ -465,6 +465,8 @@ fn check_script(c: &mut Checker<'_>) {
             None => "empty; give the Lua source (source = ...) or a file (file = \"x.lua\")".to_owned(),
         };
         c.problem("script.source", why);
+    } else if !cfg!(feature = "script") {
+        c.problem("script", crate::script::NEEDS_FEATURE);
     } else if let Some(e) = crate::script::syntax_error(&s.name, &s.source) {
         c.problem("script.source", format!("the script does not compile: {e}"));
     }

@@ -15,6 +15,9 @@
 //! | `check` | `expect(name [, params])`, `eventually(name, timeout [, params])`, `assert(cond, message)`, `history()` |
 //! | globals | `sleep(d)`, `now()`, `rand()`, `rand(n)`, `rand(m, n)` (also `math.random`), `print`/`log` |
 //!
+//! The Lua VM is compiled in with the `script` feature; without it a plan with a script is
+//! refused, naming the feature ([`NEEDS_FEATURE`]).
+//!
 //! A [`Target`] is what the modules drive; the simulated one lives in the runner, the real
 //! ones in `gauntlet-backends`.
 
@@ -22,9 +25,20 @@
 pub const SCRIPT_WORKLOAD: &str = "script";
 
 mod checks;
+#[cfg(feature = "script")]
 mod lua;
+#[cfg(not(feature = "script"))]
+mod off;
 mod target;
 
 pub use checks::ScriptChecks;
+#[cfg(feature = "script")]
 pub use lua::{run, syntax_error};
+#[cfg(not(feature = "script"))]
+pub use off::{run, syntax_error};
 pub use target::{Fut, Halt, NodeInfo, OpReply, Target};
+
+/// What a build without the Lua VM says of a plan with a script: the feature to turn on.
+pub const NEEDS_FEATURE: &str = "Lua scripts need the `script` feature, which this build was made without: \
+     add features = [\"script\"] to the gauntlet-cli (or gauntlet) dependency in Cargo.toml; \
+     the shipped `gauntlet` binary has it";

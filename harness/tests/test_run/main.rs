@@ -8,12 +8,12 @@ use gauntlet::sim::Seeds;
 fn test_run_infers_package_target_name_and_profile() {
     let t = gauntlet::test_run!();
     assert_eq!(t.package, "gauntlet");
-    assert_eq!(t.test, "test_run", "an integration test's target");
-    assert_eq!(t.name, "test_run_infers_package_target_name_and_profile", "the running test's name");
+    assert_eq!(t.test, "harness", "an integration test's target (tests/harness.rs, this module in it)");
+    assert_eq!(t.name, "test_run::test_run_infers_package_target_name_and_profile", "the running test's path");
     let line = t.replay_line(Seeds { sim: 4, chaos: 5 });
     assert!(
         line.starts_with("SIM_SEED=4 CHAOS_SEED=5 cargo test")
-            && line.ends_with("-p gauntlet --test test_run test_run_infers_package_target_name_and_profile"),
+            && line.ends_with("-p gauntlet --test harness test_run::test_run_infers_package_target_name_and_profile"),
         "{line}"
     );
     // The profile this binary was built with: `debug` is the dev profile (no flag).
@@ -41,7 +41,7 @@ fn an_ignored_test() {
 #[allow(clippy::disallowed_types, reason = "runs this test binary again")]
 fn the_replay_line_of_an_ignored_test_runs_it() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "an_ignored_test"])
+        .args(["--ignored", "--exact", "test_run::an_ignored_test"])
         .output()
         .expect("the test binary runs");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -67,7 +67,7 @@ macro_rules! catalogue {
     ($($test:ident => $plan:literal,)*) => {
         $(
             /// With no bug planted, this catalogue plan passes every seed of the sweep
-            /// (`GAUNTLET_LEDGER_SWEEP_SEEDS=200 cargo test --release -p gauntlet-scenarios --test ledger`
+            /// (`GAUNTLET_LEDGER_SWEEP_SEEDS=200 cargo test --release -p gauntlet-scenarios --test scenarios ledger::`
             /// for the full one).
             #[test]
             fn $test() {

@@ -56,7 +56,7 @@ fn pb_kv_runs_on_streams_only() {
 
 /// With no bug, every seed of the sweep passes, and the clients got real work done. `cargo
 /// test` runs 20 seeds; 1,000 is
-/// `GAUNTLET_PBKV_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test pbkv sweep`.
+/// `GAUNTLET_PBKV_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test scenarios pbkv::sweep`.
 #[test]
 fn without_the_bug_every_seed_of_the_sweep_passes() {
     let plan = plans::pb_kv_crash();

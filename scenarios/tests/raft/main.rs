@@ -29,7 +29,7 @@ fn sweep_range(first: u64) -> Vec<u64> {
 
 /// With no bug planted, every raft-kv plan passes on every seed of the sweep. `cargo test`
 /// runs 20 seeds per plan; the full 1,000 is
-/// `GAUNTLET_KV_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test raft sweep`.
+/// `GAUNTLET_KV_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test scenarios raft::sweep`.
 #[test]
 fn without_bugs_every_kv_plan_passes_the_sweep() {
     let mut failures = Vec::new();

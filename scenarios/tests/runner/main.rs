@@ -225,7 +225,7 @@ fn sweep_seeds() -> u64 {
 }
 
 /// The shipped plans pass on every seed of a sweep. `cargo test` runs 10 seeds per plan;
-/// `GAUNTLET_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test runner sweep`
+/// `GAUNTLET_SWEEP_SEEDS=1000 cargo test --release -p gauntlet-scenarios --test scenarios runner::sweep`
 /// runs the heavy sweep recorded in docs/PERFORMANCE.md.
 #[test]
 fn every_plan_passes_a_seed_sweep() {

@@ -24,13 +24,14 @@ fn cargo(args: &[&str]) {
 
 #[test]
 fn the_real_build_compiles_and_its_transport_and_observation_tests_pass() {
-    cargo(&["real-test", "-p", "gauntlet-sim", "--test", "real_transport"]);
-    // The observation runtime, unchanged, on tokio and wall-clock time.
-    cargo(&["real-test", "-p", "gauntlet", "--test", "observe_real"]);
-    cargo(&["real-build", "-p", "gauntlet-scenarios", "--bin", "gossip-node"]);
-    // The raft-kv replica as a real process: three on loopback elect a leader, serve HTTP; the
-    // ledger node: four validators on loopback finalize blocks with transfers sent over HTTP.
-    cargo(&["real-test", "-p", "gauntlet-scenarios", "--test", "raft_real", "--test", "ledger_real"]);
+    // One invocation (`cargo real-nodes`, an alias in .cargo/config.toml): the node-facing
+    // crates' unit tests and examples, the transport tests, the observation runtime unchanged
+    // on tokio and wall-clock time, three raft-kv replicas on loopback electing a leader and
+    // serving HTTP, four ledger validators finalizing blocks, and the node binaries the
+    // promotion tests run (the same build: nothing compiles twice).
+    cargo(&["real-nodes"]);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    assert!(root.join("target/real/debug/gossip-node").exists(), "the real node binary lands in target/real");
+    for bin in ["gossip-node", "raft-kv-node", "pb-kv-node", "ledger-node"] {
+        assert!(root.join("target/real/debug").join(bin).exists(), "the real node binary {bin} lands in target/real");
+    }
 }

@@ -2,8 +2,7 @@
 
 #![cfg(madsim)]
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::*;
 use gauntlet_sim::time::{elapsed, sleep};

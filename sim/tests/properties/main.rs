@@ -3,8 +3,7 @@
 
 #![cfg(madsim)]
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::*;
 use gauntlet_sim::{EventKind, Fault, FaultSchedule, Latency, LinkConfig, NodeId, NodeSpec, Trace, World};

@@ -4,8 +4,7 @@
 
 #![cfg(madsim)]
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::*;
 use gauntlet_sim::net::{TcpListener, TcpStream};

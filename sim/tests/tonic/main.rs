@@ -4,8 +4,7 @@
 
 #![cfg(madsim)]
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 #[path = "../../examples/support/grpc_kv.rs"]
 mod grpc_kv;

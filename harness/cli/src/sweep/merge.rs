@@ -147,7 +147,7 @@ pub fn run(m: Merge) -> i32 {
             text.push_str(&serde_json::to_string(l).unwrap_or_default());
             text.push('\n');
         }
-        if let Err(e) = gauntlet_serve::queue::write_atomically(path, text.as_bytes()) {
+        if let Err(e) = gauntlet::files::write_atomically(path, text.as_bytes()) {
             eprintln!("gauntlet: merge: --lines {}: {e}", path.display());
             return EXIT_USAGE;
         }
@@ -196,6 +196,7 @@ pub fn run(m: Merge) -> i32 {
 /// Records `merged` in the run store `spec` as one finished run (the id a submission of the
 /// same plan, seeds, bugs and build would get; recording it again changes nothing), its
 /// failing bundles copied under `<data>/bundles/<id>/`. Returns the run's id.
+#[cfg(feature = "serve")]
 fn record(merged: &Merged, spec: &str, data: &Path) -> Result<String, String> {
     use gauntlet_serve::store::{NewRun, RunState, SeedRecord};
     std::fs::create_dir_all(data).map_err(|e| format!("--data {}: {e}", data.display()))?;
@@ -263,7 +264,14 @@ fn record(merged: &Merged, spec: &str, data: &Path) -> Result<String, String> {
     Ok(id)
 }
 
+#[cfg(feature = "serve")]
 #[allow(clippy::disallowed_methods, reason = "a stored run's times are wall-clock times")]
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `gauntlet merge --store` without the `serve` feature (the run store is the service's).
+#[cfg(not(feature = "serve"))]
+fn record(_merged: &Merged, _spec: &str, _data: &Path) -> Result<String, String> {
+    Err(crate::features::needs("merge --store", "serve"))
 }

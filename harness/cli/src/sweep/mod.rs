@@ -16,9 +16,9 @@ pub mod worker;
 use crate::apps::Apps;
 use crate::plan_cmd::load_plan;
 use crate::{EXIT_FAIL, EXIT_PASS, EXIT_USAGE};
+use gauntlet::files::write_atomically;
 use gauntlet::sweep::{add_probes, ProbeSummary, SweepReport};
 use gauntlet::Plan;
-use gauntlet_serve::queue::write_atomically;
 use gauntlet_sim::seed::parse_seed;
 use shard::{Manifest, ResultsWriter, SeedLine, Shard};
 use std::collections::BTreeMap;
@@ -424,6 +424,7 @@ pub fn one(apps: &Apps, file: &Path, seed: u64, bugs: &[String], out: &Path) -> 
 
 /// What `gauntlet sweep --render-k8s` was asked.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "real"), allow(dead_code, reason = "rendering needs the `real` feature"))]
 pub struct RenderK8s {
     /// Where to write.
     pub dir: PathBuf,
@@ -438,6 +439,8 @@ pub struct RenderK8s {
 /// `gauntlet sweep --render-k8s DIR`: writes `sweep-job.yaml` (the Indexed Job and what it
 /// needs, [`gauntlet_backends::sweep_job::k8s_manifests`]) and `image/` (a `FROM scratch`
 /// build context with this executable, and the libraries it links if it is not static).
+/// Built with the `real` feature; without it, it names the feature.
+#[cfg(feature = "real")]
 pub fn render_k8s(
     apps: &Apps,
     file: &Path,
@@ -507,4 +510,18 @@ pub fn render_k8s(
     println!("wrote {} (docker build -t {} {})", context.display(), r.image, context.display());
     println!("then: kubectl apply -f {}; docs/KUBERNETES.md says how to collect and merge the results", out.display());
     EXIT_PASS
+}
+
+/// `gauntlet sweep --render-k8s` without the `real` feature (the manifests are the backends').
+#[cfg(not(feature = "real"))]
+pub fn render_k8s(
+    _apps: &Apps,
+    _file: &Path,
+    _seeds: &str,
+    _bugs: &[String],
+    _jobs: Option<usize>,
+    _timeout: Duration,
+    _r: &RenderK8s,
+) -> i32 {
+    crate::features::missing("sweep --render-k8s", "real")
 }

@@ -8,8 +8,8 @@
 //! did and resumes from there), and failing seeds' bundles under `bundles/`. `gauntlet merge`
 //! reads such directories back ([`ShardDir::read`]).
 
+use gauntlet::files::write_atomically;
 use gauntlet::sweep::ProbeSummary;
-use gauntlet_serve::queue::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

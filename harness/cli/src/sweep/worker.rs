@@ -229,7 +229,7 @@ impl Worker {
             cmd.arg("--bug").arg(b);
         }
         cmd.env_remove("SIM_SEED").env_remove("CHAOS_SEED").env("RUST_BACKTRACE", "0");
-        cmd.env(crate::serve::DIE_WITH_PARENT, std::process::id().to_string());
+        cmd.env(crate::process::DIE_WITH_PARENT, std::process::id().to_string());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", job.exe.display()))?;
         let stdin = child.stdin.take().expect("piped");

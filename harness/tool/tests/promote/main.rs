@@ -44,10 +44,10 @@ fn capable() -> bool {
     false
 }
 
-/// The real node binaries' directory, built once: `cargo real-build -p gauntlet-scenarios
-/// --bins`, the build `sim/tests/build_modes` makes too, so the two share every compiled
-/// dependency (a static build for another target would compile the whole tree again, minutes
-/// of a 2-core CI). The binaries are dynamically linked: local processes run them as they are,
+/// The real node binaries' directory, built once: `cargo real-nodes --no-run`, the very build
+/// `sim/tests/build_modes` runs (the same packages, targets and features), so the two share
+/// every compiled unit (a static build for another target would compile the whole tree again,
+/// minutes of a 2-core CI). The binaries are dynamically linked: local processes run them as they are,
 /// and the compose backend copies the libraries `ldd` names into each `FROM scratch` image.
 fn bin_dir() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -55,7 +55,7 @@ fn bin_dir() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let out = Command::new(cargo)
-                .args(["real-build", "-p", "gauntlet-scenarios", "--bins"])
+                .args(["real-nodes", "--no-run"])
                 .current_dir(root())
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")

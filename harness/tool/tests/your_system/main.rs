@@ -3,9 +3,10 @@
 //! flags, passes its own `cargo test`, and whose own command line sweeps, shrinks, replays
 //! and reports its planted bug, and refuses an unknown application by name.
 //!
-//! The crate builds in `target/template` (its own target directory: a nested cargo cannot
-//! share the workspace's while `cargo test` holds it); the first build compiles every
-//! dependency once (minutes), later ones are incremental.
+//! The crate builds in the workspace's own target directory (cargo releases its lock before
+//! it runs tests), so the dependencies it shares with the workspace, compiled with the same
+//! features and profile, are not compiled again: a new crate pays for Gauntlet's own crates
+//! and for what its features change, as a user's second crate would.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods, reason = "this test runs cargo and the CLI")]
 
 use std::path::{Path, PathBuf};
@@ -25,8 +26,18 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
     {
         cmd.env_remove(var);
     }
-    cmd.env("CARGO_TARGET_DIR", root().join("target/template"));
+    cmd.env("CARGO_TARGET_DIR", target_dir());
     cmd.output().unwrap_or_else(|e| panic!("{program} {args:?} runs: {e}"))
+}
+
+/// The target directory this test was built in (`CARGO_TARGET_DIR`, or the nearest ancestor
+/// of this executable that cargo marked as one).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("this test's executable");
+    exe.ancestors()
+        .find(|d| d.join("CACHEDIR.TAG").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn text(out: &Output) -> String {
@@ -71,8 +82,15 @@ fn a_new_crate_tests_its_own_system_from_cargo_test_and_its_own_command_line() {
         all.extend_from_slice(args);
         run_in(&dir, &cargo, &all)
     };
-    let out = cli(&["check", "plans/tally.toml"]);
+    // The command line reuses the test build: nothing but the crate itself compiles again.
+    let out = run_in(&dir, &cargo, &["run", "--bin", "acme-store-gauntlet", "--", "check", "plans/tally.toml"]);
     assert!(out.status.success(), "{}", text(&out));
+    let compiled: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Compiling ") && !l.contains("acme-store"))
+        .map(str::to_owned)
+        .collect();
+    assert!(compiled.is_empty(), "the CLI after `cargo test` compiled again: {compiled:?}");
     let out = cli(&["sweep", "plans/tally.toml", "--seeds", "0..40", "--bug", "ack-before-sync", "--first", "--json"]);
     assert_eq!(out.status.code(), Some(1), "the sweep finds the planted bug: {}", text(&out));
     let sweep = json(&out);
@@ -153,8 +171,26 @@ fn a_new_crate_tests_its_own_system_from_cargo_test_and_its_own_command_line() {
         assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out));
         assert!(text(&out).contains("unknown application \"gossip\"; registered: tally"), "{cmd}: {}", text(&out));
     }
-    let out = cli(&["promote", "plans/tally.toml"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("cannot be promoted"), "{}", text(&out));
+    // 5. The crate's command line is the simulation build: what needs the real backends, the
+    // run service or the Lua VM stays in --help and names the feature that brings it.
+    let out = cli(&["--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for (cmd, feature) in [("promote", "real"), ("serve", "serve"), ("script", "script")] {
+        let line = text(&out).lines().find(|l| l.trim_start().starts_with(cmd)).map(str::to_owned);
+        assert!(
+            line.as_deref().is_some_and(|l| l.contains(&format!("needs gauntlet-cli's `{feature}` feature"))),
+            "--help lists {cmd} and its feature: {line:?}"
+        );
+    }
+    for (args, feature) in [
+        (&["promote", "plans/tally.toml"][..], "real"),
+        (&["submit", "plans/tally.toml", "--seeds", "0..2"], "serve"),
+        (&["script", "x.lua", "--plan", "plans/tally.toml"], "script"),
+    ] {
+        let out = cli(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(&format!("gauntlet-cli's `{feature}` feature")), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(&format!("features = [\"{feature}\"]")), "{args:?}: {}", text(&out));
+    }
     let _ = std::fs::remove_dir_all(&parent);
 }
