@@ -217,16 +217,23 @@ pub fn cargo_profile_flag(exe: &Path) -> Option<String> {
 }
 
 /// The target directory of the running build: `$CARGO_TARGET_DIR`, else the ancestor of the
-/// running binary that cargo marked with a `CACHEDIR.TAG`, else `./target`.
-fn target_dir() -> PathBuf {
+/// running binary that cargo marked with a `CACHEDIR.TAG`, else the directory above the
+/// binary's profile directory (`<target>/<profile>/deps/<test>`: cargo writes the tag only
+/// when it creates the directory, so a target directory another build created first has
+/// none), else `./target`.
+pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().ok();
-    exe.as_deref()
-        .and_then(|e| e.ancestors().skip(1).find(|d| d.join("CACHEDIR.TAG").exists()))
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target"))
+    let tagged = exe.as_deref().and_then(|e| e.ancestors().skip(1).find(|d| d.join("CACHEDIR.TAG").exists()));
+    let above_profile = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|deps| deps.ends_with("deps"))
+        .and_then(Path::parent)
+        .and_then(Path::parent);
+    tagged.or(above_profile).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("target"))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {

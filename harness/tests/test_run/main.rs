@@ -26,8 +26,11 @@ fn test_run_infers_package_target_name_and_profile() {
         other => assert!(line.contains(&format!("--profile {other}")), "{line}"),
     }
     // Bundles go under the target directory this test binary was built in, never elsewhere.
-    let target = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").exists()).expect("a cargo target dir");
-    assert!(t.bundle_dir.starts_with(std::env::var_os("CARGO_TARGET_DIR").map_or(target.to_path_buf(), Into::into)));
+    let target = gauntlet::testing::target_dir();
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        assert!(exe.starts_with(&target), "{} is under the target directory {}", exe.display(), target.display());
+    }
+    assert!(t.bundle_dir.starts_with(&target), "{} is under {}", t.bundle_dir.display(), target.display());
 }
 
 #[test]
