@@ -30,14 +30,15 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("{program} {args:?} runs: {e}"))
 }
 
-/// The target directory this test was built in (`CARGO_TARGET_DIR`, or the nearest ancestor
-/// of this executable that cargo marked as one).
+/// The target directory this test was built in ([`gauntlet::testing::target_dir`]), absolute:
+/// the nested cargo runs in the new crate's directory.
 fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("this test's executable");
-    exe.ancestors()
-        .find(|d| d.join("CACHEDIR.TAG").exists())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| root().join("target"))
+    let dir = gauntlet::testing::target_dir();
+    if dir.is_absolute() {
+        dir
+    } else {
+        root().join(dir)
+    }
 }
 
 fn text(out: &Output) -> String {
